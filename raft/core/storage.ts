@@ -75,7 +75,12 @@ export class MemoryStorage implements Storage {
     meta: { index: 0, term: 0, conf: EMPTY_CONF },
     data: new Uint8Array(),
   };
-  #ents: Entry[] = [{ term: 0, index: 0, type: "normal", data: new Uint8Array() }];
+  #ents: Entry[] = [{
+    term: 0,
+    index: 0,
+    type: "normal",
+    data: new Uint8Array(),
+  }];
 
   initialState(): InitialState {
     return { hardState: { ...this.#hardState } };
@@ -157,7 +162,12 @@ export class MemoryStorage implements Storage {
     const i = compactIndex - offset;
     const head = this.#ents[i]!;
     this.#ents = [
-      { term: head.term, index: head.index, type: "normal", data: new Uint8Array() },
+      {
+        term: head.term,
+        index: head.index,
+        type: "normal",
+        data: new Uint8Array(),
+      },
       ...this.#ents.slice(i + 1),
     ];
   }
@@ -176,7 +186,9 @@ export class MemoryStorage implements Storage {
     const offset = ents[0]!.index - this.#ents[0]!.index;
     assert(
       offset <= this.#ents.length,
-      `missing log entry: last ${this.lastIndex()}, appending at ${ents[0]!.index}`,
+      `missing log entry: last ${this.lastIndex()}, appending at ${
+        ents[0]!.index
+      }`,
     );
     if (offset < this.#ents.length) this.#ents.length = offset;
     for (const e of ents) this.#ents.push(e);

@@ -1,0 +1,217 @@
+/**
+ * The application's handle on the Raft core, in the style of etcd's
+ * `RawNode`: feed it ticks, messages and proposals; take a {@linkcode Ready};
+ * persist, send and apply it in that order; then call `advance()`.
+ *
+ * One proposal's path: `propose()` (here) → `Raft.propose` appends it to the
+ * leader's log (raft.ts, log.ts, log_unstable.ts) and queues appends to the
+ * followers → `ready().entries` and `ready().messages` → the application
+ * persists and sends → followers' `appResp` come back through `step()` and
+ * move each follower's `Progress` (progress.ts) → `maybeCommit` counts a
+ * majority of matches (quorum.ts) → the entry appears in
+ * `ready().committedEntries` → the application applies it → `advance()`.
+ *
+ * @module
+ */
+
+import type {
+  ConfChange,
+  HardState,
+  Message,
+  NodeId,
+  Ready,
+  SnapshotMeta,
+  SoftState,
+  Status,
+} from "./types.ts";
+import { Raft, type RaftConfig } from "./raft.ts";
+import { assert } from "./errors.ts";
+
+/** Message types a node accepts from its peers. */
+const PEER_TYPES: ReadonlySet<string> = new Set([
+  "app",
+  "appResp",
+  "vote",
+  "voteResp",
+  "preVote",
+  "preVoteResp",
+  "heartbeat",
+  "heartbeatResp",
+  "snap",
+  "timeoutNow",
+  "prop",
+  "readIndex",
+  "readIndexResp",
+  "transferLeader",
+]);
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+/** A single-threaded Raft node driven by its application. */
+export class RawNode {
+  readonly raft: Raft;
+  #prevSoft: SoftState;
+  #prevHard: HardState;
+  #outstanding: Ready | undefined;
+  readonly #maxCommittedBytes: number;
+
+  constructor(config: RaftConfig) {
+    this.raft = new Raft(config);
+    this.#prevSoft = this.softState();
+    this.#prevHard = this.hardState();
+    this.#maxCommittedBytes = config.maxCommittedBytesPerReady ??
+      64 * 1024 * 1024;
+  }
+
+  /**
+   * Writes the first entries of a brand-new cluster whose voters are
+   * `peers` (`context` is handed back in the conf entries: raftkv puts the
+   * node's URL there). Every founding member calls it with the same list.
+   */
+  bootstrap(peers: { id: NodeId; context: string }[]): void {
+    this.raft.bootstrap(peers);
+  }
+
+  /** Advances logical time by one tick (the runtime calls it every tick-ms). */
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /**
+   * Steps a message received from a peer. Messages not addressed to this
+   * node or of an unknown type are dropped.
+   */
+  step(m: Message): void {
+    if (m.to !== this.raft.id || m.from <= 0 || !PEER_TYPES.has(m.type)) return;
+    this.raft.step(m);
+  }
+
+  /** Starts an election now (tests and operators). */
+  campaign(): void {
+    this.raft.hup();
+  }
+
+  /** Proposes application data; see `Raft.propose` for the errors. */
+  propose(data: Uint8Array): void {
+    this.raft.propose(data);
+  }
+
+  /** Proposes a membership change; see `Raft.proposeConfChange`. */
+  proposeConfChange(cc: ConfChange): void {
+    this.raft.proposeConfChange(cc);
+  }
+
+  /** Requests a linearizable read index under request id `context`. */
+  readIndex(context: string): void {
+    this.raft.readIndex(context);
+  }
+
+  /** Asks for leadership to move to `target`. */
+  transferLeader(target: NodeId): void {
+    this.raft.transferLeader(target);
+  }
+
+  /** The transport failed to reach `id`. */
+  reportUnreachable(id: NodeId): void {
+    this.raft.reportUnreachable(id);
+  }
+
+  /** The snapshot sent to `id` was delivered (`ok`) or lost. */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.raft.reportSnapshot(id, ok);
+  }
+
+  /** The metadata for a snapshot of the state machine at applied `index`. */
+  snapshotMeta(index: number): SnapshotMeta {
+    return this.raft.snapshotMeta(index);
+  }
+
+  private softState(): SoftState {
+    return { role: this.raft.role, leader: this.raft.lead };
+  }
+
+  private hardState(): HardState {
+    return {
+      term: this.raft.term,
+      vote: this.raft.vote,
+      commit: this.raft.log.committed,
+    };
+  }
+
+  /** Whether there is work for the application (and no Ready is outstanding). */
+  hasReady(): boolean {
+    if (this.#outstanding) return false;
+    const r = this.raft;
+    const soft = this.softState();
+    return r.msgs.length > 0 ||
+      r.readStates.length > 0 ||
+      r.log.unstable.entries.length > 0 ||
+      r.log.unstable.snapshot !== undefined ||
+      r.log.hasNextCommittedEnts() ||
+      !sameHardState(this.hardState(), this.#prevHard) ||
+      soft.role !== this.#prevSoft.role ||
+      soft.leader !== this.#prevSoft.leader;
+  }
+
+  /**
+   * Takes the pending work. Only one Ready may be outstanding: handle it,
+   * then call {@linkcode advance} before asking again.
+   */
+  ready(): Ready {
+    assert(!this.#outstanding, "ready() called again before advance()");
+    const r = this.raft;
+    const hard = this.hardState();
+    const soft = this.softState();
+    const entries = r.log.unstable.entries.slice();
+    const committedEntries = r.log.nextCommittedEnts(this.#maxCommittedBytes);
+    const rd: Ready = {
+      entries,
+      committedEntries,
+      messages: r.msgs,
+      readStates: r.readStates,
+      mustSync: entries.length > 0 || hard.term !== this.#prevHard.term ||
+        hard.vote !== this.#prevHard.vote,
+    };
+    const snap = r.log.unstable.snapshot;
+    if (snap) rd.snapshot = snap;
+    if (!sameHardState(hard, this.#prevHard)) rd.hardState = hard;
+    if (
+      soft.role !== this.#prevSoft.role || soft.leader !== this.#prevSoft.leader
+    ) rd.softState = soft;
+    r.msgs = [];
+    r.readStates = [];
+    const lastCommitted = committedEntries[committedEntries.length - 1];
+    if (lastCommitted) r.log.applyingTo(lastCommitted.index);
+    this.#outstanding = rd;
+    return rd;
+  }
+
+  /**
+   * Acknowledges the outstanding Ready: its entries, hard state and
+   * snapshot are durable and its committed entries applied.
+   */
+  advance(): void {
+    const rd = this.#outstanding;
+    assert(rd, "advance() without an outstanding ready()");
+    this.#outstanding = undefined;
+    const log = this.raft.log;
+    if (rd.hardState) this.#prevHard = rd.hardState;
+    if (rd.softState) this.#prevSoft = rd.softState;
+    if (rd.snapshot) {
+      log.unstable.stableSnapTo(rd.snapshot.meta.index);
+      log.appliedTo(rd.snapshot.meta.index);
+    }
+    const last = rd.entries[rd.entries.length - 1];
+    if (last) log.unstable.stableTo(last.index, last.term);
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted) log.appliedTo(lastCommitted.index);
+    this.raft.onPersisted();
+  }
+
+  /** The node's current view of itself and, on the leader, of its peers. */
+  status(): Status {
+    return this.raft.status();
+  }
+}
