@@ -41,6 +41,7 @@ import { committedIndex, hasQuorum, voteResult } from "./quorum.ts";
 import { ReadOnly } from "./read_only.ts";
 import {
   assert,
+  CompactedError,
   ConfChangeRefusedError,
   NoLeaderError,
   ProposalDroppedError,
@@ -141,7 +142,13 @@ export class Raft {
     this.log = new RaftLog(c.storage, c.applied ?? 0);
     const snap = c.storage.snapshot().meta;
     this.confLog = new ConfLog(snap.conf, snap.index);
-    const first = c.storage.firstIndex(), last = c.storage.lastIndex();
+    // The storage may keep entries at or before the snapshot's index (the
+    // application compacts behind its snapshot to help slow followers);
+    // their membership changes are already in `snap.conf`, so only entries
+    // after the snapshot are replayed (found by the simulator; see
+    // tests/raft/core/sim_regressions_test.ts).
+    const first = Math.max(c.storage.firstIndex(), snap.index + 1);
+    const last = c.storage.lastIndex();
     if (last >= first) {
       this.trackConfEntries(c.storage.entries(first, last + 1, Infinity));
     }
@@ -581,6 +588,11 @@ export class Raft {
         pr.recentActive = true;
         pr.lastHeardTick = this.tickCount;
         pr.probeSent = false;
+        // The follower is alive but every append in flight to it went
+        // unanswered (it was down, or they were lost): with the window
+        // full nothing would ever be sent again, so probe from its match
+        // (found by the simulator; see sim_regressions_test.ts).
+        if (pr.state === "replicate" && pr.isPaused()) pr.becomeProbe();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         this.handleReadAck(m);
         break;
@@ -857,8 +869,21 @@ export class Raft {
     if (!this.prs.has(this.id)) {
       throw new ProposalDroppedError("the leader is not a member");
     }
-    for (const e of ents) {
-      if (e.type === "conf") this.checkConfChange(decodeConfChange(e.data));
+    // Forwarded batches come from peers: at most one change per batch (the
+    // pending-change rule only sees the log), and malformed data is dropped
+    // with a typed error instead of escaping from step().
+    const confs = ents.filter((e) => e.type === "conf");
+    if (confs.length > 1) {
+      throw new ConfChangeRefusedError("one membership change at a time");
+    }
+    for (const e of confs) {
+      let cc: ConfChange;
+      try {
+        cc = decodeConfChange(e.data);
+      } catch {
+        throw new ProposalDroppedError("malformed membership change");
+      }
+      this.checkConfChange(cc);
     }
     this.appendEntries(ents.map((e) => ({ ...e })));
   }
@@ -928,7 +953,8 @@ export class Raft {
     else this.send(m);
   }
 
-  private leaderReadIndex(m: Message): void {
+  /** With `startRound` false the read is only queued (the caller starts the round). */
+  private leaderReadIndex(m: Message, startRound = true): void {
     // Until an entry of this term commits, the leader's commit index may lag
     // what earlier leaders committed: reads wait for it.
     if (this.log.term(this.log.committed) !== this.term) {
@@ -940,7 +966,7 @@ export class Raft {
       return;
     }
     this.readOnly.add({ from: m.from, context: m.context });
-    this.maybeStartReadRound();
+    if (startRound) this.maybeStartReadRound();
   }
 
   private releasePendingReads(): void {
@@ -950,7 +976,10 @@ export class Raft {
     ) return;
     const reads = this.pendingReads;
     this.pendingReads = [];
-    for (const m of reads) this.leaderReadIndex(m);
+    // Queue them all, then start one round: the reads held back until this
+    // term's first commit share a single heartbeat round.
+    for (const m of reads) this.leaderReadIndex(m, false);
+    this.maybeStartReadRound();
   }
 
   private maybeStartReadRound(): void {
@@ -1067,14 +1096,21 @@ export class Raft {
     this.msgs.push(m);
   }
 
-  /** The snapshot metadata for an application snapshot at applied `index`. */
+  /**
+   * The snapshot metadata for an application snapshot at applied `index`.
+   * Throws {@linkcode CompactedError} when the log no longer holds `index`:
+   * a snapshot from the leader replaced the log while the application was
+   * still applying older entries (it waits in the next Ready), so there is
+   * nothing to snapshot; the caller skips it. Found by the simulator: this
+   * used to be an assertion, fatal to the node.
+   */
   snapshotMeta(index: number): SnapshotMeta {
     assert(
       index <= this.log.applied,
       `snapshot at ${index} beyond applied ${this.log.applied}`,
     );
     const term = this.log.term(index);
-    assert(term !== undefined, `snapshot at ${index}: entry not in the log`);
+    if (term === undefined) throw new CompactedError(index);
     return { index, term, conf: this.confLog.at(index) };
   }
 

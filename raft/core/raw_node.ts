@@ -123,7 +123,11 @@ export class RawNode {
     this.raft.reportSnapshot(id, ok);
   }
 
-  /** The metadata for a snapshot of the state machine at applied `index`. */
+  /**
+   * The metadata for a snapshot of the state machine at applied `index`.
+   * Throws `CompactedError` when a snapshot from the leader has replaced the
+   * log in the meantime (it comes in the next Ready): skip this snapshot.
+   */
   snapshotMeta(index: number): SnapshotMeta {
     return this.raft.snapshotMeta(index);
   }
@@ -171,8 +175,11 @@ export class RawNode {
       committedEntries,
       messages: r.msgs,
       readStates: r.readStates,
-      mustSync: entries.length > 0 || hard.term !== this.#prevHard.term ||
-        hard.vote !== this.#prevHard.vote,
+      // A snapshot needs an fsync too: the answer in `messages` tells the
+      // leader this node holds everything up to the snapshot's index, and
+      // the leader will send commit indexes up to there.
+      mustSync: entries.length > 0 || r.log.unstable.snapshot !== undefined ||
+        hard.term !== this.#prevHard.term || hard.vote !== this.#prevHard.vote,
     };
     const snap = r.log.unstable.snapshot;
     if (snap) rd.snapshot = snap;

@@ -13,7 +13,9 @@ import {
   type NodeId,
   RawNode,
   type ReadState,
+  type Ready,
   seededRng,
+  type Snapshot,
 } from "../../../raft/core/mod.ts";
 import type { RaftConfig } from "../../../raft/core/mod.ts";
 
@@ -24,6 +26,14 @@ export interface TestNode {
   storage: MemoryStorage;
   applied: Entry[];
   readStates: ReadState[];
+  /**
+   * The application data of the last snapshot this node restored (the
+   * harness's snapshots hold the applied data as a JSON string array);
+   * `applied` then holds only the entries applied after it.
+   */
+  snapshotData?: string[];
+  /** Every snapshot this node received in a Ready, in order. */
+  snapshots?: Snapshot[];
 }
 
 /** Options for {@linkcode Cluster}. */
@@ -39,6 +49,17 @@ export class Cluster {
   queue: Message[] = [];
   /** Links `from->to` that drop everything. */
   readonly cut = new Set<string>();
+  /**
+   * Sees every message about to be delivered over a live link; returning
+   * false drops it (etcd's msgHook). Tests count or filter messages here.
+   */
+  hook: ((m: Message) => boolean) | undefined;
+  /**
+   * Called with each Ready once its snapshot, entries and hard state are
+   * persisted and before its messages are queued (the point where the Ready
+   * contract says they may be sent). Tests check that contract here.
+   */
+  onReady: ((t: TestNode, rd: Ready) => void) | undefined;
   readonly #opts: ClusterOptions;
 
   constructor(ids: NodeId[], opts: ClusterOptions = {}) {
@@ -77,9 +98,17 @@ export class Cluster {
       while (t.node.hasReady()) {
         any = true;
         const rd = t.node.ready();
-        if (rd.snapshot) t.storage.applySnapshot(rd.snapshot);
+        if (rd.snapshot) {
+          t.storage.applySnapshot(rd.snapshot);
+          t.snapshotData = JSON.parse(
+            new TextDecoder().decode(rd.snapshot.data),
+          );
+          t.applied = [];
+          (t.snapshots ??= []).push(rd.snapshot);
+        }
         t.storage.append(rd.entries);
         if (rd.hardState) t.storage.setHardState(rd.hardState);
+        this.onReady?.(t, rd);
         for (const m of rd.messages) this.queue.push(m);
         t.applied.push(...rd.committedEntries);
         t.readStates.push(...rd.readStates);
@@ -98,6 +127,7 @@ export class Cluster {
       this.queue = [];
       for (const m of batch) {
         if (this.cut.has(`${m.from}->${m.to}`)) continue;
+        if (this.hook && !this.hook(m)) continue;
         this.nodes.get(m.to)?.node.step(m);
       }
     }
@@ -144,12 +174,51 @@ export class Cluster {
     this.stabilize();
   }
 
-  /** The data of the normal, non-empty entries `id` applied, decoded as text. */
+  /**
+   * The data of the normal, non-empty entries `id` applied, decoded as text
+   * (including those it got through a snapshot).
+   */
   appliedData(id: NodeId): string[] {
     const dec = new TextDecoder();
-    return this.get(id).applied
-      .filter((e) => e.type === "normal" && e.data.length > 0)
-      .map((e) => dec.decode(e.data));
+    const t = this.get(id);
+    return [
+      ...(t.snapshotData ?? []),
+      ...t.applied
+        .filter((e) => e.type === "normal" && e.data.length > 0)
+        .map((e) => dec.decode(e.data)),
+    ];
+  }
+
+  /**
+   * Takes a snapshot of `id`'s applied state and compacts its log up to it,
+   * as the application does when its log grows; returns the snapshot index.
+   */
+  compact(id: NodeId): number {
+    const t = this.get(id);
+    const index = t.node.status().applied;
+    const snap: Snapshot = {
+      meta: t.node.snapshotMeta(index),
+      data: new TextEncoder().encode(JSON.stringify(this.appliedData(id))),
+    };
+    t.storage.createSnapshot(snap);
+    t.storage.compact(index);
+    return index;
+  }
+
+  /**
+   * Restarts `id` from what it persisted (its storage), as after a crash
+   * once every Ready was written; the state machine keeps what it applied.
+   */
+  restart(id: NodeId): TestNode {
+    const t = this.get(id);
+    t.node = new RawNode({
+      id,
+      storage: t.storage,
+      rng: seededRng((this.#opts.seed ?? 1) * 1000 + id + 500),
+      ...this.#opts.config,
+      applied: t.node.status().applied,
+    });
+    return t;
   }
 }
 

@@ -1,0 +1,106 @@
+/**
+ * The raftkv HTTP app: every route of API.md in one Hono app, with one
+ * error mapping (http/errors.ts), JSON 404s and 405s with `Allow`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { type Logger, nopLogger } from "../raft/mod.ts";
+import type { RouteContext } from "./context.ts";
+import {
+  errorResponse,
+  MethodNotAllowedError,
+  RouteNotFoundError,
+} from "./errors.ts";
+import { InvalidKeyError } from "../kv/mod.ts";
+import { registerKvRoutes, registerRootKvRoutes } from "./kv_routes.ts";
+import {
+  registerMemberRoutes,
+  registerRootMemberRoutes,
+} from "./member_routes.ts";
+import type { NodePort } from "./node_port.ts";
+import { registerRaftRoutes } from "./raft_routes.ts";
+import { allowedMethods, KV_KEY_PREFIX } from "./route_table.ts";
+import { registerStatusRoutes } from "./status_routes.ts";
+import { rawPath } from "./validate.ts";
+
+/** The default largest value: 1 MiB (API.md). */
+export const VALUE_BYTES_MAX_DEFAULT = 1024 * 1024;
+/** The default largest `POST /raft` body: 64 MiB (snapshots come in chunks). */
+export const RAFT_BODY_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+/** The default request deadline: 5 s. */
+export const REQUEST_TIMEOUT_MS_DEFAULT = 5000;
+
+/** What {@linkcode createApp} needs. */
+export interface AppDeps {
+  /** The node the app serves. */
+  node: NodePort;
+  /** Where unexpected errors are logged (default: dropped). */
+  logger?: Logger;
+  /** The largest value of a PUT in bytes (default 1 MiB); 413 beyond. */
+  valueBytesMax?: number;
+  /** The largest `POST /raft` body in bytes (default 64 MiB); 413 beyond. */
+  raftBodyBytesMax?: number;
+  /** How long a request waits for the node before 504 (default 5000 ms). */
+  requestTimeoutMs?: number;
+  /** `Retry-After` of every 503 in seconds (default 1). */
+  retryAfterSeconds?: number;
+}
+
+/**
+ * Builds the app. Serve it with `Deno.serve({ ... }, app.fetch)` on the
+ * node's own port and on `--port`; tests call `app.request()`.
+ *
+ * @example
+ * ```ts ignore
+ * const app = createApp({ node, logger });
+ * Deno.serve({ hostname: "127.0.0.1", port: 12379 }, app.fetch);
+ * ```
+ */
+export function createApp(deps: AppDeps): Hono {
+  const ctx: RouteContext = {
+    node: deps.node,
+    logger: deps.logger ?? nopLogger,
+    valueBytesMax: deps.valueBytesMax ?? VALUE_BYTES_MAX_DEFAULT,
+    raftBodyBytesMax: deps.raftBodyBytesMax ?? RAFT_BODY_BYTES_MAX_DEFAULT,
+    requestTimeoutMs: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+    retryAfterSeconds: deps.retryAfterSeconds ?? 1,
+  };
+  const app = new Hono();
+  // Order matters: exact routes first, raftexample's /{key} and /{id} last.
+  registerStatusRoutes(app, ctx);
+  registerRaftRoutes(app, ctx);
+  registerMemberRoutes(app, ctx);
+  registerKvRoutes(app, ctx);
+  registerRootKvRoutes(app, ctx);
+  registerRootMemberRoutes(app, ctx);
+  app.notFound((c) => {
+    throw unmatched(c.req.raw);
+  });
+  app.onError((err, c) =>
+    errorResponse(err, {
+      logger: ctx.logger,
+      retryAfterSeconds: ctx.retryAfterSeconds,
+      request: c.req.raw,
+    })
+  );
+  return app;
+}
+
+/** The error for a request no route matched: 405, 400 (bad key path) or 404. */
+function unmatched(req: Request): Error {
+  const path = rawPath(req.url);
+  const allow = allowedMethods(path);
+  if (allow !== undefined) {
+    return new MethodNotAllowedError(req.method, path, allow);
+  }
+  if (path.startsWith(KV_KEY_PREFIX)) {
+    return new InvalidKeyError(
+      path.length === KV_KEY_PREFIX.length
+        ? "the key is empty"
+        : "a key is one path segment: percent-encode '/' as %2F",
+    );
+  }
+  return new RouteNotFoundError(req.method, path);
+}

@@ -1,0 +1,22 @@
+/**
+ * The settings every route module shares, resolved once by `createApp`.
+ *
+ * @module
+ */
+
+import type { Logger } from "../raft/mod.ts";
+import type { NodePort } from "./node_port.ts";
+
+/** What route handlers need: the node, the limits and the logger. */
+export interface RouteContext {
+  node: NodePort;
+  logger: Logger;
+  /** The largest value of a PUT, in bytes (413 beyond). */
+  valueBytesMax: number;
+  /** The largest `POST /raft` body, in bytes (413 beyond). */
+  raftBodyBytesMax: number;
+  /** How long a request waits for the node before 504. */
+  requestTimeoutMs: number;
+  /** The `Retry-After` of every 503, in seconds. */
+  retryAfterSeconds: number;
+}

@@ -1,0 +1,43 @@
+/**
+ * The HTTP layer of raftkv: the Hono app of API.md, the port it needs from
+ * the node, and the error mapping.
+ *
+ * @example
+ * ```ts ignore
+ * import { createApp } from "./mod.ts";
+ *
+ * const app = createApp({ node });
+ * Deno.serve({ hostname: "127.0.0.1", port: 12379 }, app.fetch);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type AppDeps,
+  createApp,
+  RAFT_BODY_BYTES_MAX_DEFAULT,
+  REQUEST_TIMEOUT_MS_DEFAULT,
+  VALUE_BYTES_MAX_DEFAULT,
+} from "./app.ts";
+export {
+  BadRequestError,
+  errorResponse,
+  HttpError,
+  MethodNotAllowedError,
+  NodeRecoveringError,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+  RouteNotFoundError,
+  STATUS_BY_CODE,
+  UnhealthyError,
+} from "./errors.ts";
+export type {
+  Health,
+  Member,
+  MemberRole,
+  MembersView,
+  NodePort,
+  NodeStatus,
+  PeerProgress,
+} from "./node_port.ts";

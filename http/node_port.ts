@@ -1,0 +1,146 @@
+/**
+ * What the HTTP layer needs from a raftkv node. The app is written against
+ * this port only; the node runtime (raft/node.ts, wired in main.ts)
+ * implements it, and tests use a fake that applies commands at once.
+ *
+ * Failure contract for every async member: reject with a typed error whose
+ * `code` is in `STATUS_BY_CODE` (http/errors.ts):
+ * - `no_leader`, `proposal_dropped`, `shutting_down` → 503: not applied,
+ *   safe to retry (NoLeaderError, ProposalDroppedError from raft/core).
+ * - `timeout` → 504: the outcome is unknown. When `signal` aborts, its
+ *   `reason` is a `RequestTimeoutError` (code `timeout`); rejecting with it,
+ *   or with a more precise 503 error when the request was never proposed, is
+ *   right. The app stops waiting shortly after the abort in any case.
+ * - `conf_change_refused`, `transfer_refused` → 409.
+ * Any other error becomes a logged 500.
+ *
+ * @module
+ */
+
+import type { ApplyResult, Command, KvReader } from "../kv/mod.ts";
+
+/** A member's role: voters count toward quorums, learners only replicate. */
+export type MemberRole = "voter" | "learner";
+
+/** One member of the cluster. */
+export interface Member {
+  /** Positive node id, never reused. */
+  id: number;
+  /** The member's advertised URL (origin only, e.g. `http://127.0.0.1:12379`). */
+  url: string;
+  role: MemberRole;
+}
+
+/** The body of `GET /v1/members`. */
+export interface MembersView {
+  /** The leader this node knows of, 0 for none. */
+  leader: number;
+  /** Every member, sorted by id. */
+  members: Member[];
+}
+
+/** A peer's replication progress as the leader tracks it. */
+export interface PeerProgress {
+  id: number;
+  /** The highest log index known to be replicated on the peer. */
+  match: number;
+  /** Further fields (next, state, learner, ...) are passed through. */
+  [field: string]: unknown;
+}
+
+/**
+ * The body of `GET /v1/status` (API.md). The node may add fields; these
+ * are the ones users and `/metrics` rely on.
+ */
+export interface NodeStatus {
+  id: number;
+  /** `follower`, `candidate`, `preCandidate` or `leader`. */
+  role: string;
+  term: number;
+  /** The leader this node knows of, 0 for none. */
+  leader: number;
+  commit: number;
+  applied: number;
+  snapshotIndex: number;
+  walSegments: number;
+  walBytes: number;
+  /** True until the node has loaded its snapshot and replayed its WAL. */
+  recovering: boolean;
+  /** Each peer's progress, sorted by id; empty unless this node leads. */
+  peers: PeerProgress[];
+  [field: string]: unknown;
+}
+
+/** The answer of `GET /health`. */
+export interface Health {
+  /** True when this node knows a leader and has applied up to its commit. */
+  ok: boolean;
+  /** Why not, when `ok` is false (shown to the user). */
+  reason?: string;
+}
+
+/** The node as the HTTP layer sees it. See the module doc for errors. */
+export interface NodePort {
+  /**
+   * True from start until the node has loaded its newest snapshot and
+   * replayed its WAL; meanwhile requests that need state get 503.
+   */
+  recovering(): boolean;
+
+  /**
+   * Proposes `cmd` through Raft (from any node: a follower forwards it) and
+   * resolves with the store's result once the entry is committed on a
+   * majority (fsynced) and applied on this node. Must reject promptly when
+   * `signal` aborts.
+   */
+  write(cmd: Command, signal: AbortSignal): Promise<ApplyResult>;
+
+  /**
+   * A linearizable read fence (ReadIndex through the leader): resolves once
+   * this node has applied up to the commit index the leader confirmed with
+   * a quorum after the call began. Reads of `store` after it are
+   * linearizable. Must reject promptly when `signal` aborts.
+   */
+  readBarrier(signal: AbortSignal): Promise<void>;
+
+  /**
+   * This node's applied state, read after `readBarrier` or directly for
+   * `consistency=stale`.
+   */
+  readonly store: KvReader;
+
+  /**
+   * Adds a member and resolves once the configuration change is committed.
+   * Role `voter` means the node enters as a learner and the leader promotes
+   * it on its own once it has caught up; `learner` keeps it a learner.
+   */
+  addMember(member: Member, signal: AbortSignal): Promise<void>;
+
+  /**
+   * Removes member `id` (leadership is transferred first when it is the
+   * leader) and resolves once the change is committed.
+   */
+  removeMember(id: number, signal: AbortSignal): Promise<void>;
+
+  /** Transfers leadership to voter `id`; resolves when `id` leads. */
+  transferLeader(id: number, signal: AbortSignal): Promise<void>;
+
+  /** The membership this node knows, for `GET /v1/members`. */
+  members(): MembersView;
+
+  /** This node's status, for `GET /v1/status` and `/metrics`. */
+  status(): NodeStatus;
+
+  /** Whether this node can serve linearizable requests right now. */
+  health(): Health;
+
+  /**
+   * Takes one `POST /raft` body (a peer's message batch, opaque here).
+   * Throws or rejects with an error of code `invalid_message` or
+   * `invalid_encoding` (raft/codec.ts's CodecError) when the bytes do not
+   * decode: answered 400, and the node keeps running. A sender that was
+   * removed from the cluster gets `peer_removed` (410). Resolves
+   * once the batch is accepted (queued for the node's loop).
+   */
+  receiveRaft(body: Uint8Array): void | Promise<void>;
+}

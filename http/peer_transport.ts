@@ -1,0 +1,185 @@
+/**
+ * Raft messages to peers over `POST /raft`. Each peer has two independent
+ * lanes, one for ordinary messages and one for snapshots, so a large
+ * snapshot never holds back heartbeats. A lane sends one request at a time,
+ * carrying every message queued meanwhile as one msgpack batch: appends to a
+ * peer never overtake each other, and a busy peer gets fewer, larger
+ * requests. Queues are bounded and drop rather than block (Raft retransmits);
+ * a peer that is down only fills its own queue.
+ *
+ * @module
+ */
+
+import type { Logger, Message, NodeId } from "../raft/core/mod.ts";
+import { nopLogger } from "../raft/core/mod.ts";
+
+/** What the transport reports back to the node. */
+export interface TransportListener {
+  reportUnreachable(id: NodeId): void;
+  reportSnapshot(id: NodeId, ok: boolean): void;
+  /** A peer answered that this node was removed from the cluster. */
+  removedByPeer(): void;
+}
+
+/** Options of {@linkcode PeerTransport}. */
+export interface PeerTransportOptions {
+  /** The base URL of peer `id`, or undefined when unknown. */
+  urlOf(id: NodeId): string | undefined;
+  encode(msgs: Message[]): Uint8Array;
+  listener: TransportListener;
+  logger?: Logger;
+  /** Deadline of one request carrying ordinary messages. */
+  timeoutMs?: number;
+  /** Deadline of one request carrying a snapshot. */
+  snapshotTimeoutMs?: number;
+  /** Messages a lane holds before it drops new ones. */
+  queueMax?: number;
+  /** Extra headers on every request (the peer token). */
+  headers?: Record<string, string>;
+  /** The fetch to use (tests, TLS clients). */
+  fetch?: typeof fetch;
+}
+
+/** Counters for `/metrics` and `/v1/status`. */
+export interface PeerStats {
+  sent: number;
+  failed: number;
+  dropped: number;
+}
+
+class Lane {
+  #queue: Message[] = [];
+  #busy = false;
+  readonly stats: PeerStats = { sent: 0, failed: 0, dropped: 0 };
+
+  constructor(
+    readonly peer: NodeId,
+    readonly isSnapshot: boolean,
+    readonly o: Required<Omit<PeerTransportOptions, "logger">> & {
+      logger: Logger;
+    },
+  ) {}
+
+  push(m: Message): void {
+    if (this.#queue.length >= this.o.queueMax) {
+      this.stats.dropped++;
+      if (m.type === "snap") this.o.listener.reportSnapshot(this.peer, false);
+      return;
+    }
+    this.#queue.push(m);
+    if (!this.#busy) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#busy = true;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      const ok = await this.#post(batch);
+      if (this.isSnapshot) {
+        for (const m of batch) {
+          if (m.type === "snap") {
+            this.o.listener.reportSnapshot(this.peer, ok);
+          }
+        }
+      }
+      if (!ok) {
+        this.o.listener.reportUnreachable(this.peer);
+      }
+    }
+    this.#busy = false;
+  }
+
+  async #post(batch: Message[]): Promise<boolean> {
+    const base = this.o.urlOf(this.peer);
+    if (!base) {
+      this.stats.dropped += batch.length;
+      return false;
+    }
+    const timeout = this.isSnapshot
+      ? this.o.snapshotTimeoutMs
+      : this.o.timeoutMs;
+    try {
+      const res = await this.o.fetch(`${base}/raft`, {
+        method: "POST",
+        headers: { "content-type": "application/msgpack", ...this.o.headers },
+        body: this.o.encode(batch) as Uint8Array<ArrayBuffer>,
+        signal: AbortSignal.timeout(timeout),
+      });
+      await res.body?.cancel();
+      if (res.status === 410) {
+        this.o.logger.warn(
+          "a peer says this node was removed from the cluster",
+          { peer: this.peer },
+        );
+        this.o.listener.removedByPeer();
+        return false;
+      }
+      if (!res.ok) {
+        this.stats.failed++;
+        this.o.logger.debug("peer refused messages", {
+          peer: this.peer,
+          status: res.status,
+        });
+        return false;
+      }
+      this.stats.sent += batch.length;
+      return true;
+    } catch (e) {
+      this.stats.failed++;
+      this.o.logger.debug("peer unreachable", {
+        peer: this.peer,
+        error: String(e),
+      });
+      return false;
+    }
+  }
+}
+
+/** Sends Raft messages to peers over HTTP; implements the node's Transport. */
+export class PeerTransport {
+  readonly #lanes = new Map<string, Lane>();
+  readonly #o: Required<Omit<PeerTransportOptions, "logger">> & {
+    logger: Logger;
+  };
+
+  constructor(o: PeerTransportOptions) {
+    this.#o = {
+      timeoutMs: 2_000,
+      snapshotTimeoutMs: 60_000,
+      queueMax: 4096,
+      headers: {},
+      fetch: globalThis.fetch,
+      ...o,
+      logger: o.logger ?? nopLogger,
+    };
+  }
+
+  /** Queues each message on its peer's lane; never blocks. */
+  send(msgs: Message[]): void {
+    for (const m of msgs) this.#lane(m.to, m.type === "snap").push(m);
+  }
+
+  #lane(peer: NodeId, snapshot: boolean): Lane {
+    const key = `${peer}/${snapshot ? "snap" : "msg"}`;
+    let lane = this.#lanes.get(key);
+    if (!lane) {
+      lane = new Lane(peer, snapshot, this.#o);
+      this.#lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  /** Per-peer counters, summed over both lanes. */
+  stats(): Map<NodeId, PeerStats> {
+    const out = new Map<NodeId, PeerStats>();
+    for (const lane of this.#lanes.values()) {
+      const s = out.get(lane.peer) ?? { sent: 0, failed: 0, dropped: 0 };
+      s.sent += lane.stats.sent;
+      s.failed += lane.stats.failed;
+      s.dropped += lane.stats.dropped;
+      out.set(lane.peer, s);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Which methods each path accepts, for 405 answers with an `Allow` header.
+ * Kept beside the routes it describes: a new route must be added here too
+ * (tests/http/app_test.ts checks every entry).
+ *
+ * @module
+ */
+
+const GET = ["GET", "HEAD"];
+
+const EXACT_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["/health", GET],
+  ["/metrics", GET],
+  ["/raft", ["POST"]],
+  ["/v1/kv", GET],
+  ["/v1/members", [...GET, "POST"]],
+  ["/v1/leader", ["POST"]],
+  ["/v1/status", GET],
+]);
+
+/**
+ * Single-segment paths that are routes of their own, so the raftexample
+ * root routes (`/{key}`, `/{id}`) do not serve them.
+ */
+export const RESERVED_ROOT_PATHS: ReadonlySet<string> = new Set(
+  [...EXACT_PATHS.keys()].filter((path) => path.lastIndexOf("/") === 0),
+);
+
+/** The path prefix of `/v1/kv/{key}`. */
+export const KV_KEY_PREFIX = "/v1/kv/";
+const KV_KEY_METHODS = [...GET, "PUT", "DELETE"];
+const MEMBER_PREFIX = "/v1/members/";
+
+/** The methods of the raftexample root routes `/{key}` and `/{id}`. */
+export const ROOT_METHODS: readonly string[] = [
+  ...GET,
+  "PUT",
+  "POST",
+  "DELETE",
+];
+
+/**
+ * Returns the methods `path` (raw, without query) accepts, or undefined
+ * when no route has that path.
+ */
+export function allowedMethods(path: string): readonly string[] | undefined {
+  const exact = EXACT_PATHS.get(path);
+  if (exact !== undefined) return exact;
+  if (path.startsWith(KV_KEY_PREFIX)) {
+    return isOneSegment(path.slice(KV_KEY_PREFIX.length))
+      ? KV_KEY_METHODS
+      : undefined;
+  }
+  if (path.startsWith(MEMBER_PREFIX)) {
+    return isOneSegment(path.slice(MEMBER_PREFIX.length))
+      ? ["DELETE"]
+      : undefined;
+  }
+  return isOneSegment(path.slice(1)) && path.startsWith("/")
+    ? ROOT_METHODS
+    : undefined;
+}
+
+/** Whether `rest` is one non-empty path segment. */
+function isOneSegment(rest: string): boolean {
+  return rest.length > 0 && !rest.includes("/");
+}

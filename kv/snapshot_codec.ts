@@ -1,0 +1,161 @@
+/**
+ * The byte format of a store snapshot. Deterministic by construction: the
+ * same applied index and the same keys, values and indexes in the same
+ * (sorted) order always give the same bytes. Little-endian throughout:
+ *
+ * ```
+ * "RKVS" | version u8 = 1 | appliedIndex u64 | count u32
+ * count × ( keyBytes u16 | key (UTF-8) | index u64 | valueBytes u32 | value )
+ * ```
+ *
+ * Integrity (CRC) is the snapshot file's job; decoding still checks every
+ * length and rule so a bad snapshot is refused, never half-loaded.
+ *
+ * @module
+ */
+
+import { InvalidSnapshotError } from "./errors.ts";
+import { compareKeys, KEY_BYTES_MAX, utf8ByteLength } from "./key.ts";
+
+const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
+const VERSION = 1;
+const HEADER_BYTES = 4 + 1 + 8 + 4;
+const ENTRY_FIXED_BYTES = 2 + 8 + 4;
+const TWO_POW_32 = 0x1_0000_0000;
+
+/** One key's record in a snapshot. */
+export interface SnapshotEntry {
+  key: string;
+  value: Uint8Array;
+  /** The index of the write that set the key. */
+  index: number;
+}
+
+/** What a snapshot holds. */
+export interface SnapshotContent {
+  appliedIndex: number;
+  /** Entries in strictly increasing key order. */
+  entries: SnapshotEntry[];
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+function writeU64(view: DataView, pos: number, n: number): void {
+  view.setUint32(pos, n % TWO_POW_32, true);
+  view.setUint32(pos + 4, Math.floor(n / TWO_POW_32), true);
+}
+
+function readU64(view: DataView, pos: number): number {
+  const lo = view.getUint32(pos, true);
+  const hi = view.getUint32(pos + 4, true);
+  if (hi >= 0x20_0000) throw new InvalidSnapshotError("an index exceeds 2^53");
+  return hi * TWO_POW_32 + lo;
+}
+
+/**
+ * Encodes `appliedIndex` and the entries given by `keys` (sorted) and
+ * `lookup` into one buffer, sized exactly in a first pass.
+ */
+export function encodeSnapshot(
+  appliedIndex: number,
+  keys: readonly string[],
+  lookup: (key: string) => { value: Uint8Array; index: number },
+): Uint8Array {
+  let size = HEADER_BYTES;
+  for (const key of keys) {
+    size += ENTRY_FIXED_BYTES + utf8ByteLength(key) + lookup(key).value.length;
+  }
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  writeU64(view, 5, appliedIndex);
+  view.setUint32(13, keys.length, true);
+  let pos = HEADER_BYTES;
+  for (const key of keys) {
+    const { value, index } = lookup(key);
+    const { written } = utf8Encoder.encodeInto(key, out.subarray(pos + 2));
+    view.setUint16(pos, written, true);
+    pos += 2 + written;
+    writeU64(view, pos, index);
+    view.setUint32(pos + 8, value.length, true);
+    pos += 12;
+    out.set(value, pos);
+    pos += value.length;
+  }
+  return out;
+}
+
+/** Throws unless `need` more bytes exist at `pos`. */
+function need(bytes: Uint8Array, pos: number, n: number): void {
+  if (pos + n > bytes.length) {
+    throw new InvalidSnapshotError("the snapshot is truncated");
+  }
+}
+
+/**
+ * Decodes bytes made by {@linkcode encodeSnapshot}. Values are copies, so
+ * the store does not pin the whole snapshot buffer.
+ *
+ * @throws {InvalidSnapshotError} on any malformed input.
+ */
+export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
+  need(bytes, 0, HEADER_BYTES);
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (bytes[i] !== MAGIC[i]) {
+      throw new InvalidSnapshotError("not a raftkv store snapshot");
+    }
+  }
+  if (bytes[4] !== VERSION) {
+    throw new InvalidSnapshotError(`unknown snapshot version ${bytes[4]}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const appliedIndex = readU64(view, 5);
+  const count = view.getUint32(13, true);
+  // Each entry takes at least ENTRY_FIXED_BYTES + 1: refuse absurd counts early.
+  if (count * (ENTRY_FIXED_BYTES + 1) > bytes.length - HEADER_BYTES) {
+    throw new InvalidSnapshotError("the snapshot is truncated");
+  }
+  const entries: SnapshotEntry[] = new Array(count);
+  let pos = HEADER_BYTES;
+  let previous: string | undefined;
+  for (let i = 0; i < count; i++) {
+    need(bytes, pos, 2);
+    const keyBytes = view.getUint16(pos, true);
+    if (keyBytes === 0 || keyBytes > KEY_BYTES_MAX) {
+      throw new InvalidSnapshotError(`bad key length ${keyBytes}`);
+    }
+    need(bytes, pos + 2, keyBytes + 12);
+    let key: string;
+    try {
+      key = utf8Decoder.decode(bytes.subarray(pos + 2, pos + 2 + keyBytes));
+    } catch {
+      throw new InvalidSnapshotError("a key is not valid UTF-8");
+    }
+    if (previous !== undefined && compareKeys(previous, key) >= 0) {
+      throw new InvalidSnapshotError(
+        "keys are not in strictly increasing order",
+      );
+    }
+    pos += 2 + keyBytes;
+    const index = readU64(view, pos);
+    if (index < 1 || index > appliedIndex) {
+      throw new InvalidSnapshotError(
+        `key index ${index} outside 1..${appliedIndex}`,
+      );
+    }
+    const valueBytes = view.getUint32(pos + 8, true);
+    pos += 12;
+    need(bytes, pos, valueBytes);
+    entries[i] = { key, value: bytes.slice(pos, pos + valueBytes), index };
+    pos += valueBytes;
+    previous = key;
+  }
+  if (pos !== bytes.length) {
+    throw new InvalidSnapshotError(
+      `${bytes.length - pos} unexpected bytes after the last entry`,
+    );
+  }
+  return { appliedIndex, entries };
+}

@@ -1,0 +1,317 @@
+/**
+ * Binary encoding (msgpack) of the core's values for the WAL, snapshot files
+ * and the peer transport. Every value is a positional array, not a map, so
+ * encoding is short and cheap. Numbers stay plain `number`s: decoding checks
+ * `Number.isSafeInteger` and never yields a bigint.
+ *
+ * Decoders validate the whole shape and throw {@linkcode CodecError} on
+ * anything else, whatever the input bytes: garbage from the network or the
+ * disk never crashes a node with an unexpected exception.
+ *
+ * @module
+ */
+
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import { RaftKvError } from "./core/errors.ts";
+import type {
+  ConfState,
+  Entry,
+  EntryType,
+  HardState,
+  Message,
+  MessageType,
+  Snapshot,
+  SnapshotMeta,
+} from "./core/types.ts";
+
+/** Bytes that do not decode to the expected value. */
+export class CodecError extends RaftKvError {
+  constructor(what: string, detail: string) {
+    super("invalid_encoding", `cannot decode ${what}: ${detail}`);
+  }
+}
+
+/** A WAL snapshot marker: the snapshot file (index, term) is durable. */
+export interface SnapshotMarker {
+  index: number;
+  term: number;
+  /**
+   * True when the log was replaced by a snapshot from the leader (entries
+   * after `index` written earlier are void); false when the application took
+   * the snapshot of its own log (entries after `index` stay).
+   */
+  reset: boolean;
+}
+
+/** Who wrote a data directory: stored at the head of every WAL segment. */
+export interface StorageMetadata {
+  clusterId: string;
+  nodeId: number;
+}
+
+const encoder = new Encoder({ initialBufferSize: 64 * 1024 });
+// No maps, no extensions: our encodings use neither, so garbage fails fast.
+// The array limit bounds what a hostile length prefix can make us allocate.
+const decoder = new Decoder({
+  maxArrayLength: 1 << 20,
+  maxMapLength: 0,
+  maxExtLength: 0,
+  maxStrLength: 1 << 20,
+});
+
+const MESSAGE_TYPES: readonly MessageType[] = [
+  "app",
+  "appResp",
+  "vote",
+  "voteResp",
+  "preVote",
+  "preVoteResp",
+  "heartbeat",
+  "heartbeatResp",
+  "snap",
+  "timeoutNow",
+  "prop",
+  "readIndex",
+  "readIndexResp",
+  "transferLeader",
+];
+const MESSAGE_TYPE_CODES = new Map(MESSAGE_TYPES.map((t, i) => [t, i]));
+const ENTRY_TYPES: readonly EntryType[] = ["normal", "conf"];
+
+// ---- encoding: values to positional arrays ----
+
+function entryTuple(e: Entry): unknown[] {
+  return [e.term, e.index, e.type === "conf" ? 1 : 0, e.data];
+}
+
+function metaTuple(m: SnapshotMeta): unknown[] {
+  return [m.index, m.term, m.conf.voters, m.conf.learners];
+}
+
+function snapshotTuple(s: Snapshot): unknown[] {
+  return [metaTuple(s.meta), s.data];
+}
+
+function messageTuple(m: Message): unknown[] {
+  return [
+    MESSAGE_TYPE_CODES.get(m.type) ?? -1,
+    m.from,
+    m.to,
+    m.term,
+    m.logTerm,
+    m.index,
+    m.entries.map(entryTuple),
+    m.commit,
+    m.reject,
+    m.rejectHint,
+    m.rejectTerm,
+    m.snapshot ? snapshotTuple(m.snapshot) : null,
+    m.context,
+  ];
+}
+
+/** Encodes one entry. */
+export function encodeEntry(e: Entry): Uint8Array {
+  return encoder.encode(entryTuple(e));
+}
+
+/** Encodes a batch of entries (one WAL record per batch). */
+export function encodeEntries(ents: readonly Entry[]): Uint8Array {
+  return encoder.encode(ents.map(entryTuple));
+}
+
+/** Encodes a hard state. */
+export function encodeHardState(hs: HardState): Uint8Array {
+  return encoder.encode([hs.term, hs.vote, hs.commit]);
+}
+
+/** Encodes a snapshot's metadata. */
+export function encodeSnapshotMeta(m: SnapshotMeta): Uint8Array {
+  return encoder.encode(metaTuple(m));
+}
+
+/** Encodes a whole snapshot (metadata and data). */
+export function encodeSnapshot(s: Snapshot): Uint8Array {
+  return encoder.encode(snapshotTuple(s));
+}
+
+/** Encodes a batch of messages (one peer request body). */
+export function encodeMessages(msgs: readonly Message[]): Uint8Array {
+  return encoder.encode(msgs.map(messageTuple));
+}
+
+/** Encodes a WAL snapshot marker. */
+export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
+  return encoder.encode([m.index, m.term, m.reset]);
+}
+
+/** Encodes the data directory's metadata. */
+export function encodeStorageMetadata(m: StorageMetadata): Uint8Array {
+  return encoder.encode([m.clusterId, m.nodeId]);
+}
+
+// ---- decoding: validated positional arrays to values ----
+
+function parse(what: string, bytes: Uint8Array): unknown {
+  try {
+    return decoder.decode(bytes);
+  } catch (err) {
+    throw new CodecError(
+      what,
+      err instanceof Error ? err.message : String(err),
+    );
+  }
+}
+
+function tuple(what: string, v: unknown, len: number): unknown[] {
+  if (!Array.isArray(v) || v.length !== len) {
+    throw new CodecError(what, `expected an array of ${len}`);
+  }
+  return v;
+}
+
+function uint(what: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new CodecError(
+      what,
+      `expected a non-negative safe integer, got ${typeof v}`,
+    );
+  }
+  return v;
+}
+
+function bytes(what: string, v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array)) {
+    throw new CodecError(what, "expected binary data");
+  }
+  return v;
+}
+
+function ids(what: string, v: unknown): number[] {
+  if (!Array.isArray(v)) throw new CodecError(what, "expected an array of ids");
+  return v.map((x) => uint(what, x));
+}
+
+function entryFrom(v: unknown): Entry {
+  const t = tuple("entry", v, 4);
+  const type = ENTRY_TYPES[uint("entry type", t[2])];
+  if (type === undefined) throw new CodecError("entry", "unknown entry type");
+  return {
+    term: uint("entry term", t[0]),
+    index: uint("entry index", t[1]),
+    type,
+    data: bytes("entry data", t[3]),
+  };
+}
+
+function entriesFrom(v: unknown): Entry[] {
+  if (!Array.isArray(v)) throw new CodecError("entries", "expected an array");
+  return v.map(entryFrom);
+}
+
+function confFrom(voters: unknown, learners: unknown): ConfState {
+  return { voters: ids("voters", voters), learners: ids("learners", learners) };
+}
+
+function metaFrom(v: unknown): SnapshotMeta {
+  const t = tuple("snapshot metadata", v, 4);
+  return {
+    index: uint("snapshot index", t[0]),
+    term: uint("snapshot term", t[1]),
+    conf: confFrom(t[2], t[3]),
+  };
+}
+
+function snapshotFrom(v: unknown): Snapshot {
+  const t = tuple("snapshot", v, 2);
+  return { meta: metaFrom(t[0]), data: bytes("snapshot data", t[1]) };
+}
+
+function messageFrom(v: unknown): Message {
+  const t = tuple("message", v, 13);
+  const type = MESSAGE_TYPES[uint("message type", t[0])];
+  if (type === undefined) {
+    throw new CodecError("message", "unknown message type");
+  }
+  if (typeof t[8] !== "boolean") {
+    throw new CodecError("message", "reject is not a boolean");
+  }
+  if (typeof t[12] !== "string") {
+    throw new CodecError("message", "context is not a string");
+  }
+  const m: Message = {
+    type,
+    from: uint("message from", t[1]),
+    to: uint("message to", t[2]),
+    term: uint("message term", t[3]),
+    logTerm: uint("message logTerm", t[4]),
+    index: uint("message index", t[5]),
+    entries: entriesFrom(t[6]),
+    commit: uint("message commit", t[7]),
+    reject: t[8],
+    rejectHint: uint("message rejectHint", t[9]),
+    rejectTerm: uint("message rejectTerm", t[10]),
+    context: t[12],
+  };
+  if (t[11] !== null) m.snapshot = snapshotFrom(t[11]);
+  return m;
+}
+
+/** Decodes one entry; throws {@linkcode CodecError}. `data` views `buf`. */
+export function decodeEntry(buf: Uint8Array): Entry {
+  return entryFrom(parse("entry", buf));
+}
+
+/** Decodes a batch of entries; throws {@linkcode CodecError}. */
+export function decodeEntries(buf: Uint8Array): Entry[] {
+  return entriesFrom(parse("entries", buf));
+}
+
+/** Decodes a hard state; throws {@linkcode CodecError}. */
+export function decodeHardState(buf: Uint8Array): HardState {
+  const t = tuple("hard state", parse("hard state", buf), 3);
+  return {
+    term: uint("term", t[0]),
+    vote: uint("vote", t[1]),
+    commit: uint("commit", t[2]),
+  };
+}
+
+/** Decodes a snapshot's metadata; throws {@linkcode CodecError}. */
+export function decodeSnapshotMeta(buf: Uint8Array): SnapshotMeta {
+  return metaFrom(parse("snapshot metadata", buf));
+}
+
+/** Decodes a whole snapshot; throws {@linkcode CodecError}. */
+export function decodeSnapshot(buf: Uint8Array): Snapshot {
+  return snapshotFrom(parse("snapshot", buf));
+}
+
+/** Decodes a batch of messages; throws {@linkcode CodecError}. */
+export function decodeMessages(buf: Uint8Array): Message[] {
+  const v = parse("messages", buf);
+  if (!Array.isArray(v)) throw new CodecError("messages", "expected an array");
+  return v.map(messageFrom);
+}
+
+/** Decodes a WAL snapshot marker; throws {@linkcode CodecError}. */
+export function decodeSnapshotMarker(buf: Uint8Array): SnapshotMarker {
+  const t = tuple("snapshot marker", parse("snapshot marker", buf), 3);
+  if (typeof t[2] !== "boolean") {
+    throw new CodecError("snapshot marker", "reset is not a boolean");
+  }
+  return {
+    index: uint("marker index", t[0]),
+    term: uint("marker term", t[1]),
+    reset: t[2],
+  };
+}
+
+/** Decodes the data directory's metadata; throws {@linkcode CodecError}. */
+export function decodeStorageMetadata(buf: Uint8Array): StorageMetadata {
+  const t = tuple("storage metadata", parse("storage metadata", buf), 2);
+  if (typeof t[0] !== "string") {
+    throw new CodecError("storage metadata", "cluster id is not a string");
+  }
+  return { clusterId: t[0], nodeId: uint("node id", t[1]) };
+}

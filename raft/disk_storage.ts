@@ -1,0 +1,376 @@
+/**
+ * The core's {@linkcode Storage} on disk: a {@linkcode MemoryStorage} mirror
+ * answers the core's synchronous reads; every change is made durable in the
+ * WAL and snapshot files (wal/) before the mirror shows it.
+ *
+ * Data directory: `<dir>/wal/*.wal` and `<dir>/snap/*.snap`.
+ *
+ * Start-up order is fixed by construction: `rebuild` (disk_recovery.ts) is
+ * the only way to make the mirror and it takes the base snapshot as an
+ * argument, applies it first, and then only the WAL entries after it.
+ *
+ * @module
+ */
+
+import { assert } from "./core/errors.ts";
+import { type Logger, nopLogger } from "./core/logger.ts";
+import type { InitialState, MemoryStorage, Storage } from "./core/storage.ts";
+import type { Entry, HardState, Snapshot } from "./core/types.ts";
+import {
+  type Fs,
+  joinPath,
+  RecordKind,
+  type SegmentStart,
+  SnapshotFiles,
+  Wal,
+  WalClosedError,
+  WalFailedError,
+  type WalRecord,
+} from "../wal/mod.ts";
+import {
+  encodeEntries,
+  encodeHardState,
+  encodeSnapshot,
+  encodeSnapshotMarker,
+  encodeStorageMetadata,
+  type SnapshotMarker,
+  type StorageMetadata,
+} from "./codec.ts";
+import { checkMetadata, loadBase, rebuild } from "./disk_recovery.ts";
+
+export { rebuild, StorageMismatchError } from "./disk_recovery.ts";
+export type { Rebuilt } from "./disk_recovery.ts";
+
+/** Options of {@linkcode DiskStorage.open}. */
+export interface DiskStorageOptions {
+  /** WAL segment size; default 64 MiB. */
+  segmentBytes?: number;
+  /** Snapshot files to keep; default 2. */
+  keepSnapshots?: number;
+  /** Entries kept before a new snapshot for slow followers; default 5000. */
+  catchUpEntries?: number;
+  logger?: Logger;
+  /**
+   * Who owns the directory. Written at the head of every segment; when the
+   * directory already holds a different identity, open fails with
+   * {@linkcode StorageMismatchError}.
+   */
+  metadata?: StorageMetadata;
+  /** Preallocate WAL segments (see docs/WAL.md); default true. */
+  preallocate?: boolean;
+}
+
+/** The durable part of a Ready, as {@linkcode DiskStorage.save} takes it. */
+export interface SaveRequest {
+  hardState?: HardState;
+  entries: Entry[];
+  snapshot?: Snapshot;
+  mustSync: boolean;
+}
+
+/** Raft storage on WAL + snapshot files; see the module doc. */
+export class DiskStorage implements Storage {
+  readonly #wal: Wal;
+  readonly #snaps: SnapshotFiles;
+  readonly #mirror: MemoryStorage;
+  readonly #logger: Logger;
+  readonly #keepSnapshots: number;
+  readonly #catchUpEntries: number;
+  readonly #metadata: StorageMetadata;
+  #failed: WalFailedError | undefined;
+  #closed = false;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    wal: Wal,
+    snaps: SnapshotFiles,
+    mirror: MemoryStorage,
+    metadata: StorageMetadata,
+    opts: DiskStorageOptions,
+  ) {
+    this.#wal = wal;
+    this.#snaps = snaps;
+    this.#mirror = mirror;
+    this.#metadata = metadata;
+    this.#logger = opts.logger ?? nopLogger;
+    this.#keepSnapshots = Math.max(1, opts.keepSnapshots ?? 2);
+    this.#catchUpEntries = Math.max(0, opts.catchUpEntries ?? 5000);
+  }
+
+  /**
+   * Opens the data directory `dir` (creating it): replays the WAL, loads the
+   * newest valid snapshot that a WAL marker references (setting damaged ones
+   * aside as `.broken`), and rebuilds the log after it. Throws
+   * {@linkcode WalCorruptError} on damage a crash cannot explain and
+   * {@linkcode StorageMismatchError} on a foreign directory.
+   */
+  static async open(
+    fs: Fs,
+    dir: string,
+    opts: DiskStorageOptions = {},
+  ): Promise<DiskStorage> {
+    const logger = opts.logger ?? nopLogger;
+    let storage: DiskStorage | undefined;
+    const { wal, records } = await Wal.open(fs, joinPath(dir, "wal"), {
+      segmentBytes: opts.segmentBytes,
+      preallocate: opts.preallocate,
+      logger,
+      segmentStart: () => storage!.#segmentStart(),
+    });
+    try {
+      const snaps = await SnapshotFiles.open(fs, joinPath(dir, "snap"), {
+        logger,
+      });
+      const metadata = checkMetadata(records, opts.metadata);
+      const base = await loadBase(snaps, records, logger);
+      const { mirror, replayed } = rebuild(base, records);
+      storage = new DiskStorage(wal, snaps, mirror, metadata, opts);
+      logger.info("storage: recovered", {
+        dir,
+        snapshotIndex: base.meta.index,
+        replayedEntries: replayed,
+        lastIndex: mirror.lastIndex(),
+        segments: wal.segmentCount,
+      });
+      return storage;
+    } catch (err) {
+      await wal.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  // ---- Storage: reads from the mirror ----
+
+  initialState(): InitialState {
+    return this.#mirror.initialState();
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    return this.#mirror.entries(lo, hi, maxBytes);
+  }
+
+  term(i: number): number {
+    return this.#mirror.term(i);
+  }
+
+  firstIndex(): number {
+    return this.#mirror.firstIndex();
+  }
+
+  lastIndex(): number {
+    return this.#mirror.lastIndex();
+  }
+
+  snapshot(): Snapshot {
+    return this.#mirror.snapshot();
+  }
+
+  /** True when the directory held no WAL (a new node that must bootstrap or join). */
+  isEmpty(): boolean {
+    return this.#wal.segmentCount === 0;
+  }
+
+  /** The identity written at the head of every segment. */
+  get metadata(): StorageMetadata {
+    return { ...this.#metadata };
+  }
+
+  /** How many WAL segment files exist (for `/v1/status`). */
+  get walSegmentCount(): number {
+    return this.#wal.segmentCount;
+  }
+
+  /** Bytes of WAL records on disk (for `/v1/status`). */
+  get walBytes(): number {
+    return this.#wal.bytes;
+  }
+
+  // ---- writes ----
+
+  #segmentStart(): SegmentStart {
+    const snap = this.#mirror.snapshot().meta;
+    const header: WalRecord[] = [
+      {
+        kind: RecordKind.metadata,
+        data: encodeStorageMetadata(this.#metadata),
+      },
+      {
+        kind: RecordKind.hardState,
+        data: encodeHardState(this.#mirror.hardState()),
+      },
+    ];
+    if (snap.index > 0) {
+      header.push({
+        kind: RecordKind.snapshot,
+        data: encodeSnapshotMarker({
+          index: snap.index,
+          term: snap.term,
+          reset: false,
+        }),
+      });
+    }
+    return { firstIndex: this.#mirror.lastIndex() + 1, header };
+  }
+
+  /**
+   * Runs after every earlier write. `check` refuses caller mistakes before
+   * any I/O and leaves the storage usable; an error in `write` fails the
+   * storage for good, since disk and mirror may now disagree.
+   */
+  #serial(
+    operation: string,
+    check: () => void,
+    write: () => Promise<void>,
+  ): Promise<void> {
+    const p = this.#chain.then(async () => {
+      if (this.#failed) throw this.#failed;
+      if (this.#closed) throw new WalClosedError();
+      check();
+      try {
+        await write();
+      } catch (err) {
+        this.#failed = err instanceof WalFailedError
+          ? err
+          : new WalFailedError(operation, err);
+        throw this.#failed;
+      }
+    });
+    this.#chain = p.catch(() => {});
+    return p;
+  }
+
+  async #writeSnapshotFile(snap: Snapshot): Promise<void> {
+    await this.#snaps.save(
+      snap.meta.term,
+      snap.meta.index,
+      encodeSnapshot(snap),
+    );
+  }
+
+  #checkSave(rd: SaveRequest): void {
+    const ents = rd.entries;
+    if (ents.length === 0) return;
+    const snapIndex = rd.snapshot?.meta.index ?? 0;
+    const next = Math.max(this.#mirror.lastIndex(), snapIndex) + 1;
+    assert(
+      ents[0]!.index <= next,
+      `entry ${ents[0]!.index} would leave a gap after ${next - 1}`,
+    );
+    for (let k = 1; k < ents.length; k++) {
+      assert(
+        ents[k]!.index === ents[0]!.index + k,
+        "entries are not contiguous",
+      );
+    }
+  }
+
+  /** Deletes WAL segments and snapshot files the snapshot at `index` made useless. */
+  async #release(snapshotIndex: number): Promise<void> {
+    await this.#wal.releaseBefore(snapshotIndex - this.#catchUpEntries);
+    const base = this.#mirror.snapshot().meta;
+    const files = (await this.#snaps.list()).filter((f) =>
+      f.index <= base.index
+    );
+    for (const f of files.slice(this.#keepSnapshots)) {
+      await this.#snaps.remove(f.name);
+    }
+  }
+
+  /**
+   * Persists a Ready's durable part: a received snapshot first (its file
+   * durable before its WAL marker), then the marker, entries and hard state
+   * as one WAL frame with one fdatasync when `mustSync`; only then updates
+   * the mirror. Entries that would leave a gap are refused with
+   * `AssertionError` before any I/O. Any I/O error fails the storage for
+   * good ({@linkcode WalFailedError}).
+   */
+  save(rd: SaveRequest): Promise<void> {
+    return this.#serial("save", () => this.#checkSave(rd), async () => {
+      const records: WalRecord[] = [];
+      const snap = rd.snapshot &&
+          rd.snapshot.meta.index > this.#mirror.snapshot().meta.index
+        ? rd.snapshot
+        : undefined;
+      if (snap) {
+        await this.#writeSnapshotFile(snap);
+        const marker: SnapshotMarker = {
+          index: snap.meta.index,
+          term: snap.meta.term,
+          reset: true,
+        };
+        records.push({
+          kind: RecordKind.snapshot,
+          data: encodeSnapshotMarker(marker),
+        });
+      }
+      if (rd.entries.length > 0) {
+        records.push({
+          kind: RecordKind.entries,
+          data: encodeEntries(rd.entries),
+        });
+      }
+      if (rd.hardState) {
+        records.push({
+          kind: RecordKind.hardState,
+          data: encodeHardState(rd.hardState),
+        });
+      }
+      // Entries and snapshots are always synced, so a segment header (which
+      // carries the hard state) never gets to disk before what it refers to.
+      const sync = rd.mustSync || records.length > (rd.hardState ? 1 : 0);
+      await this.#wal.append(records, { sync });
+      if (snap) this.#mirror.applySnapshot(snap);
+      this.#mirror.append(rd.entries);
+      if (rd.hardState) this.#mirror.setHardState(rd.hardState);
+      if (snap) await this.#release(snap.meta.index);
+    });
+  }
+
+  /**
+   * Records a snapshot the application took at an applied index: writes the
+   * snapshot file (durable), then its WAL marker (synced), then compacts the
+   * mirror to `index - catchUpEntries`, deletes WAL segments wholly before
+   * that and prunes old snapshot files. Older snapshots are ignored; one
+   * beyond the log, or whose term differs from the log's, throws
+   * `AssertionError` before anything is written.
+   */
+  createSnapshot(snap: Snapshot): Promise<void> {
+    const { index, term } = snap.meta;
+    const check = () => {
+      if (index <= this.#mirror.snapshot().meta.index) return;
+      const last = this.#mirror.lastIndex();
+      assert(index <= last, `snapshot ${index} beyond last index ${last}`);
+      assert(
+        this.#mirror.term(index) === term,
+        `snapshot term ${term} differs from the log's at ${index}`,
+      );
+    };
+    return this.#serial("snapshot", check, async () => {
+      if (index <= this.#mirror.snapshot().meta.index) return;
+      await this.#writeSnapshotFile(snap);
+      const marker: SnapshotMarker = { index, term, reset: false };
+      await this.#wal.append([{
+        kind: RecordKind.snapshot,
+        data: encodeSnapshotMarker(marker),
+      }]);
+      this.#mirror.createSnapshot(snap);
+      this.#mirror.compact(Math.max(index - this.#catchUpEntries, 0));
+      await this.#release(index);
+    });
+  }
+
+  /** Flushes unsynced records and closes the WAL; later writes throw {@linkcode WalClosedError}. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const p = this.#chain.then(async () => {
+      this.#closed = true;
+      if (this.#failed) {
+        await this.#wal.close().catch(() => {});
+        return;
+      }
+      await this.#wal.close();
+    });
+    this.#chain = p.catch(() => {});
+    return p;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Errors of the node runtime (the core's own are in core/errors.ts). All
+ * carry a stable `code`; http/errors.ts maps them to status codes.
+ *
+ * @module
+ */
+
+import { RaftKvError } from "./core/mod.ts";
+
+/** The node is replaying its snapshot and WAL: retry shortly. */
+export class RecoveringError extends RaftKvError {
+  constructor() {
+    super(
+      "recovering",
+      "the node is still recovering its state: retry shortly",
+    );
+  }
+}
+
+/** The node is shutting down (or was removed): retry on another node. */
+export class StoppedError extends RaftKvError {
+  constructor(reason = "the node is shutting down") {
+    super("stopped", reason);
+  }
+}
+
+/** Leadership moved while the request waited: it was not applied; retry. */
+export class LeaderChangedError extends RaftKvError {
+  constructor() {
+    super(
+      "leader_changed",
+      "leadership changed while the request waited: retry",
+    );
+  }
+}
+
+/** A membership request names a node it cannot apply to. */
+export class MemberError extends RaftKvError {
+  constructor(
+    code: "member_exists" | "member_unknown" | "member_removed",
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/** A message came from a node that was removed from the cluster. */
+export class PeerRemovedError extends RaftKvError {
+  constructor(id: number) {
+    super("peer_removed", `node ${id} was removed from the cluster`);
+  }
+}

@@ -1,0 +1,575 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: a three-node raftkv cluster against a three-node
+# etcd 3.4 cluster (v2 API), both on 127.0.0.1, driven by the same load
+# generator (wrk, one thread, Lua scripts in scripts/bench/). See
+# docs/PERFORMANCE.md for the method and the latest numbers.
+#
+#   scripts/bench.sh                 full run: 10 s per workload, 3 rounds, medians
+#   scripts/bench.sh --quick         5 s per workload, 1 round
+#   scripts/bench.sh --smoke         1 s per workload, 1 round (CI: proves it works)
+#   scripts/bench.sh --million       memory and disk run: 1,000,000 writes over
+#                                    100,000 keys against raftkv
+#
+# Options:
+#   --duration S          seconds per workload run (default 10)
+#   --rounds N            rounds; each round starts fresh clusters (default 3)
+#   --workloads LIST      comma-separated, from: write-1,write-16,write-64,
+#                         write-256,read-lin-64,read-stale-64 (any write-N,
+#                         read-lin-N, read-stale-N with 1 <= N <= 1024 works)
+#   --systems LIST        raftkv,etcd (default both; one alone is allowed)
+#   --target MODE         leader (default): every request goes to the node that
+#                         leads when the run starts, on both systems;
+#                         node1: always node 1, leader or not, on both systems
+#   --keys N              prefilled keys (default 10000)
+#   --value-bytes N       value size (default 100)
+#   --million-writes N    writes in the --million run (default 1000000)
+#   --million-keys N      keys in the --million run (default 100000)
+#   --million-conns N     connections in the --million run (default 64)
+#   --raftkv-flags STR    extra flags for every raftkv node (e.g. "--snapshot-entries 5000")
+#   --out DIR             results, logs and table (default bench-out/<timestamp>)
+#   --keep                keep the clusters' data directories
+#   --no-install          never run apt-get; fail when a tool is missing
+#
+# Rounds: each round runs raftkv (start, prefill, every workload, stop) and
+# then etcd the same way, so the two clusters never run at the same time and
+# every round starts from empty data directories. Medians are taken per
+# workload over the rounds. CPU is utime+stime of the three server processes
+# from /proc/PID/stat, before and after each run.
+#
+# Env: DENO (default deno), BENCH_TMPDIR (where the data directories go;
+# default $TMPDIR or /tmp; must be a real disk, not tmpfs, for fsync to count),
+# BENCH_READY_TIMEOUT (seconds to wait for a cluster, default 60).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench_dir=$root/scripts/bench
+deno_bin=${DENO:-deno}
+ready_timeout=${BENCH_READY_TIMEOUT:-60}
+
+duration=10
+rounds=3
+workloads="write-1,write-16,write-64,write-256,read-lin-64,read-stale-64"
+systems="raftkv,etcd"
+target=leader
+keys=10000
+value_bytes=100
+million=0
+million_writes=""
+million_keys=""
+million_conns=64
+raftkv_flags=""
+out_dir=""
+keep=0
+install=1
+mode=full
+settle_s=1
+prefill_conns=64
+prefill_max_s=300
+wrk_timeout_s=10
+
+die() {
+  echo "bench: error: $*" >&2
+  exit 1
+}
+log() { echo "bench: $*" >&2; }
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) mode=smoke; duration=1; rounds=1; settle_s=0 ;;
+    --quick) mode=quick; duration=5; rounds=1 ;;
+    --million) million=1 ;;
+    --duration) need_arg "$@"; duration=$2; shift ;;
+    --rounds) need_arg "$@"; rounds=$2; shift ;;
+    --workloads) need_arg "$@"; workloads=$2; shift ;;
+    --systems) need_arg "$@"; systems=$2; shift ;;
+    --target) need_arg "$@"; target=$2; shift ;;
+    --keys) need_arg "$@"; keys=$2; shift ;;
+    --value-bytes) need_arg "$@"; value_bytes=$2; shift ;;
+    --million-writes) need_arg "$@"; million_writes=$2; shift ;;
+    --million-keys) need_arg "$@"; million_keys=$2; shift ;;
+    --million-conns) need_arg "$@"; million_conns=$2; shift ;;
+    --raftkv-flags) need_arg "$@"; raftkv_flags=$2; shift ;;
+    --out) need_arg "$@"; out_dir=$2; shift ;;
+    --keep) keep=1 ;;
+    --no-install) install=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench: unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+for v in duration rounds keys value_bytes million_conns; do
+  is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "--${v//_/-} must be a positive integer (got '${!v}')"
+done
+[ "$duration" -le 600 ] || die "--duration is at most 600 s"
+[ "$rounds" -le 20 ] || die "--rounds is at most 20"
+[ "$million_conns" -le 1024 ] || die "--million-conns is at most 1024"
+[ "$value_bytes" -ge 12 ] && [ "$value_bytes" -le 65536 ] || die "--value-bytes must be 12..65536"
+case "$target" in leader | node1) ;; *) die "--target must be leader or node1" ;; esac
+if [ -z "$million_writes" ]; then
+  if [ "$mode" = smoke ]; then million_writes=20000; else million_writes=1000000; fi
+fi
+if [ -z "$million_keys" ]; then
+  if [ "$mode" = smoke ]; then million_keys=2000; else million_keys=100000; fi
+fi
+is_uint "$million_writes" && [ "$million_writes" -ge 1 ] || die "--million-writes must be a positive integer"
+is_uint "$million_keys" && [ "$million_keys" -ge 1 ] || die "--million-keys must be a positive integer"
+
+IFS=, read -r -a system_list <<<"$systems"
+for s in "${system_list[@]}"; do
+  case "$s" in raftkv | etcd) ;; *) die "unknown system '$s' (raftkv, etcd)" ;; esac
+done
+IFS=, read -r -a workload_list <<<"$workloads"
+for w in "${workload_list[@]}"; do
+  [[ $w =~ ^(write|read-lin|read-stale)-([0-9]+)$ ]] || die "unknown workload '$w'"
+  c=${BASH_REMATCH[2]}
+  [ "$c" -ge 1 ] && [ "$c" -le 1024 ] || die "workload '$w': connections must be 1..1024"
+done
+
+# The --million run measures one system: raftkv, unless --systems is just etcd.
+million_system=raftkv
+[ "$systems" = etcd ] && million_system=etcd
+need_etcd=0
+if [ "$million" = 1 ]; then
+  [ "$million_system" = etcd ] && need_etcd=1
+elif [[ ,$systems, == *,etcd,* ]]; then
+  need_etcd=1
+fi
+
+# ---------------------------------------------------------------- tools
+
+ensure_tools() {
+  local missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v jq >/dev/null || missing+=(jq)
+  if [ "$need_etcd" = 1 ]; then
+    command -v etcd >/dev/null || missing+=(etcd-server)
+    command -v etcdctl >/dev/null || missing+=(etcd-client)
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$install" = 1 ] || die "missing: ${missing[*]} (install with: apt-get install -y ${missing[*]})"
+    [ "$(id -u)" = 0 ] || die "missing: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
+    log "installing ${missing[*]} from Debian"
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+      die "apt-get install ${missing[*]} failed"
+  fi
+  command -v "$deno_bin" >/dev/null || die "deno not found (set DENO=/path/to/deno)"
+  if [ "$need_etcd" = 1 ]; then
+    etcd_version=$(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')
+    [[ $etcd_version == 3.4.* ]] || log "warning: etcd is $etcd_version, not 3.4.x"
+    if pgrep -x etcd >/dev/null; then
+      log "warning: an etcd not started by this script is running (pid $(pgrep -x etcd | tr '\n' ' ')); it competes for CPU"
+    fi
+  fi
+}
+
+# ---------------------------------------------------------------- processes
+
+# Every process this script starts; cleanup stops whichever still run.
+live_pids=()
+sampler_pid=""
+work=""
+clk_tck=$(getconf CLK_TCK)
+
+is_our_child() {
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+    [ "$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$$" ]
+}
+
+# stop_pids PID...: SIGTERM, up to 5 s to exit, then SIGKILL; reaps them.
+stop_pids() {
+  local pid alive
+  for pid in "$@"; do is_our_child "$pid" && kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "$@"; do is_our_child "$pid" && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "$@"; do is_our_child "$pid" && kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+  local keep_list=() p
+  for p in "${live_pids[@]}"; do
+    [[ " $* " == *" $p "* ]] || keep_list+=("$p")
+  done
+  live_pids=("${keep_list[@]}")
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "$sampler_pid" ] && stop_pids "$sampler_pid"
+  [ ${#live_pids[@]} -gt 0 ] && stop_pids "${live_pids[@]}"
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    if [ "$keep" = 1 ]; then log "kept data directories in $work"; else rm -rf "$work"; fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted; stopping everything"; exit 130' INT
+trap 'log "terminated; stopping everything"; exit 143' TERM
+
+# pick_port: a free TCP port on 127.0.0.1 below the ephemeral range.
+used_ports=" "
+pick_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 12000))
+    [[ $used_ports == *" $p "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      used_ports+="$p "
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# cpu_ticks PID...: utime+stime (clock ticks) summed over the processes.
+cpu_ticks() {
+  local total=0 pid fields
+  for pid in "$@"; do
+    fields=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || die "process $pid is gone"
+    # After "pid (comm) ", field 3 (state) is $1, so utime (14) is $12, stime (15) is $13.
+    total=$((total + $(echo "$fields" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+# machine_ticks: "busy steal" clock ticks of the whole machine from /proc/stat
+# (busy = user+nice+system+irq+softirq), to see how much else ran meanwhile.
+machine_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat
+}
+
+# source_hash: a short fingerprint of raftkv's source (not tests or scripts),
+# recorded per run: others may edit the tree while a long benchmark runs.
+source_hash() {
+  (cd "$root" && find . -name '*.ts' -not -path './tests/*' -not -path './scripts/*' \
+    -not -path './bench-out/*' -not -path './.ci/*' -not -path './node_modules/*' -print0 |
+    LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+}
+
+# ---------------------------------------------------------------- clusters
+
+# Current cluster: system name, server pids, client ports, data dirs.
+cur_system=""
+cur_src=""
+cur_pids=()
+cur_ports=()
+cur_dirs=()
+cur_logs=()
+
+start_raftkv() {
+  local tag=$1 i peer=() client=() cluster
+  for i in 1 2 3; do peer+=("$(pick_port)"); client+=("$(pick_port)"); done
+  cluster="http://127.0.0.1:${peer[0]},http://127.0.0.1:${peer[1]},http://127.0.0.1:${peer[2]}"
+  cur_system=raftkv cur_pids=() cur_ports=() cur_dirs=() cur_logs=()
+  cur_src=$(source_hash)
+  for i in 1 2 3; do
+    local dir=$work/$tag/raftkv-$i logf=$out/logs/$tag-raftkv-$i.log
+    mkdir -p "$dir"
+    # shellcheck disable=SC2086 # raftkv_flags is split into words on purpose
+    "$deno_bin" run -A "$root/main.ts" --id "$i" --cluster "$cluster" \
+      --port "${client[$((i - 1))]}" --data-dir "$dir" --log-level warn $raftkv_flags \
+      </dev/null >"$logf" 2>&1 &
+    cur_pids+=("$!") cur_ports+=("${client[$((i - 1))]}") cur_dirs+=("$dir") cur_logs+=("$logf")
+    live_pids+=("$!")
+  done
+}
+
+start_etcd() {
+  local tag=$1 i peer=() client=() initial=""
+  for i in 1 2 3; do peer+=("$(pick_port)"); client+=("$(pick_port)"); done
+  for i in 1 2 3; do initial+="${initial:+,}e$i=http://127.0.0.1:${peer[$((i - 1))]}"; done
+  cur_system=etcd cur_pids=() cur_ports=() cur_dirs=() cur_logs=()
+  cur_src=${etcd_version:-etcd}
+  for i in 1 2 3; do
+    local dir=$work/$tag/etcd-$i logf=$out/logs/$tag-etcd-$i.log
+    local p=${peer[$((i - 1))]} c=${client[$((i - 1))]}
+    etcd --name "e$i" --data-dir "$dir" \
+      --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+      --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
+      --initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token "bench-$$-$tag" \
+      --enable-v2 --logger zap --log-outputs stderr --log-level warn \
+      </dev/null >"$logf" 2>&1 &
+    cur_pids+=("$!") cur_ports+=("$c") cur_dirs+=("$dir") cur_logs+=("$logf")
+    live_pids+=("$!")
+  done
+}
+
+cluster_failed() {
+  local i
+  for i in 0 1 2; do
+    echo "--- ${cur_logs[$i]} (last 15 lines)" >&2
+    tail -n 15 "${cur_logs[$i]}" >&2 || true
+  done
+  die "$*"
+}
+
+# wait_ready: every node answers /health with a leader, within ready_timeout.
+wait_ready() {
+  local deadline=$((SECONDS + ready_timeout)) i ok body
+  while :; do
+    ok=0
+    for i in 0 1 2; do
+      kill -0 "${cur_pids[$i]}" 2>/dev/null || cluster_failed "$cur_system node $((i + 1)) exited during startup"
+      body=$(curl -fsS --max-time 2 "http://127.0.0.1:${cur_ports[$i]}/health" 2>/dev/null) || continue
+      if [ "$cur_system" = etcd ]; then
+        [[ $body == *'"health":"true"'* ]] && ok=$((ok + 1))
+      else
+        ok=$((ok + 1))
+      fi
+    done
+    [ "$ok" = 3 ] && break
+    [ "$SECONDS" -lt "$deadline" ] || cluster_failed "$cur_system cluster not healthy after ${ready_timeout}s"
+    sleep 0.2
+  done
+}
+
+# leader_node: the 1-based node that leads now (0 when unknown).
+leader_node() {
+  local i state id
+  if [ "$cur_system" = etcd ]; then
+    for i in 0 1 2; do
+      state=$(curl -fsS --max-time 2 "http://127.0.0.1:${cur_ports[$i]}/v2/stats/self" 2>/dev/null |
+        jq -r '.state // empty' 2>/dev/null) || true
+      if [ "$state" = StateLeader ]; then
+        echo $((i + 1))
+        return
+      fi
+    done
+    echo 0
+  else
+    for i in 0 1 2; do
+      id=$(curl -fsS --max-time 2 "http://127.0.0.1:${cur_ports[$i]}/v1/status" 2>/dev/null |
+        jq -r '.leader // empty' 2>/dev/null) || true
+      if is_uint "$id" && [ "$id" -ge 1 ] && [ "$id" -le 3 ]; then
+        echo "$id"
+        return
+      fi
+    done
+    echo 0
+  fi
+}
+
+# choose_target: sets target_node (1-based) and target_url.
+choose_target() {
+  local deadline=$((SECONDS + ready_timeout))
+  if [ "$target" = node1 ]; then
+    target_node=1
+  else
+    while :; do
+      target_node=$(leader_node)
+      [ "$target_node" != 0 ] && break
+      [ "$SECONDS" -lt "$deadline" ] || cluster_failed "$cur_system: no leader after ${ready_timeout}s"
+      sleep 0.2
+    done
+  fi
+  target_url="http://127.0.0.1:${cur_ports[$((target_node - 1))]}"
+}
+
+stop_cluster() {
+  stop_pids "${cur_pids[@]}"
+  cur_pids=()
+}
+
+# key_count: keys the target node holds (after a linearizable barrier for etcd).
+key_count() {
+  if [ "$cur_system" = etcd ]; then
+    curl -fsS --max-time 30 "$target_url/v2/keys/?quorum=true" 2>/dev/null | jq '.node.nodes // [] | length'
+  else
+    curl -fsS --max-time 10 "$target_url/v1/status" 2>/dev/null | jq '.keys'
+  fi
+}
+
+# run_fill NKEYS VALUE_BYTES TOTAL ORDER CONNS MAX_S OUTFILE: count-bounded writes.
+run_fill() {
+  local nkeys=$1 vbytes=$2 total=$3 order=$4 conns=$5 max_s=$6 outfile=$7
+  (cd "$bench_dir" && timeout --foreground -k 5 $((max_s + 30)) \
+    wrk -t1 -c"$conns" -d"${max_s}s" --timeout "${wrk_timeout_s}s" -s "$bench_dir/fill.lua" "$target_url" \
+    -- "$cur_system" "$nkeys" "$vbytes" "$total" "$order") >"$outfile" 2>&1 ||
+    { cat "$outfile" >&2; die "wrk (fill) failed against $cur_system"; }
+  grep '^BENCH_JSON ' "$outfile" | tail -n 1 | sed 's/^BENCH_JSON //' | grep . ||
+    { cat "$outfile" >&2; die "wrk (fill) printed no result"; }
+}
+
+prefill() {
+  local tag=$1 attempt got res
+  for attempt in 1 2; do
+    res=$(run_fill "$keys" "$value_bytes" "$keys" seq "$prefill_conns" "$prefill_max_s" "$out/wrk/$tag-$cur_system-prefill-$attempt.txt")
+    got=$(key_count) || got=0
+    log "$cur_system prefill: $(echo "$res" | jq -r '"\(.ok) writes in \(.durationUs / 1e6 | . * 100 | round / 100) s, \(.non2xx) non-2xx"'), $got keys present"
+    [ "${got:-0}" -ge "$keys" ] && return 0
+  done
+  die "$cur_system prefill left ${got:-0} of $keys keys"
+}
+
+# run_load TAG ROUND WORKLOAD: one time-bounded wrk run; appends to results.jsonl.
+run_load() {
+  local tag=$1 round=$2 w=$3 op conns kind
+  [[ $w =~ ^(write|read-lin|read-stale)-([0-9]+)$ ]]
+  kind=${BASH_REMATCH[1]} conns=${BASH_REMATCH[2]}
+  case "$kind" in write) op=write ;; read-lin) op=read ;; read-stale) op=stale ;; esac
+  local outfile=$out/wrk/$tag-$cur_system-$w.txt leader_before leader_after t0 t1 m0 m1 load1 json
+  local timefile=$out/wrk/$tag-$cur_system-$w.time TIMEFORMAT='%U %S'
+  leader_before=$(leader_node)
+  load1=$(cut -d' ' -f1 /proc/loadavg)
+  m0=$(machine_ticks)
+  t0=$(cpu_ticks "${cur_pids[@]}")
+  { time (cd "$bench_dir" && timeout --foreground -k 5 $((duration + 60)) \
+    wrk -t1 -c"$conns" -d"${duration}s" --timeout "${wrk_timeout_s}s" -s "$bench_dir/load.lua" "$target_url" \
+    -- "$cur_system" "$op" "$keys" "$value_bytes" >"$outfile" 2>&1); } 2>"$timefile" ||
+    { cat "$outfile" >&2; die "wrk failed: $cur_system $w"; }
+  t1=$(cpu_ticks "${cur_pids[@]}")
+  m1=$(machine_ticks)
+  leader_after=$(leader_node)
+  json=$(grep '^BENCH_JSON ' "$outfile" | tail -n 1 | sed 's/^BENCH_JSON //')
+  [ -n "$json" ] || { cat "$outfile" >&2; die "wrk printed no result: $cur_system $w"; }
+  json=$(echo "$json" | jq -c \
+    --arg system "$cur_system" --arg workload "$w" --argjson round "$round" \
+    --argjson conns "$conns" --arg op "$op" --argjson target "$target_node" \
+    --argjson leaderBefore "$leader_before" --argjson leaderAfter "$leader_after" \
+    --argjson cpuTicks $((t1 - t0)) --argjson clkTck "$clk_tck" --argjson load1 "$load1" \
+    --argjson wrkCpuS "$(awk '{print $1 + $2}' "$timefile")" \
+    --argjson busyTicks $(($(echo "$m1" | cut -d' ' -f1) - $(echo "$m0" | cut -d' ' -f1))) \
+    --argjson stealTicks $(($(echo "$m1" | cut -d' ' -f2) - $(echo "$m0" | cut -d' ' -f2))) \
+    --arg source "$cur_src" \
+    '. + {system: $system, workload: $workload, round: $round, conns: $conns, op: $op,
+          target: $target, leaderBefore: $leaderBefore, leaderAfter: $leaderAfter,
+          cpuS: ($cpuTicks / $clkTck), wrkCpuS: $wrkCpuS, machineBusyS: ($busyTicks / $clkTck),
+          stealS: ($stealTicks / $clkTck), load1: $load1, source: $source}')
+  echo "$json" >>"$out/results.jsonl"
+  echo "$json" | jq -r '"bench: round \(.round) \(.system) \(.workload): \(.requests / (.durationUs / 1e6) | round) req/s, p50 \(.p50Us / 1000) ms, p99 \(.p99Us / 1000) ms, errors \(.errStatus + .errConnect + .errRead + .errWrite + .errTimeout), cpu \(.cpuS) s"' >&2
+  [ "$leader_before" = "$leader_after" ] || log "warning: $cur_system leader changed during $w ($leader_before -> $leader_after)"
+  echo "$json" | jq -e '.requests > 0' >/dev/null || die "$cur_system $w completed no request"
+}
+
+start_system() {
+  local system=$1 tag=$2
+  case "$system" in
+    raftkv) start_raftkv "$tag" ;;
+    etcd) start_etcd "$tag" ;;
+  esac
+  wait_ready
+  choose_target
+  log "$system cluster up (pids ${cur_pids[*]}, client ports ${cur_ports[*]}); requests go to node $target_node"
+}
+
+# ---------------------------------------------------------------- million run
+
+# sample_loop SYSTEM INTERVAL FILE PID... -- PORT... -- DIR...: one JSON line
+# per node per sample with RSS, peak RSS, data-dir bytes and (raftkv) /v1/status.
+sample_loop() {
+  local system=$1 interval=$2 file=$3
+  shift 3
+  local pids=("$1" "$2" "$3") ports=("$5" "$6" "$7") dirs=("$9" "${10}" "${11}")
+  local start=$SECONDS i status rss hwm bytes sleeper=""
+  trap '[ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null; wait; exit 0' TERM
+  while :; do
+    for i in 0 1 2; do
+      status=null
+      if [ "$system" = raftkv ]; then
+        status=$(curl -fsS --max-time 2 "http://127.0.0.1:${ports[$i]}/v1/status" 2>/dev/null) || status=null
+        [ -n "$status" ] || status=null
+      fi
+      rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${pids[$i]}/status" 2>/dev/null || true)
+      hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/${pids[$i]}/status" 2>/dev/null || true)
+      bytes=$(du -sb "${dirs[$i]}" 2>/dev/null | cut -f1 || true)
+      printf '{"t":%d,"node":%d,"rssKb":%s,"hwmKb":%s,"dirBytes":%s,"status":%s}\n' \
+        $((SECONDS - start)) $((i + 1)) "${rss:-null}" "${hwm:-null}" "${bytes:-null}" "$status" >>"$file"
+    done
+    sleep "$interval" &
+    sleeper=$!
+    wait "$sleeper" || true
+    sleeper=""
+  done
+}
+
+run_million() {
+  local system=$million_system tag=million interval=5
+  [ "$mode" = smoke ] && interval=1
+  log "memory and disk run: $million_writes writes over $million_keys keys, $million_conns connections, $system"
+  start_system "$system" "$tag"
+  local samples=$out/million-samples.jsonl
+  : >"$samples"
+  sample_loop "$system" "$interval" "$samples" "${cur_pids[@]}" -- "${cur_ports[@]}" -- "${cur_dirs[@]}" &
+  sampler_pid=$!
+  local t0 t1 res max_s=3600 leader_before leader_after
+  leader_before=$(leader_node)
+  t0=$(cpu_ticks "${cur_pids[@]}")
+  res=$(run_fill "$million_keys" "$value_bytes" "$million_writes" random "$million_conns" "$max_s" "$out/wrk/$tag-$system.txt")
+  t1=$(cpu_ticks "${cur_pids[@]}")
+  leader_after=$(leader_node)
+  sleep "$interval"
+  stop_pids "$sampler_pid"
+  sampler_pid=""
+  # A final sample after the load, with the run's totals beside it.
+  local i rss hwm bytes status
+  for i in 0 1 2; do
+    status=null
+    [ "$system" = raftkv ] && { status=$(curl -fsS --max-time 5 "http://127.0.0.1:${cur_ports[$i]}/v1/status") || status=null; }
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${cur_pids[$i]}/status")
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/${cur_pids[$i]}/status")
+    bytes=$(du -sb "${cur_dirs[$i]}" | cut -f1)
+    printf '{"final":true,"node":%d,"rssKb":%s,"hwmKb":%s,"dirBytes":%s,"status":%s}\n' \
+      $((i + 1)) "$rss" "$hwm" "$bytes" "$status" >>"$samples"
+  done
+  echo "$res" | jq -c --arg system "$system" --argjson keys "$million_keys" --argjson conns "$million_conns" \
+    --argjson cpuTicks $((t1 - t0)) --argjson clkTck "$clk_tck" --argjson target "$target_node" \
+    --argjson leaderBefore "$leader_before" --argjson leaderAfter "$leader_after" --arg source "$cur_src" \
+    '. + {system: $system, keys: $keys, conns: $conns, target: $target, cpuS: ($cpuTicks / $clkTck),
+          leaderBefore: $leaderBefore, leaderAfter: $leaderAfter, source: $source}' \
+    >"$out/million-run.json"
+  stop_cluster
+  "$deno_bin" run --allow-read "$bench_dir/memory_report.ts" "$out/million-run.json" "$samples" |
+    tee "$out/million.md"
+}
+
+# ---------------------------------------------------------------- main
+
+ensure_tools
+out=${out_dir:-$root/bench-out/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$out/logs" "$out/wrk"
+out=$(cd "$out" && pwd)
+base_tmp=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
+work=$(mktemp -d "$base_tmp/raftkv-bench.XXXXXX")
+fs_type=$(stat -f -c %T "$work")
+[ "$fs_type" = tmpfs ] && log "warning: $work is on tmpfs: fsync costs nothing there; set BENCH_TMPDIR to a real disk"
+log "results in $out; data directories in $work ($fs_type)"
+
+if [ "$million" = 1 ]; then
+  run_million
+  exit 0
+fi
+
+: >"$out/results.jsonl"
+log "mode $mode: ${duration}s per workload, $rounds round(s), workloads $workloads, systems $systems, target $target"
+for round in $(seq 1 "$rounds"); do
+  for system in "${system_list[@]}"; do
+    tag=r$round
+    start_system "$system" "$tag"
+    prefill "$tag"
+    for w in "${workload_list[@]}"; do
+      sleep "$settle_s"
+      run_load "$tag" "$round" "$w"
+    done
+    stop_cluster
+    [ "$keep" = 1 ] || rm -rf "${work:?}/$tag/$system"-*
+  done
+done
+
+{
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo ' (working tree has changes)'), mode $mode: ${duration}s per workload, $rounds round(s), target $target, wrk -t1, $keys keys, ${value_bytes}-byte values, $(nproc) CPUs"
+  echo
+  "$deno_bin" run --allow-read "$bench_dir/table.ts" "$out/results.jsonl"
+} | tee "$out/table.md"

@@ -1,0 +1,297 @@
+import assert from "node:assert/strict";
+import {
+  type Config,
+  ConfigError,
+  envName,
+  parseConfig,
+  usage,
+  VERSION,
+} from "../main.ts";
+
+const CLUSTER =
+  "http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379";
+
+/** Parses and expects a run; returns its config. */
+function run(argv: string[], env: Record<string, string> = {}): Config {
+  const parsed = parseConfig(argv, env);
+  assert.equal(parsed.action, "run");
+  return (parsed as { config: Config }).config;
+}
+
+/** Expects a ConfigError naming `flag` in its message. */
+function fails(
+  argv: string[],
+  flag: string,
+  env: Record<string, string> = {},
+): ConfigError {
+  let caught: unknown;
+  try {
+    parseConfig(argv, env);
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(
+    caught instanceof ConfigError,
+    `${argv.join(" ")}: expected a ConfigError, got ${caught}`,
+  );
+  assert.equal(caught.flag, flag, caught.message);
+  assert.ok(
+    caught.message.includes(flag),
+    `"${caught.message}" does not name ${flag}`,
+  );
+  assert.ok(!caught.message.includes("\n"), "the message is one line");
+  return caught;
+}
+
+Deno.test("defaults follow API.md", () => {
+  const config = run(["--id", "1"]);
+  assert.deepEqual(config, {
+    id: 1,
+    cluster: ["http://127.0.0.1:12379"],
+    url: "http://127.0.0.1:12379",
+    join: false,
+    dataDir: "raftkv-1",
+    snapshotEntries: 10000,
+    listen: { hostname: "127.0.0.1", port: 12379 },
+    tickMs: 100,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    logLevel: "info",
+    maxValueBytes: 1048576,
+    requestTimeoutMs: 5000,
+  });
+});
+
+Deno.test("every flag is read", () => {
+  const config = run([
+    "--id=2",
+    "--cluster",
+    CLUSTER,
+    "--port",
+    "22380",
+    "--join",
+    "--data-dir",
+    "/tmp/d2",
+    "--snapshot-entries",
+    "500",
+    "--listen",
+    "0.0.0.0:22379",
+    "--tick-ms",
+    "50",
+    "--election-ticks",
+    "20",
+    "--heartbeat-ticks",
+    "2",
+    "--log-level",
+    "debug",
+    "--max-value-bytes",
+    "4096",
+    "--request-timeout-ms",
+    "800",
+  ]);
+  assert.deepEqual(config, {
+    id: 2,
+    cluster: CLUSTER.split(","),
+    url: "http://127.0.0.1:22379",
+    port: 22380,
+    join: true,
+    dataDir: "/tmp/d2",
+    snapshotEntries: 500,
+    listen: { hostname: "0.0.0.0", port: 22379 },
+    tickMs: 50,
+    electionTicks: 20,
+    heartbeatTicks: 2,
+    logLevel: "debug",
+    maxValueBytes: 4096,
+    requestTimeoutMs: 800,
+  });
+});
+
+Deno.test("every flag has a RAFTKV_ variable", () => {
+  const env = {
+    RAFTKV_ID: "3",
+    RAFTKV_CLUSTER: CLUSTER,
+    RAFTKV_PORT: "32380",
+    RAFTKV_JOIN: "true",
+    RAFTKV_DATA_DIR: "data3",
+    RAFTKV_SNAPSHOT_ENTRIES: "7",
+    RAFTKV_LISTEN: "[::1]:32379",
+    RAFTKV_TICK_MS: "10",
+    RAFTKV_ELECTION_TICKS: "5",
+    RAFTKV_HEARTBEAT_TICKS: "1",
+    RAFTKV_LOG_LEVEL: "warn",
+    RAFTKV_MAX_VALUE_BYTES: "100",
+    RAFTKV_REQUEST_TIMEOUT_MS: "300",
+  };
+  assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
+  const config = run([], env);
+  assert.deepEqual(config, {
+    id: 3,
+    cluster: CLUSTER.split(","),
+    url: "http://127.0.0.1:32379",
+    port: 32380,
+    join: true,
+    dataDir: "data3",
+    snapshotEntries: 7,
+    listen: { hostname: "::1", port: 32379 },
+    tickMs: 10,
+    electionTicks: 5,
+    heartbeatTicks: 1,
+    logLevel: "warn",
+    maxValueBytes: 100,
+    requestTimeoutMs: 300,
+  });
+  for (
+    const [text, join] of [["1", true], ["yes", true], ["0", false], [
+      "off",
+      false,
+    ], ["", false]] as const
+  ) {
+    assert.equal(run(["--id", "1"], { RAFTKV_JOIN: text }).join, join, text);
+  }
+});
+
+Deno.test("a flag wins over its variable", () => {
+  const config = run([
+    "--id",
+    "1",
+    "--data-dir",
+    "from-flag",
+    "--tick-ms",
+    "20",
+    "--join",
+  ], {
+    RAFTKV_ID: "2",
+    RAFTKV_DATA_DIR: "from-env",
+    RAFTKV_TICK_MS: "999",
+    RAFTKV_JOIN: "false",
+  });
+  assert.equal(config.id, 1);
+  assert.equal(config.dataDir, "from-flag");
+  assert.equal(config.tickMs, 20);
+  assert.equal(config.join, true);
+});
+
+Deno.test("cluster URLs are normalized to origins and the listen address follows the node's URL", () => {
+  const config = run([
+    "--id",
+    "2",
+    "--cluster",
+    " http://a.example:1/ , https://[::1]:8443,http://b.example",
+  ]);
+  assert.deepEqual(config.cluster, [
+    "http://a.example:1",
+    "https://[::1]:8443",
+    "http://b.example",
+  ]);
+  assert.deepEqual(config.listen, { hostname: "::1", port: 8443 });
+  assert.deepEqual(
+    run(["--id", "3", "--cluster", config.cluster.join(",")]).listen,
+    {
+      hostname: "b.example",
+      port: 80,
+    },
+  );
+});
+
+Deno.test("--help and --version", () => {
+  assert.deepEqual(parseConfig(["--help"], {}), { action: "help" });
+  assert.deepEqual(parseConfig(["--version"], {}), { action: "version" });
+  assert.deepEqual(parseConfig(["--id", "x", "--help"], {}), {
+    action: "help",
+  });
+  assert.match(VERSION, /^\d+\.\d+\.\d+/);
+  const text = usage();
+  for (
+    const flag of [
+      "--id",
+      "--cluster",
+      "--port",
+      "--join",
+      "--data-dir",
+      "--snapshot-entries",
+      "--listen",
+      "--tick-ms",
+      "--election-ticks",
+      "--heartbeat-ticks",
+      "--log-level",
+      "--max-value-bytes",
+      "--request-timeout-ms",
+      "--help",
+      "--version",
+      "RAFTKV_DATA_DIR",
+    ]
+  ) {
+    assert.ok(text.includes(flag), flag);
+  }
+});
+
+Deno.test("each bad flag is named in a one-line error", () => {
+  fails([], "--id");
+  fails(["--id", "0"], "--id");
+  fails(["--id", "-1"], "--id");
+  fails(["--id", "1.5"], "--id");
+  fails(["--id", "abc"], "--id");
+  fails(["--id"], "--id");
+  fails(["--id", "4", "--cluster", CLUSTER], "--id");
+  fails(["--id", "2"], "--cluster");
+  fails(["--id", "1", "--cluster", "http://a:1,,http://b:2"], "--cluster");
+  fails(["--id", "1", "--cluster", "not-a-url"], "--cluster");
+  fails(["--id", "1", "--cluster", "ftp://a:1"], "--cluster");
+  fails(["--id", "1", "--cluster", "http://a:1/path"], "--cluster");
+  fails(["--id", "1", "--cluster", "http://a:1,http://a:1/"], "--cluster");
+  fails(["--id", "1", "--port", "0"], "--port");
+  fails(["--id", "1", "--port", "65536"], "--port");
+  fails(["--id", "1", "--port", "12379"], "--port");
+  fails(["--id", "1", "--snapshot-entries", "0"], "--snapshot-entries");
+  fails(["--id", "1", "--listen", "localhost"], "--listen");
+  fails(["--id", "1", "--listen", "h:0"], "--listen");
+  fails(["--id", "1", "--listen", "h:99999"], "--listen");
+  fails(["--id", "1", "--tick-ms", "0"], "--tick-ms");
+  fails(["--id", "1", "--election-ticks", "1"], "--election-ticks");
+  fails(
+    ["--id", "1", "--election-ticks", "3", "--heartbeat-ticks", "3"],
+    "--election-ticks",
+  );
+  fails(["--id", "1", "--heartbeat-ticks", "0"], "--heartbeat-ticks");
+  fails(["--id", "1", "--log-level", "loud"], "--log-level");
+  fails(["--id", "1", "--max-value-bytes", "0"], "--max-value-bytes");
+  fails(
+    ["--id", "1", "--max-value-bytes", String(64 * 1024 * 1024)],
+    "--max-value-bytes",
+  );
+  fails(["--id", "1", "--request-timeout-ms", "x"], "--request-timeout-ms");
+  fails(["--id", "1", "--bogus"], "--bogus");
+  fails(["--id", "1", "--join=yes"], "--join");
+});
+
+Deno.test("a bad variable is named with its flag", () => {
+  const err = fails(["--id", "1"], "--tick-ms", { RAFTKV_TICK_MS: "fast" });
+  assert.match(err.message, /RAFTKV_TICK_MS/);
+  assert.match(
+    fails(["--id", "1"], "--join", { RAFTKV_JOIN: "maybe" }).message,
+    /RAFTKV_JOIN/,
+  );
+  assert.match(fails([], "--id", { RAFTKV_ID: "zero" }).message, /RAFTKV_ID/);
+});
+
+Deno.test("main exits 2 with one line naming a bad flag", async () => {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-env",
+      new URL("../main.ts", import.meta.url).pathname,
+      "--id",
+      "1",
+      "--tick-ms",
+      "soon",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { code, stderr } = await command.output();
+  assert.equal(code, 2);
+  const text = new TextDecoder().decode(stderr).trim();
+  assert.equal(text.split("\n").length, 1, text);
+  assert.match(text, /^raftkv: --tick-ms/);
+});

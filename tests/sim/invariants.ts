@@ -1,0 +1,414 @@
+/**
+ * The safety properties the simulator checks after every step, each named
+ * after the rule it checks (Raft paper §5, Figure 3, and the client's view):
+ *
+ * - `election safety` (§5.2): at most one leader per term.
+ * - `vote safety` (§5.2): a node grants its vote to one candidate per term,
+ *   across crashes (the vote is persistent state).
+ * - `log matching` (§5.3): two logs with an entry of the same index and term
+ *   hold the same entry there and agree on everything before it. Checked
+ *   inductively: every (index, term) ever seen maps to one payload and one
+ *   previous term.
+ * - `committed immutable` (§5.4): an index, once committed anywhere, holds
+ *   the same entry in every log that reaches it; the committed set never
+ *   shrinks.
+ * - `leader completeness` (§5.4): a leader holds every entry committed in a
+ *   term before its own.
+ * - `electable completeness` (§5.4.1 with §5.4.2): a running voter that
+ *   lacks a committed entry could not win an election: fewer than a
+ *   majority of its voters would find its log up to date, whether they vote
+ *   with the log they hold in memory or with the durable one a crash leaves
+ *   them. Terms and votes are ignored, so this looks at every election that
+ *   could still happen, not only those that do; it is what the commit rule
+ *   of Figure 8 protects, and it fails as soon as an unsafe commit happens
+ *   instead of when a later leader overwrites the entry.
+ * - `state machine safety` (§5.4.3): no two nodes apply different entries at
+ *   one index; every state-machine image (live or restored from a snapshot)
+ *   agrees with every other at the same index (hash chain).
+ * - `durable before sent` (Figure 2, the Ready contract): a message leaves
+ *   only once the term it carries, and the vote it grants, are durable.
+ * - `monotonic`: within one incarnation term, commit and applied never move
+ *   back and the vote never changes within a term; across crashes the same
+ *   holds for the durable hard state.
+ * - `state ordering`: snapshot <= applied <= commit <= last index, and the
+ *   state machine is at the core's applied index.
+ * - `linearizable read` (dissertation §6.4): a read's index covers every
+ *   entry committed anywhere before the read was issued.
+ *
+ * @module
+ */
+
+import type { Entry, HardState, Message, NodeId } from "../../raft/core/mod.ts";
+import { majority } from "../../raft/core/quorum.ts";
+import type { ServedRead, SimNode } from "./sim_node.ts";
+import { entryKey, entryText } from "./sim_state_machine.ts";
+
+/** A broken invariant, named after the rule. */
+export class InvariantViolation extends Error {
+  /** The rule that broke, e.g. `election safety`. */
+  readonly invariant: string;
+  constructor(invariant: string, detail: string) {
+    super(`${invariant}: ${detail}`);
+    this.invariant = invariant;
+    this.name = "InvariantViolation";
+  }
+}
+
+function fail(invariant: string, detail: string): never {
+  throw new InvariantViolation(invariant, detail);
+}
+
+interface SeenEntry {
+  type: Entry["type"];
+  text: string;
+  prevTerm: number;
+}
+
+interface CommittedEntry {
+  term: number;
+  /** The term of the first node seen treating it as committed (an upper bound of the commit term). */
+  commitTerm: number;
+}
+
+interface Mark {
+  incarnation: number;
+  term: number;
+  vote: NodeId;
+  commit: number;
+  applied: number;
+}
+
+/** Whether a log ending at (`index`, `term`) is at least as up to date as one ending at (`vIndex`, `vTerm`) (§5.4.1). */
+function upToDate(
+  index: number,
+  term: number,
+  vIndex: number,
+  vTerm: number,
+): boolean {
+  return term > vTerm || (term === vTerm && index >= vIndex);
+}
+
+/** Entries are keyed by index and term in one number: index * 2^21 + term. */
+const TERM_SPAN = 2 ** 21;
+
+/** The cluster-wide registries and the checks over them. */
+export class Invariants {
+  readonly #leaders = new Map<number, NodeId>();
+  readonly #seen = new Map<number, SeenEntry>();
+  readonly #committed: (CommittedEntry | undefined)[] = [];
+  readonly #appliedKey: (string | undefined)[] = [];
+  readonly #hashAt: (number | undefined)[] = [];
+  readonly #votes = new Map<string, NodeId>();
+  readonly #marks = new Map<NodeId, Mark>();
+  readonly #durable = new Map<NodeId, HardState>();
+  /** The highest index seen committed on any node. */
+  maxCommitted = 0;
+  /** Acknowledged writes: value -> the index the proposer applied it at. */
+  readonly acked = new Map<string, number>();
+
+  /** Runs every per-node check on `n` (a running node) after a step. */
+  checkNode(n: SimNode): void {
+    const raw = n.raw;
+    if (!raw) return;
+    const r = raw.raft;
+    const log = r.log;
+    const id = n.id;
+    const term = r.term,
+      vote = r.vote,
+      commit = log.committed,
+      applied = log.applied;
+    const last = log.lastIndex(), first = log.firstIndex();
+
+    const mark = this.#marks.get(id);
+    if (mark && mark.incarnation === n.incarnation) {
+      if (term < mark.term) {
+        fail("monotonic", `node ${id} term ${mark.term} -> ${term}`);
+      }
+      if (term === mark.term && mark.vote !== 0 && vote !== mark.vote) {
+        fail(
+          "monotonic",
+          `node ${id} vote in term ${term} changed ${mark.vote} -> ${vote}`,
+        );
+      }
+      if (commit < mark.commit) {
+        fail("monotonic", `node ${id} commit ${mark.commit} -> ${commit}`);
+      }
+      if (applied < mark.applied) {
+        fail("monotonic", `node ${id} applied ${mark.applied} -> ${applied}`);
+      }
+    }
+    this.#marks.set(id, {
+      incarnation: n.incarnation,
+      term,
+      vote,
+      commit,
+      applied,
+    });
+
+    const snapIndex = n.durable.snapshot().meta.index;
+    if (!(snapIndex <= applied && applied <= commit && commit <= last)) {
+      fail(
+        "state ordering",
+        `node ${id}: snapshot ${snapIndex}, applied ${applied}, commit ${commit}, last ${last}`,
+      );
+    }
+    if (n.sm.applied !== applied) {
+      fail(
+        "state ordering",
+        `node ${id}: state machine at ${n.sm.applied}, core applied ${applied}`,
+      );
+    }
+
+    if (r.role === "leader") {
+      const other = this.#leaders.get(term);
+      if (other === undefined) this.#leaders.set(term, id);
+      else if (other !== id) {
+        fail(
+          "election safety",
+          `nodes ${other} and ${id} both lead term ${term}`,
+        );
+      }
+    }
+
+    // Log Matching over the node's whole log, from the snapshot on.
+    const base = log.snapshot().meta;
+    if (base.index > 0) this.#noteCommitted(id, base.index, base.term, term);
+    const ents = last >= first ? log.slice(first, last + 1, Infinity) : [];
+    let prevTerm = log.term(first - 1) ?? 0;
+    for (const e of ents) {
+      const k = e.index * TERM_SPAN + e.term;
+      const seen = this.#seen.get(k);
+      if (seen === undefined) {
+        this.#seen.set(k, { type: e.type, text: entryText(e), prevTerm });
+      } else if (
+        seen.type !== e.type || seen.text !== entryText(e) ||
+        seen.prevTerm !== prevTerm
+      ) {
+        fail(
+          "log matching",
+          `node ${id} entry ${e.index}@${e.term} is ${e.type}/${
+            entryText(e)
+          } after term ${prevTerm}; ` +
+            `seen before as ${seen.type}/${seen.text} after term ${seen.prevTerm}`,
+        );
+      }
+      if (e.index <= commit) this.#noteCommitted(id, e.index, e.term, term);
+      prevTerm = e.term;
+    }
+    if (commit > this.maxCommitted) this.maxCommitted = commit;
+
+    if (r.role === "leader") {
+      // Leader Completeness: every entry committed before this term is here.
+      for (let i = Math.max(first, 1); i <= this.maxCommitted; i++) {
+        const c = this.#committed[i];
+        if (!c || c.commitTerm >= term) continue;
+        const t = i <= last ? log.term(i) : undefined;
+        if (t !== c.term) {
+          fail(
+            "leader completeness",
+            `leader ${id} of term ${term} has ${
+              t === undefined ? "no entry" : `term ${t}`
+            } at ${i}, ` +
+              `committed with term ${c.term} by term ${c.commitTerm}`,
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * The `electable completeness` check over every running node; `byId`
+   * finds any node (running, down or stopped) by id.
+   */
+  checkElectable(
+    up: readonly SimNode[],
+    byId: (id: NodeId) => SimNode | undefined,
+  ): void {
+    const maxCommitted = this.maxCommitted;
+    if (maxCommitted === 0) return;
+    for (const n of up) {
+      const r = n.raw?.raft;
+      if (!r) continue;
+      const voters = r.conf().voters;
+      if (!voters.includes(n.id)) continue;
+      const log = r.log;
+      const lastIndex = log.lastIndex(), lastTerm = log.lastTerm();
+      // Holding the newest committed entry means holding all of them (Log
+      // Matching, checked on its own); a snapshot past it holds them too.
+      const newest = this.#committed[maxCommitted];
+      if (maxCommitted < log.firstIndex()) continue;
+      if (
+        newest && lastIndex >= maxCommitted &&
+        log.term(maxCommitted) === newest.term
+      ) continue;
+      let missing = 0;
+      for (let i = Math.max(log.firstIndex(), 1); i <= maxCommitted; i++) {
+        const c = this.#committed[i];
+        if (c && (i > lastIndex || log.term(i) !== c.term)) {
+          missing = i;
+          break;
+        }
+      }
+      if (missing === 0) continue;
+      const grants: NodeId[] = [];
+      for (const v of voters) {
+        const m = v === n.id ? n : byId(v);
+        if (!m || m.state === "stopped") continue;
+        const d = m.durable;
+        const dLast = d.lastIndex();
+        const grantsDurable = upToDate(
+          lastIndex,
+          lastTerm,
+          dLast,
+          d.term(dLast) ?? 0,
+        );
+        const mem = m.raw?.raft.log;
+        if (
+          v === n.id || grantsDurable ||
+          (mem &&
+            upToDate(lastIndex, lastTerm, mem.lastIndex(), mem.lastTerm()))
+        ) {
+          grants.push(v);
+        }
+      }
+      if (grants.length >= majority(voters.length)) {
+        const c = this.#committed[missing]!;
+        fail(
+          "electable completeness",
+          `node ${n.id} (log ends ${lastIndex}@${lastTerm}) lacks committed ${missing}@${c.term} ` +
+            `(committed by term ${c.commitTerm}) yet voters [${grants}] of [${voters}] would find its log up to date`,
+        );
+      }
+    }
+  }
+
+  #noteCommitted(
+    id: NodeId,
+    index: number,
+    term: number,
+    nodeTerm: number,
+  ): void {
+    const c = this.#committed[index];
+    if (c === undefined) {
+      this.#committed[index] = { term, commitTerm: nodeTerm };
+    } else if (c.term !== term) {
+      fail(
+        "committed immutable",
+        `node ${id} treats ${index}@${term} as committed; ${index}@${c.term} was committed before`,
+      );
+    }
+  }
+
+  /**
+   * Checks a message as it leaves its sender `from`: the term it carries
+   * and, for a vote, the vote itself must already be durable (the Ready
+   * contract: persist, then send), and a node grants one vote per term.
+   */
+  onSend(from: SimNode, m: Message): void {
+    if (m.term !== 0 && m.type !== "preVote" && m.type !== "preVoteResp") {
+      const hs = from.durable.hardState();
+      if (hs.term < m.term) {
+        fail(
+          "durable before sent",
+          `node ${from.id} sent ${m.type} of term ${m.term} with durable term ${hs.term}`,
+        );
+      }
+      if (
+        m.type === "voteResp" && !m.reject && hs.term === m.term &&
+        hs.vote !== m.to
+      ) {
+        fail(
+          "durable before sent",
+          `node ${from.id} granted its term-${m.term} vote to ${m.to} with durable vote ${hs.vote}`,
+        );
+      }
+    }
+    if (m.type !== "voteResp" || m.reject) return;
+    const key = `${m.from}/${m.term}`;
+    const before = this.#votes.get(key);
+    if (before === undefined) this.#votes.set(key, m.to);
+    else if (before !== m.to) {
+      fail(
+        "vote safety",
+        `node ${m.from} granted its term-${m.term} vote to ${before} and to ${m.to}`,
+      );
+    }
+  }
+
+  /** Checks the durable hard state of `n` after a write. */
+  onPersisted(n: SimNode): void {
+    const hs = n.durable.hardState();
+    const prev = this.#durable.get(n.id);
+    if (prev) {
+      if (hs.term < prev.term) {
+        fail(
+          "monotonic",
+          `node ${n.id} durable term ${prev.term} -> ${hs.term}`,
+        );
+      }
+      if (hs.term === prev.term && prev.vote !== 0 && hs.vote !== prev.vote) {
+        fail(
+          "monotonic",
+          `node ${n.id} durable vote in term ${hs.term} changed ${prev.vote} -> ${hs.vote}`,
+        );
+      }
+      if (hs.commit < prev.commit) {
+        fail(
+          "monotonic",
+          `node ${n.id} durable commit ${prev.commit} -> ${hs.commit}`,
+        );
+      }
+    }
+    this.#durable.set(n.id, hs);
+  }
+
+  /** Checks an entry `n` just applied. */
+  onApplied(n: SimNode, e: Entry): void {
+    const key = entryKey(e);
+    const before = this.#appliedKey[e.index];
+    if (before === undefined) this.#appliedKey[e.index] = key;
+    else if (before !== key) {
+      fail(
+        "state machine safety",
+        `node ${n.id} applied ${key} at ${e.index}; another node applied ${before}`,
+      );
+    }
+    this.#checkImage(n);
+  }
+
+  /** Checks the state machine `n` restored from a snapshot. */
+  onRestored(n: SimNode): void {
+    this.#checkImage(n);
+  }
+
+  #checkImage(n: SimNode): void {
+    const { applied, hash } = n.sm;
+    if (applied === 0) return;
+    const before = this.#hashAt[applied];
+    if (before === undefined) this.#hashAt[applied] = hash;
+    else if (before !== hash) {
+      fail(
+        "state machine safety",
+        `node ${n.id} state at ${applied} differs from another node's`,
+      );
+    }
+  }
+
+  /** Checks a read as it is served by `n`. */
+  onReadServed(n: SimNode, read: ServedRead): void {
+    if (
+      read.index < read.committedAtIssue || n.sm.applied < read.committedAtIssue
+    ) {
+      fail(
+        "linearizable read",
+        `node ${n.id} served read ${read.context} at index ${read.index} (state ${n.sm.applied}); ` +
+          `index ${read.committedAtIssue} was committed before it was issued`,
+      );
+    }
+  }
+
+  /** Records an acknowledged write. */
+  onAcked(value: string, index: number): void {
+    if (!this.acked.has(value)) this.acked.set(value, index);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Runs a range of seeds and aggregates their figures; shared by the
+ * command-line runner (run.ts) and the CI test (sim_test.ts).
+ *
+ * @module
+ */
+
+import {
+  type SimFailure,
+  SimFailure as Failure,
+  type SimOptions,
+  type SimResult,
+  Simulation,
+} from "./sim_cluster.ts";
+
+/** An inclusive range of seeds. */
+export interface SeedRange {
+  first: number;
+  last: number;
+}
+
+/** Parses `N` or `A..B` (inclusive). */
+export function parseSeedRange(spec: string): SeedRange {
+  const m = /^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$/.exec(spec);
+  if (!m) throw new Error(`bad seed range "${spec}": expected N or A..B`);
+  const first = Number(m[1]);
+  const last = m[2] === undefined ? first : Number(m[2]);
+  if (last < first) throw new Error(`bad seed range "${spec}": empty`);
+  return { first, last };
+}
+
+/** Totals over the seeds of a range. */
+export class Summary {
+  readonly failures: SimFailure[] = [];
+  seeds = 0;
+  steps = 0;
+  ticks = 0;
+  committed = 0;
+  acked = 0;
+  readsServed = 0;
+  crashes = 0;
+  tornWrites = 0;
+  added = 0;
+  promoted = 0;
+  removed = 0;
+  transfers = 0;
+  snapshotsSent = 0;
+  messages = 0;
+  maxLivenessTicks = 0;
+  maxTerm = 0;
+
+  /** Adds one passing run. */
+  add(r: SimResult): void {
+    this.seeds++;
+    this.steps += r.steps;
+    this.ticks += r.ticks;
+    this.committed += r.committed;
+    this.acked += r.acked;
+    this.readsServed += r.readsServed;
+    this.crashes += r.crashes;
+    this.tornWrites += r.tornWrites;
+    this.added += r.added;
+    this.promoted += r.promoted;
+    this.removed += r.removed;
+    this.transfers += r.transfers;
+    this.snapshotsSent += r.snapshotsSent;
+    this.messages += r.messages;
+    this.maxLivenessTicks = Math.max(this.maxLivenessTicks, r.livenessTicks);
+    this.maxTerm = Math.max(this.maxTerm, r.maxTerm);
+  }
+
+  /** A few lines for humans. */
+  describe(seconds: number): string {
+    const total = this.seeds + this.failures.length;
+    const byRule = new Map<string, number[]>();
+    for (const f of this.failures) {
+      byRule.set(f.invariant, [...(byRule.get(f.invariant) ?? []), f.seed]);
+    }
+    const lines = [
+      `${total} seeds in ${
+        seconds.toFixed(1)
+      }s: ${this.seeds} passed, ${this.failures.length} failed`,
+      `  passing runs: ${this.steps} steps, ${this.ticks} ticks, ${this.messages} messages, ` +
+      `${this.committed} entries committed, ${this.acked} writes acknowledged, ${this.readsServed} reads served,`,
+      `  ${this.crashes} crashes (${this.tornWrites} during a write), ${this.snapshotsSent} snapshots sent, ` +
+      `${this.transfers} leadership transfers, highest term ${this.maxTerm},`,
+      `  membership: ${this.added} learners added, ${this.promoted} promoted, ${this.removed} members removed; ` +
+      `slowest recovery after healing ${this.maxLivenessTicks} ticks`,
+    ];
+    for (const [rule, seeds] of byRule) {
+      lines.push(
+        `  FAILED ${rule}: ${seeds.length} seeds, e.g. ${
+          seeds.slice(0, 10).join(", ")
+        }`,
+      );
+    }
+    return lines.join("\n");
+  }
+}
+
+/** Callbacks of {@linkcode runSeeds}. */
+export interface RunHooks {
+  trace?: ((line: string) => void) | undefined;
+  /** Called with each failure and its rank (1 for the first). */
+  onFailure?: (f: SimFailure, nth: number) => void;
+  onProgress?: (done: number, failed: number) => void;
+  /** Stops at the first failure. */
+  stopOnFailure?: boolean;
+  /** Extra options for every run (tests). */
+  options?: Omit<SimOptions, "seed" | "trace">;
+}
+
+/** Runs every seed of `range` and returns the totals. */
+export async function runSeeds(
+  range: SeedRange,
+  hooks: RunHooks = {},
+): Promise<Summary> {
+  const summary = new Summary();
+  for (let seed = range.first; seed <= range.last; seed++) {
+    try {
+      const opts: SimOptions = { ...hooks.options, seed };
+      if (hooks.trace) opts.trace = hooks.trace;
+      summary.add(await new Simulation(opts).run());
+    } catch (e) {
+      if (!(e instanceof Failure)) throw e;
+      summary.failures.push(e);
+      hooks.onFailure?.(e, summary.failures.length);
+      if (hooks.stopOnFailure) break;
+    }
+    hooks.onProgress?.(seed - range.first + 1, summary.failures.length);
+  }
+  return summary;
+}

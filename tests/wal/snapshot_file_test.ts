@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import {
+  BROKEN_SUFFIX,
+  FsIoError,
+  MemFs,
+  SnapshotCorruptError,
+  SnapshotFiles,
+} from "../../wal/mod.ts";
+import {
+  decodeSnapshotFile,
+  encodeSnapshotFile,
+  snapshotFileName,
+} from "../../wal/snapshot_file.ts";
+import { captureLogger, seeds, withSeed } from "./helpers.ts";
+
+const DIR = "/data/snap";
+
+function bytes(...b: number[]): Uint8Array {
+  return new Uint8Array(b);
+}
+
+Deno.test("snapshot_file: saved files load back, newest first, named by term and index", async () => {
+  const fs = new MemFs();
+  const snaps = await SnapshotFiles.open(fs, DIR);
+  await snaps.save(1, 10, bytes(1));
+  await snaps.save(2, 30, bytes(3));
+  await snaps.save(2, 20, bytes(2));
+  assert.deepEqual((await snaps.list()).map((f) => f.name), [
+    snapshotFileName(2, 30),
+    snapshotFileName(2, 20),
+    snapshotFileName(1, 10),
+  ]);
+  assert.equal(
+    snapshotFileName(2, 30),
+    "0000000000000002-000000000000001e.snap",
+  );
+  const newest = await snaps.loadNewest();
+  assert.deepEqual({ ...newest, data: [...newest!.data] }, {
+    term: 2,
+    index: 30,
+    name: snapshotFileName(2, 30),
+    data: [3],
+  });
+  const filtered = await snaps.loadNewest((f) => f.index < 25);
+  assert.equal(filtered?.index, 20);
+  assert.equal(await snaps.loadNewest(() => false), undefined);
+});
+
+Deno.test("snapshot_file: a damaged newest file is set aside as .broken and the previous one is used", async () => {
+  for (const damage of ["flip", "truncate", "empty"] as const) {
+    const fs = new MemFs();
+    const log = captureLogger();
+    const snaps = await SnapshotFiles.open(fs, DIR, { logger: log });
+    await snaps.save(1, 10, bytes(1, 1));
+    const name = await snaps.save(1, 20, bytes(2, 2, 2));
+    const path = snaps.path(name);
+    const good = await fs.readFile(path);
+    const bad = damage === "flip"
+      ? good.slice()
+      : good.slice(0, damage === "empty" ? 0 : good.length - 1);
+    if (damage === "flip") bad[bad.length - 1]! ^= 4;
+    const f = await fs.open(path, { write: true });
+    await f.truncate(0);
+    await f.write(bad, 0);
+    await f.sync();
+    f.close();
+    const loaded = await snaps.loadNewest();
+    assert.equal(loaded?.index, 10, damage);
+    assert.deepEqual([...loaded!.data], [1, 1]);
+    assert.equal(await fs.stat(path), undefined);
+    assert.deepEqual([...await fs.readFile(path + BROKEN_SUFFIX)], [...bad]);
+    assert.ok(
+      log.lines.some((l) => l.level === "warn" && l.fields?.file === path),
+    );
+    assert.deepEqual(
+      (await snaps.list()).map((s) => s.index),
+      [10],
+      "a .broken file is no snapshot",
+    );
+  }
+});
+
+Deno.test("snapshot_file: the file layout rejects any single damaged byte", async () => {
+  const file = encodeSnapshotFile(bytes(5, 6, 7, 8, 9));
+  assert.deepEqual([...decodeSnapshotFile("f", file)], [5, 6, 7, 8, 9]);
+  for (const seed of seeds(1, 40)) {
+    await withSeed(seed, (rng) => {
+      const bad = file.slice();
+      const at = rng.intn(bad.length);
+      bad[at] = (bad[at]! + 1 + rng.intn(255)) & 255;
+      assert.throws(
+        () => decodeSnapshotFile("f", bad),
+        SnapshotCorruptError,
+        `byte ${at}`,
+      );
+    });
+  }
+});
+
+Deno.test("snapshot_file: prune keeps the newest N", async () => {
+  const fs = new MemFs();
+  const snaps = await SnapshotFiles.open(fs, DIR);
+  for (let i = 1; i <= 5; i++) await snaps.save(1, i * 10, bytes(i));
+  assert.equal(await snaps.prune(2), 3);
+  assert.deepEqual((await snaps.list()).map((s) => s.index), [50, 40]);
+  assert.equal(await snaps.prune(2), 0);
+});
+
+Deno.test("snapshot_file: a crash at any step of a save leaves the file whole or absent", async () => {
+  for (const seed of seeds(1, 40)) {
+    await withSeed(seed, async (rng) => {
+      const fs = new MemFs();
+      const snaps = await SnapshotFiles.open(fs, DIR);
+      await snaps.save(1, 10, bytes(1));
+      const data = new Uint8Array(3000).fill(7);
+      fs.haltAt(fs.mutations + rng.intn(7));
+      const saved = await snaps.save(2, 20, data).then(() => true, (e) => {
+        assert.ok(e instanceof FsIoError);
+        return false;
+      });
+      fs.crash(rng);
+      const again = await SnapshotFiles.open(fs, DIR);
+      const newest = await again.loadNewest();
+      if (saved) assert.equal(newest?.index, 20, "a completed save is durable");
+      assert.ok(newest?.index === 20 || newest?.index === 10);
+      if (newest?.index === 20) assert.deepEqual(newest.data, data);
+      assert.ok(
+        (await fs.readDir(DIR)).every((n) => n.endsWith(".snap")),
+        "no temporaries left",
+      );
+    });
+  }
+});

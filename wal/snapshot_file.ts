@@ -1,0 +1,209 @@
+/**
+ * Snapshot files: one file per snapshot, named `<term:016x>-<index:016x>.snap`
+ * and laid out as
+ *
+ * ```
+ * "RKVS"  length:u32le(low)  length:u32le(high)  crc32:u32le  data(length)
+ * ```
+ *
+ * A file appears under its name only whole and durable (written to a
+ * temporary name, fsynced, renamed, directory fsynced). A file that fails
+ * validation is renamed to `<name>.broken` and the next older one is used.
+ *
+ * @module
+ */
+
+import { crc32 } from "node:zlib";
+import { SnapshotCorruptError } from "./errors.ts";
+import { dirName, type Fs, joinPath } from "./fs.ts";
+import type { WalLogger } from "./wal.ts";
+
+/** A snapshot file's identity, from its name. */
+export interface SnapshotFileInfo {
+  term: number;
+  index: number;
+  /** The file name (without directory). */
+  name: string;
+}
+
+/** A snapshot file read back and verified. */
+export interface LoadedSnapshotFile extends SnapshotFileInfo {
+  data: Uint8Array;
+}
+
+/** The suffix given to files that failed validation. */
+export const BROKEN_SUFFIX = ".broken";
+const TEMP_SUFFIX = ".tmp";
+const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
+const HEADER_BYTES = 16;
+const PATTERN = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+
+/** Formats the file name of the snapshot at (`term`, `index`). */
+export function snapshotFileName(term: number, index: number): string {
+  const hex = (n: number) => {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(`bad snapshot number ${n}`);
+    }
+    return n.toString(16).padStart(16, "0");
+  };
+  return `${hex(term)}-${hex(index)}.snap`;
+}
+
+/** Parses a snapshot file name; `undefined` for any other name. */
+export function parseSnapshotFileName(
+  name: string,
+): SnapshotFileInfo | undefined {
+  const m = PATTERN.exec(name);
+  if (!m) return undefined;
+  const term = parseInt(m[1]!, 16);
+  const index = parseInt(m[2]!, 16);
+  if (!Number.isSafeInteger(term) || !Number.isSafeInteger(index)) {
+    return undefined;
+  }
+  return { term, index, name };
+}
+
+/** Wraps `data` in the checksummed file layout. */
+export function encodeSnapshotFile(data: Uint8Array): Uint8Array {
+  const buf = new Uint8Array(HEADER_BYTES + data.length);
+  const view = new DataView(buf.buffer);
+  buf.set(MAGIC, 0);
+  view.setUint32(4, data.length % 0x1_0000_0000, true);
+  view.setUint32(8, Math.floor(data.length / 0x1_0000_0000), true);
+  view.setUint32(12, crc32(data), true);
+  buf.set(data, HEADER_BYTES);
+  return buf;
+}
+
+/** Verifies the file layout and returns the data; throws {@linkcode SnapshotCorruptError}. */
+export function decodeSnapshotFile(file: string, buf: Uint8Array): Uint8Array {
+  if (buf.length < HEADER_BYTES || MAGIC.some((b, i) => buf[i] !== b)) {
+    throw new SnapshotCorruptError(file, "bad header");
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const len = view.getUint32(4, true) + view.getUint32(8, true) * 0x1_0000_0000;
+  if (len !== buf.length - HEADER_BYTES) {
+    throw new SnapshotCorruptError(
+      file,
+      `length ${len} does not match file size ${buf.length}`,
+    );
+  }
+  const data = buf.subarray(HEADER_BYTES);
+  if ((crc32(data) >>> 0) !== view.getUint32(12, true)) {
+    throw new SnapshotCorruptError(file, "checksum mismatch");
+  }
+  return data;
+}
+
+/** The snapshot files of one directory; see the module doc. */
+export class SnapshotFiles {
+  readonly #fs: Fs;
+  readonly #dir: string;
+  readonly #logger: WalLogger | undefined;
+
+  private constructor(fs: Fs, dir: string, logger?: WalLogger) {
+    this.#fs = fs;
+    this.#dir = dir;
+    this.#logger = logger;
+  }
+
+  /** Opens `dir` (creating it), deleting temporaries left by a crash. */
+  static async open(
+    fs: Fs,
+    dir: string,
+    opts: { logger?: WalLogger } = {},
+  ): Promise<SnapshotFiles> {
+    if (!(await fs.stat(dir))) {
+      await fs.mkdir(dir);
+      await fs.syncDir(dirName(dir));
+    }
+    const temps = (await fs.readDir(dir)).filter((n) =>
+      n.endsWith(TEMP_SUFFIX)
+    );
+    for (const n of temps) await fs.remove(joinPath(dir, n));
+    if (temps.length > 0) await fs.syncDir(dir);
+    return new SnapshotFiles(fs, dir, opts.logger);
+  }
+
+  /** The path of a file in this directory. */
+  path(name: string): string {
+    return joinPath(this.#dir, name);
+  }
+
+  /**
+   * Writes the snapshot (term, index) durably: resolves once the file is
+   * complete under its final name and the directory entry is synced.
+   * Returns the file name.
+   */
+  async save(term: number, index: number, data: Uint8Array): Promise<string> {
+    const name = snapshotFileName(term, index);
+    const temp = this.path(name + TEMP_SUFFIX);
+    const file = await this.#fs.open(temp, { write: true, create: true });
+    try {
+      await file.truncate(0);
+      await file.write(encodeSnapshotFile(data), 0);
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await this.#fs.rename(temp, this.path(name));
+    await this.#fs.syncDir(this.#dir);
+    return name;
+  }
+
+  /** The snapshot files, newest (highest index, then term) first. */
+  async list(): Promise<SnapshotFileInfo[]> {
+    const infos: SnapshotFileInfo[] = [];
+    for (const n of await this.#fs.readDir(this.#dir)) {
+      const info = parseSnapshotFileName(n);
+      if (info) infos.push(info);
+    }
+    return infos.sort((a, b) => b.index - a.index || b.term - a.term);
+  }
+
+  /**
+   * Loads the newest valid snapshot among those `accept` allows. A file that
+   * fails validation is renamed to `<name>.broken` (with a warning) and the
+   * next older one is tried. `undefined` when none is left.
+   */
+  async loadNewest(
+    accept: (info: SnapshotFileInfo) => boolean = () => true,
+  ): Promise<LoadedSnapshotFile | undefined> {
+    for (const info of await this.list()) {
+      if (!accept(info)) continue;
+      const path = this.path(info.name);
+      try {
+        return {
+          ...info,
+          data: decodeSnapshotFile(path, await this.#fs.readFile(path)),
+        };
+      } catch (err) {
+        if (!(err instanceof SnapshotCorruptError)) throw err;
+        this.#logger?.warn(
+          "snapshot: file is damaged; setting it aside and trying an older one",
+          {
+            file: path,
+            error: err.message,
+          },
+        );
+        await this.#fs.rename(path, path + BROKEN_SUFFIX);
+        await this.#fs.syncDir(this.#dir);
+      }
+    }
+    return undefined;
+  }
+
+  /** Deletes `name`. */
+  async remove(name: string): Promise<void> {
+    await this.#fs.remove(this.path(name));
+    await this.#fs.syncDir(this.#dir);
+  }
+
+  /** Deletes all but the newest `keep` (default 2) snapshot files; resolves to how many went. */
+  async prune(keep = 2): Promise<number> {
+    const old = (await this.list()).slice(Math.max(keep, 0));
+    for (const info of old) await this.#fs.remove(this.path(info.name));
+    if (old.length > 0) await this.#fs.syncDir(this.#dir);
+    return old.length;
+  }
+}
