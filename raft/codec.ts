@@ -13,13 +13,13 @@
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { RaftKvError } from "./core/errors.ts";
+import { MESSAGE_TYPES } from "./core/types.ts";
 import type {
   ConfState,
   Entry,
   EntryType,
   HardState,
   Message,
-  MessageType,
   Snapshot,
   SnapshotMeta,
 } from "./core/types.ts";
@@ -59,22 +59,6 @@ const decoder = new Decoder({
   maxStrLength: 1 << 20,
 });
 
-const MESSAGE_TYPES: readonly MessageType[] = [
-  "app",
-  "appResp",
-  "vote",
-  "voteResp",
-  "preVote",
-  "preVoteResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snap",
-  "timeoutNow",
-  "prop",
-  "readIndex",
-  "readIndexResp",
-  "transferLeader",
-];
 const MESSAGE_TYPE_CODES = new Map(MESSAGE_TYPES.map((t, i) => [t, i]));
 const ENTRY_TYPES: readonly EntryType[] = ["normal", "conf"];
 

@@ -26,24 +26,10 @@ import type {
 } from "./types.ts";
 import { Raft, type RaftConfig } from "./raft.ts";
 import { assert } from "./errors.ts";
+import { MESSAGE_TYPES } from "./types.ts";
 
 /** Message types a node accepts from its peers. */
-const PEER_TYPES: ReadonlySet<string> = new Set([
-  "app",
-  "appResp",
-  "vote",
-  "voteResp",
-  "preVote",
-  "preVoteResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snap",
-  "timeoutNow",
-  "prop",
-  "readIndex",
-  "readIndexResp",
-  "transferLeader",
-]);
+const PEER_TYPES: ReadonlySet<string> = new Set(MESSAGE_TYPES);
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;

@@ -109,6 +109,27 @@ export type MessageType =
   | "transferLeader";
 
 /**
+ * Every message type. The position of each is its code on the wire
+ * (raft/codec.ts): append new types, never reorder.
+ */
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  "app",
+  "appResp",
+  "vote",
+  "voteResp",
+  "preVote",
+  "preVoteResp",
+  "heartbeat",
+  "heartbeatResp",
+  "snap",
+  "timeoutNow",
+  "prop",
+  "readIndex",
+  "readIndexResp",
+  "transferLeader",
+];
+
+/**
  * A message between two nodes. One flat shape for every type, as in etcd's
  * raftpb, so the codec and the simulator handle all of them alike; fields a
  * type does not use hold their zero value.
