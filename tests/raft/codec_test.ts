@@ -23,7 +23,7 @@ import {
   type Entry,
   type Message,
   message,
-  type MessageType,
+  MESSAGE_TYPES,
   type Snapshot,
 } from "../../raft/core/types.ts";
 import { seeds, withSeed } from "../wal/helpers.ts";
@@ -43,22 +43,7 @@ const snap: Snapshot = {
   meta: { index: 90, term: 4, conf: { voters: [1, 2, 3], learners: [7] } },
   data: new Uint8Array([1, 2, 3]),
 };
-const TYPES: MessageType[] = [
-  "app",
-  "appResp",
-  "vote",
-  "voteResp",
-  "preVote",
-  "preVoteResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snap",
-  "timeoutNow",
-  "prop",
-  "readIndex",
-  "readIndexResp",
-  "transferLeader",
-];
+const TYPES = MESSAGE_TYPES;
 
 function messages(): Message[] {
   return TYPES.map((type, i) =>
