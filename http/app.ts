@@ -6,7 +6,7 @@
  */
 
 import { Hono } from "hono";
-import { type Logger, nopLogger } from "../raft/mod.ts";
+import { type Logger, nopLogger, Registry } from "../raft/mod.ts";
 import type { RouteContext } from "./context.ts";
 import {
   errorResponse,
@@ -21,14 +21,32 @@ import {
 } from "./member_routes.ts";
 import type { NodePort } from "./node_port.ts";
 import { registerRaftRoutes } from "./raft_routes.ts";
+import { authMiddleware } from "./auth.ts";
+import { BODY_TIMEOUT_MS_DEFAULT, bodyDeadlineMiddleware } from "./limits.ts";
+import { registerSnapshotRoutes } from "./snapshot_routes.ts";
 import { allowedMethods, KV_KEY_PREFIX } from "./route_table.ts";
 import { registerStatusRoutes } from "./status_routes.ts";
+import {
+  httpMetricsMiddleware,
+  registerMetricsRoutes,
+} from "./metrics_routes.ts";
+import { registerUiRoutes } from "./ui_routes.ts";
 import { rawPath } from "./validate.ts";
+import {
+  raftBodyBytesMaxFor,
+  SNAPSHOT_CHUNK_BYTES_DEFAULT,
+} from "./snapshot_chunks.ts";
 
 /** The default largest value: 1 MiB (API.md). */
 export const VALUE_BYTES_MAX_DEFAULT = 1024 * 1024;
-/** The default largest `POST /raft` body: 64 MiB (snapshots come in chunks). */
-export const RAFT_BODY_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+/**
+ * The default largest `POST /raft` body: one snapshot chunk plus the
+ * largest ordinary message (http/snapshot_chunks.ts), about 2 MiB.
+ */
+export const RAFT_BODY_BYTES_MAX_DEFAULT = raftBodyBytesMaxFor(
+  SNAPSHOT_CHUNK_BYTES_DEFAULT,
+  VALUE_BYTES_MAX_DEFAULT,
+);
 /** The default request deadline: 5 s. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 5000;
 
@@ -40,12 +58,33 @@ export interface AppDeps {
   logger?: Logger;
   /** The largest value of a PUT in bytes (default 1 MiB); 413 beyond. */
   valueBytesMax?: number;
-  /** The largest `POST /raft` body in bytes (default 64 MiB); 413 beyond. */
+  /**
+   * The largest `POST /raft` body in bytes; 413 beyond. Default: from
+   * `snapshotChunkBytes` and `valueBytesMax` (`raftBodyBytesMaxFor`).
+   */
   raftBodyBytesMax?: number;
+  /** The snapshot chunk size the peers send (default 1 MiB). */
+  snapshotChunkBytes?: number;
   /** How long a request waits for the node before 504 (default 5000 ms). */
   requestTimeoutMs?: number;
   /** `Retry-After` of every 503 in seconds (default 1). */
   retryAfterSeconds?: number;
+  /** The token peers must present on `POST /raft` (default: none, open). */
+  peerToken?: string;
+  /** The token clients must present on client routes (default: none, open). */
+  clientToken?: string;
+  /** How long a client may take to send a request body (default 30 s); 408 beyond. */
+  bodyTimeoutMs?: number;
+  /**
+   * How `GET /v1/cluster/status` reaches the other members (default: the
+   * global fetch); with peer TLS, one that trusts the cluster's CA.
+   */
+  memberFetch?: typeof fetch;
+  /**
+   * Where `/metrics` renders from and HTTP metrics are recorded; pass the
+   * registry of the node's RaftMetrics (default: a new one, HTTP only).
+   */
+  metrics?: Registry;
 }
 
 /**
@@ -63,15 +102,33 @@ export function createApp(deps: AppDeps): Hono {
     node: deps.node,
     logger: deps.logger ?? nopLogger,
     valueBytesMax: deps.valueBytesMax ?? VALUE_BYTES_MAX_DEFAULT,
-    raftBodyBytesMax: deps.raftBodyBytesMax ?? RAFT_BODY_BYTES_MAX_DEFAULT,
+    raftBodyBytesMax: deps.raftBodyBytesMax ??
+      raftBodyBytesMaxFor(
+        deps.snapshotChunkBytes ?? SNAPSHOT_CHUNK_BYTES_DEFAULT,
+        deps.valueBytesMax ?? VALUE_BYTES_MAX_DEFAULT,
+      ),
     requestTimeoutMs: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
     retryAfterSeconds: deps.retryAfterSeconds ?? 1,
   };
   const app = new Hono();
+  const metrics = deps.metrics ?? new Registry();
+  // First, so it counts every request, also those a middleware rejects.
+  app.use(httpMetricsMiddleware(metrics));
+  app.use(authMiddleware({
+    peerToken: deps.peerToken,
+    clientToken: deps.clientToken,
+    logger: ctx.logger,
+  }));
+  app.use(
+    bodyDeadlineMiddleware(deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS_DEFAULT),
+  );
   // Order matters: exact routes first, raftexample's /{key} and /{id} last.
   registerStatusRoutes(app, ctx);
+  registerMetricsRoutes(app, ctx, metrics);
+  registerUiRoutes(app, ctx, { fetch: deps.memberFetch });
   registerRaftRoutes(app, ctx);
   registerMemberRoutes(app, ctx);
+  registerSnapshotRoutes(app, ctx);
   registerKvRoutes(app, ctx);
   registerRootKvRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);

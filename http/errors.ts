@@ -32,6 +32,29 @@ export class BadRequestError extends HttpError {}
 /** A value (`value_too_large`) or body (`body_too_large`) over its limit (413). */
 export class PayloadTooLargeError extends HttpError {}
 
+/**
+ * A request without the right token (401): `unauthorized`. `challenge` is
+ * the `WWW-Authenticate` value the answer carries.
+ */
+export class UnauthorizedError extends HttpError {
+  /** The `WWW-Authenticate` header of the answer, e.g. `Bearer realm="raftkv"`. */
+  readonly challenge: string;
+  constructor(message: string, challenge: string) {
+    super("unauthorized", message);
+    this.challenge = challenge;
+  }
+}
+
+/** The client did not send the whole body in time (408, `body_timeout`). */
+export class BodyTimeoutError extends HttpError {
+  constructor(timeoutMs: number) {
+    super(
+      "body_timeout",
+      `the request body did not arrive within ${timeoutMs} ms: the request was not applied`,
+    );
+  }
+}
+
 /** No route has this path (404). */
 export class RouteNotFoundError extends HttpError {
   constructor(method: string, path: string) {
@@ -101,6 +124,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["invalid_message", 400],
   ["invalid_encoding", 400],
   ["invalid_command", 400],
+  ["unauthorized", 401],
   ["key_not_found", 404],
   ["not_found", 404],
   ["method_not_allowed", 405],
@@ -108,6 +132,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["conf_change_refused", 409],
   ["transfer_refused", 409],
   ["member_exists", 409],
+  ["body_timeout", 408],
   ["member_removed", 409],
   ["peer_removed", 410],
   ["precondition_failed", 412],
@@ -122,6 +147,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["shutting_down", 503],
   ["stopped", 503],
   ["unhealthy", 503],
+  ["overloaded", 503],
   ["timeout", 504],
 ]);
 
@@ -190,6 +216,9 @@ export function errorResponse(
   }
   if (err instanceof MethodNotAllowedError) {
     headers["allow"] = err.allow.join(", ");
+  }
+  if (err instanceof UnauthorizedError) {
+    headers["www-authenticate"] = err.challenge;
   }
   if (err instanceof PreconditionFailedError) {
     headers["x-raft-index"] = String(err.currentIndex);

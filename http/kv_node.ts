@@ -20,6 +20,7 @@ import type {
   MembersView,
   NodePort,
   NodeStatus,
+  StoreImage,
 } from "./node_port.ts";
 
 /** What the adapter needs of storage for `/v1/status`. */
@@ -33,6 +34,7 @@ export class KvNode implements NodePort {
   readonly #node: () => RaftNode | undefined;
   readonly #wal: () => WalStats | undefined;
   readonly #decode: (body: Uint8Array) => Message[];
+  readonly #kv: KvStore;
   readonly store: KvReader;
 
   /**
@@ -46,6 +48,7 @@ export class KvNode implements NodePort {
     decodeMessages: (body: Uint8Array) => Message[];
   }) {
     this.store = o.store;
+    this.#kv = o.store;
     this.#node = o.node;
     this.#wal = o.wal;
     this.#decode = o.decodeMessages;
@@ -112,11 +115,22 @@ export class KvNode implements NodePort {
       learners: s?.conf.learners ?? [],
       keys: this.store.size,
       peers: (s?.peers ?? []).map((p) => ({ ...p })),
+      leaderChanges: n?.leaderChanges() ?? [],
     };
   }
 
   health(): Health {
     return this.#node()?.health() ?? { ok: false, reason: "recovering" };
+  }
+
+  storeImage(): StoreImage {
+    const n = this.#ready();
+    // No await between these: no entry can be applied in between.
+    return {
+      index: n.applied(),
+      term: n.status().term,
+      state: this.#kv.snapshot(),
+    };
   }
 
   receiveRaft(body: Uint8Array): void {

@@ -48,6 +48,14 @@ export interface PeerProgress {
   [field: string]: unknown;
 }
 
+/** A leader a node saw take office (`GET /v1/status`, the status page). */
+export interface LeaderChange {
+  /** Wall-clock time (ms since the Unix epoch) the node learned of it. */
+  at: number;
+  term: number;
+  leader: number;
+}
+
 /**
  * The body of `GET /v1/status` (API.md). The node may add fields; these
  * are the ones users and `/metrics` rely on.
@@ -68,6 +76,10 @@ export interface NodeStatus {
   recovering: boolean;
   /** Each peer's progress, sorted by id; empty unless this node leads. */
   peers: PeerProgress[];
+  /** The index of the last entry in this node's log. */
+  lastIndex?: number;
+  /** The newest leader changes this node saw, oldest first (at most 20). */
+  leaderChanges?: LeaderChange[];
   [field: string]: unknown;
 }
 
@@ -77,6 +89,16 @@ export interface Health {
   ok: boolean;
   /** Why not, when `ok` is false (shown to the user). */
   reason?: string;
+}
+
+/** A point-in-time image of the store, for `GET /v1/snapshot`. */
+export interface StoreImage {
+  /** The Raft applied index the image corresponds to exactly. */
+  index: number;
+  /** The node's term when the image was taken. */
+  term: number;
+  /** The store's snapshot bytes (kv/snapshot_codec.ts). */
+  state: Uint8Array;
 }
 
 /** The node as the HTTP layer sees it. See the module doc for errors. */
@@ -133,6 +155,14 @@ export interface NodePort {
 
   /** Whether this node can serve linearizable requests right now. */
   health(): Health;
+
+  /**
+   * The store's whole state at this node's applied index, taken
+   * synchronously between two applies, so it matches exactly one index.
+   * After `readBarrier` it holds every write acknowledged before the
+   * barrier began. Throws `recovering` while the node recovers.
+   */
+  storeImage(): StoreImage;
 
   /**
    * Takes one `POST /raft` body (a peer's message batch, opaque here).

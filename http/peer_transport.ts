@@ -7,11 +7,24 @@
  * requests. Queues are bounded and drop rather than block (Raft retransmits);
  * a peer that is down only fills its own queue.
  *
+ * No request body is larger than `snapshotChunkBytes` plus one message: a
+ * batch over it is split into several requests (in order), and a snapshot
+ * over it travels in chunks that the receiver puts back together before the
+ * node sees it (http/snapshot_chunks.ts). A failed chunk ends the transfer
+ * and reports the snapshot lost; the leader sends it again later.
+ *
  * @module
  */
 
 import type { Logger, Message, NodeId } from "../raft/core/mod.ts";
 import { nopLogger } from "../raft/core/mod.ts";
+import { StreamLane } from "./peer_stream.ts";
+import {
+  chunkBody,
+  type ChunkRequest,
+  encodeWithin,
+  SNAPSHOT_CHUNK_BYTES_DEFAULT,
+} from "./snapshot_chunks.ts";
 
 /** What the transport reports back to the node. */
 export interface TransportListener {
@@ -38,6 +51,17 @@ export interface PeerTransportOptions {
   headers?: Record<string, string>;
   /** The fetch to use (tests, TLS clients). */
   fetch?: typeof fetch;
+  /**
+   * The largest snapshot chunk, and the budget of one ordinary `POST /raft`
+   * body (http/snapshot_chunks.ts; default 1 MiB).
+   */
+  snapshotChunkBytes?: number;
+  /**
+   * Send ordinary messages over one WebSocket per peer (http/peer_stream.ts;
+   * default true). False sends every batch as a `POST /raft`, through
+   * `fetch`. Snapshots always go by POST.
+   */
+  stream?: boolean;
 }
 
 /** Counters for `/metrics` and `/v1/status`. */
@@ -96,14 +120,47 @@ class Lane {
       this.stats.dropped += batch.length;
       return false;
     }
+    for (const req of this.#requests(batch)) {
+      if (!(await this.#postOne(base, req))) return false;
+    }
+    this.stats.sent += batch.length;
+    return true;
+  }
+
+  /**
+   * The requests that carry `batch`: a snapshot larger than a chunk goes in
+   * chunks, ordinary messages in bodies within the same budget.
+   */
+  #requests(batch: Message[]): ChunkRequest[] {
+    const budget = this.o.snapshotChunkBytes;
+    if (!this.isSnapshot) {
+      return encodeWithin(batch, budget, this.o.encode).map((body) => ({
+        body,
+        headers: {},
+      }));
+    }
+    const body = this.o.encode(batch);
+    if (body.length <= budget) return [{ body, headers: {} }];
+    return chunkBody(body, {
+      from: batch[0]!.from,
+      transfer: crypto.randomUUID(),
+      chunkBytes: budget,
+    });
+  }
+
+  async #postOne(base: string, req: ChunkRequest): Promise<boolean> {
     const timeout = this.isSnapshot
       ? this.o.snapshotTimeoutMs
       : this.o.timeoutMs;
     try {
       const res = await this.o.fetch(`${base}/raft`, {
         method: "POST",
-        headers: { "content-type": "application/msgpack", ...this.o.headers },
-        body: this.o.encode(batch) as Uint8Array<ArrayBuffer>,
+        headers: {
+          "content-type": "application/msgpack",
+          ...req.headers,
+          ...this.o.headers,
+        },
+        body: req.body as Uint8Array<ArrayBuffer>,
         signal: AbortSignal.timeout(timeout),
       });
       await res.body?.cancel();
@@ -123,7 +180,6 @@ class Lane {
         });
         return false;
       }
-      this.stats.sent += batch.length;
       return true;
     } catch (e) {
       this.stats.failed++;
@@ -138,7 +194,7 @@ class Lane {
 
 /** Sends Raft messages to peers over HTTP; implements the node's Transport. */
 export class PeerTransport {
-  readonly #lanes = new Map<string, Lane>();
+  readonly #lanes = new Map<string, Lane | StreamLane>();
   readonly #o: Required<Omit<PeerTransportOptions, "logger">> & {
     logger: Logger;
   };
@@ -147,9 +203,11 @@ export class PeerTransport {
     this.#o = {
       timeoutMs: 2_000,
       snapshotTimeoutMs: 60_000,
+      snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES_DEFAULT,
       queueMax: 4096,
       headers: {},
       fetch: globalThis.fetch,
+      stream: true,
       ...o,
       logger: o.logger ?? nopLogger,
     };
@@ -160,14 +218,29 @@ export class PeerTransport {
     for (const m of msgs) this.#lane(m.to, m.type === "snap").push(m);
   }
 
-  #lane(peer: NodeId, snapshot: boolean): Lane {
+  #lane(peer: NodeId, snapshot: boolean): Lane | StreamLane {
     const key = `${peer}/${snapshot ? "snap" : "msg"}`;
     let lane = this.#lanes.get(key);
     if (!lane) {
-      lane = new Lane(peer, snapshot, this.#o);
+      // The stream speaks plain TCP (ws:); https peers keep the POST lane.
+      lane = this.#o.stream && !snapshot &&
+          this.#o.urlOf(peer)?.startsWith("http:")
+        ? new StreamLane(peer, {
+          ...this.#o,
+          bufferedBytesMax: 16 * 1024 * 1024,
+          retryMs: 100,
+        })
+        : new Lane(peer, snapshot, this.#o);
       this.#lanes.set(key, lane);
     }
     return lane;
+  }
+
+  /** Closes the peer streams (the node stops); later sends reopen them. */
+  close(): void {
+    for (const lane of this.#lanes.values()) {
+      if (lane instanceof StreamLane) lane.close();
+    }
   }
 
   /** Per-peer counters, summed over both lanes. */

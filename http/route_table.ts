@@ -12,10 +12,14 @@ const EXACT_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
   ["/health", GET],
   ["/metrics", GET],
   ["/raft", ["POST"]],
+  ["/raft/stream", GET],
   ["/v1/kv", GET],
   ["/v1/members", [...GET, "POST"]],
   ["/v1/leader", ["POST"]],
   ["/v1/status", GET],
+  ["/v1/cluster/status", GET],
+  ["/ui", GET],
+  ["/v1/snapshot", GET],
 ]);
 
 /**

@@ -70,8 +70,13 @@ export interface KvReader {
   list(prefix: string, limit: number, options?: ListOptions): KvList;
 }
 
-/** Copy views into a buffer more than this much larger than the value. */
-const SLACK_BYTES_MAX = 8192;
+/**
+ * Copy views into a buffer more than this much larger than the value. A
+ * leader's value sits in its own entry (a small envelope around it: kept);
+ * a follower's in a whole batch frame from the network, which a stored view
+ * would pin for as long as the key keeps that value (copied).
+ */
+const SLACK_BYTES_MAX = 256;
 
 /** The key-value state machine: see the module doc. */
 export class KvStore implements KvReader {

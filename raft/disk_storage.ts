@@ -37,6 +37,7 @@ import {
   type StorageMetadata,
 } from "./codec.ts";
 import { checkMetadata, loadBase, rebuild } from "./disk_recovery.ts";
+import type { Histogram } from "./metrics.ts";
 
 export { rebuild, StorageMismatchError } from "./disk_recovery.ts";
 export type { Rebuilt } from "./disk_recovery.ts";
@@ -58,7 +59,18 @@ export interface DiskStorageOptions {
   metadata?: StorageMetadata;
   /** Preallocate WAL segments (see docs/WAL.md); default true. */
   preallocate?: boolean;
+  /** Records the seconds of every synced WAL append (write + fdatasync). */
+  fsyncDuration?: Histogram;
+  /** Called for every synced append slower than `slowFsyncMs` (a counter). */
+  onSlowFsync?: () => void;
+  /** A synced append slower than this logs a warning; default 100 ms. */
+  slowFsyncMs?: number;
+  /** A monotonic clock in ms (default `performance.now`); tests fake it. */
+  now?: () => number;
 }
+
+/** The default threshold of the slow-fsync warning, like etcd's. */
+export const SLOW_FSYNC_MS_DEFAULT = 100;
 
 /** The durable part of a Ready, as {@linkcode DiskStorage.save} takes it. */
 export interface SaveRequest {
@@ -77,6 +89,10 @@ export class DiskStorage implements Storage {
   readonly #keepSnapshots: number;
   readonly #catchUpEntries: number;
   readonly #metadata: StorageMetadata;
+  readonly #fsyncDuration: Histogram | undefined;
+  readonly #onSlowFsync: () => void;
+  readonly #slowFsyncMs: number;
+  readonly #now: () => number;
   #failed: WalFailedError | undefined;
   #closed = false;
   #chain: Promise<unknown> = Promise.resolve();
@@ -95,6 +111,33 @@ export class DiskStorage implements Storage {
     this.#logger = opts.logger ?? nopLogger;
     this.#keepSnapshots = Math.max(1, opts.keepSnapshots ?? 2);
     this.#catchUpEntries = Math.max(0, opts.catchUpEntries ?? 5000);
+    this.#fsyncDuration = opts.fsyncDuration;
+    this.#onSlowFsync = opts.onSlowFsync ?? (() => {});
+    this.#slowFsyncMs = opts.slowFsyncMs ?? SLOW_FSYNC_MS_DEFAULT;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  /**
+   * Appends `records` to the WAL; a synced append is timed into the fsync
+   * histogram and warned about when slower than the threshold.
+   */
+  async #append(records: WalRecord[], sync: boolean): Promise<void> {
+    if (!sync) return this.#wal.append(records, { sync });
+    const started = this.#now();
+    await this.#wal.append(records, { sync });
+    const ms = this.#now() - started;
+    this.#fsyncDuration?.observe(ms / 1000);
+    if (ms > this.#slowFsyncMs) {
+      this.#onSlowFsync();
+      let bytes = 0;
+      for (const r of records) bytes += r.data.byteLength;
+      this.#logger.warn("slow WAL fsync: the disk may be overloaded", {
+        durationMs: Math.round(ms * 10) / 10,
+        thresholdMs: this.#slowFsyncMs,
+        bytes,
+        records: records.length,
+      });
+    }
   }
 
   /**
@@ -318,7 +361,7 @@ export class DiskStorage implements Storage {
       // Entries and snapshots are always synced, so a segment header (which
       // carries the hard state) never gets to disk before what it refers to.
       const sync = rd.mustSync || records.length > (rd.hardState ? 1 : 0);
-      await this.#wal.append(records, { sync });
+      await this.#append(records, sync);
       if (snap) this.#mirror.applySnapshot(snap);
       this.#mirror.append(rd.entries);
       if (rd.hardState) this.#mirror.setHardState(rd.hardState);
@@ -349,10 +392,10 @@ export class DiskStorage implements Storage {
       if (index <= this.#mirror.snapshot().meta.index) return;
       await this.#writeSnapshotFile(snap);
       const marker: SnapshotMarker = { index, term, reset: false };
-      await this.#wal.append([{
+      await this.#append([{
         kind: RecordKind.snapshot,
         data: encodeSnapshotMarker(marker),
-      }]);
+      }], true);
       this.#mirror.createSnapshot(snap);
       this.#mirror.compact(Math.max(index - this.#catchUpEntries, 0));
       await this.#release(index);

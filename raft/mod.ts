@@ -18,5 +18,27 @@ export type {
 export { Members } from "./members.ts";
 export type { Member } from "./members.ts";
 export { isLogLevel, jsonLogger } from "./logger.ts";
+export {
+  Counter,
+  DURATION_BUCKETS,
+  exponentialBuckets,
+  Family,
+  Gauge,
+  Histogram,
+  METRICS_CONTENT_TYPE,
+  Registry,
+} from "./metrics.ts";
+export type { MetricType } from "./metrics.ts";
+export { RaftMetrics } from "./raft_metrics.ts";
 export type { LogLevel } from "./logger.ts";
 export * from "./errors.ts";
+export {
+  BACKUP_MAGIC,
+  BACKUP_VERSION,
+  backupFileBytes,
+  BackupFileError,
+  decodeBackupFile,
+  encodeBackupChunks,
+  encodeBackupFile,
+} from "./backup_file.ts";
+export type { Backup, BackupMeta } from "./backup_file.ts";

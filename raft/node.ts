@@ -13,16 +13,20 @@
 
 import {
   type ConfChange,
+  ConfChangeRefusedError,
   decodeConfChange,
+  decodeRefusal,
   type Entry,
   type Logger,
   type Message,
   type NodeId,
   nopLogger,
   NotLeaderError,
+  OverloadedError,
   RaftKvError,
   RawNode,
   type Ready,
+  type RefusedProposal,
   type Rng,
   type Snapshot,
   type Status,
@@ -41,6 +45,8 @@ import {
   Members,
 } from "./members.ts";
 import { decodeSnapshotData, encodeSnapshotData } from "./snapshot_data.ts";
+import { RaftMetrics } from "./raft_metrics.ts";
+import { HeartbeatWatch } from "./heartbeat_watch.ts";
 import {
   LeaderChangedError,
   MemberError,
@@ -93,6 +99,22 @@ export interface RaftNodeOptions {
   heartbeatTicks?: number;
   /** Take a snapshot after this many applied entries. */
   snapshotEntries?: number;
+  /**
+   * The most proposals waiting here for their outcome; more are refused
+   * with {@linkcode OverloadedError} (default 10000).
+   */
+  maxPendingProposals?: number;
+  /** The leader's uncommitted-bytes limit (the core's `maxUncommittedBytes`). */
+  maxUncommittedBytes?: number;
+  /** Where the node records its metrics (default: a private registry). */
+  metrics?: RaftMetrics;
+  /**
+   * Milliseconds per tick, as the caller of {@linkcode RaftNode.tick} runs
+   * it; enables the late-heartbeat warning. Omit it when ticks are virtual.
+   */
+  tickMs?: number;
+  /** A monotonic clock in ms (default `performance.now`); tests fake it. */
+  now?: () => number;
 }
 
 /** The result of an applied proposal. */
@@ -110,6 +132,17 @@ interface ReadWaiter extends Waiter<number> {
   /** The read index once known, else -1. */
   index: number;
 }
+
+/** A leader this node saw take office, for the status page. */
+export interface LeaderChange {
+  /** Wall-clock time (ms since the Unix epoch) this node learned of it. */
+  at: number;
+  term: number;
+  leader: NodeId;
+}
+
+/** How many leader changes a node remembers (the newest ones). */
+const LEADER_CHANGES_KEPT = 20;
 
 /** Message types a leader may send before its own write is durable. */
 const LEADER_EARLY: ReadonlySet<string> = new Set(["app", "heartbeat", "snap"]);
@@ -137,6 +170,11 @@ export class RaftNode {
   readonly #peers: Map<NodeId, string>;
   readonly #epoch: number;
   readonly #snapshotEntries: number;
+  readonly #maxPendingProposals: number;
+  readonly #metrics: RaftMetrics;
+  readonly #now: () => number;
+  /** Set when `tickMs` is known: warns when heartbeats go out late. */
+  readonly #heartbeats: HeartbeatWatch | undefined;
   #transport: Transport = { send() {} };
   #seq = 0;
   #applied: number;
@@ -153,8 +191,17 @@ export class RaftNode {
   #persistedVote: NodeId;
   readonly #writes = new Map<string, Waiter<Applied>>();
   readonly #confs = new Map<string, Waiter<number>>();
+  /** Callers waiting for the change at `index` to apply (see #waitConfApplied). */
+  #confApplyWaits: {
+    index: number;
+    done(byUser: boolean | undefined): void;
+  }[] = [];
+  /** The newest applied membership change, and whether a user asked for it. */
+  #lastConf = { index: 0, byUser: false };
   readonly #reads = new Map<string, ReadWaiter>();
   #leaderWaiters: { target: NodeId; w: Waiter<void> }[] = [];
+  /** The newest leader changes this node saw, oldest first. */
+  readonly #leaderChanges: LeaderChange[] = [];
   /** Called once when the node must stop: fatal error or removal. */
   onStop: (reason: StoppedError, fatal: boolean) => void = () => {};
 
@@ -166,6 +213,12 @@ export class RaftNode {
     this.#peers = o.peers;
     this.#epoch = o.epoch >>> 0;
     this.#snapshotEntries = o.snapshotEntries ?? 10_000;
+    this.#maxPendingProposals = o.maxPendingProposals ?? 10_000;
+    this.#metrics = o.metrics ?? new RaftMetrics();
+    this.#now = o.now ?? (() => performance.now());
+    this.#heartbeats = o.tickMs === undefined
+      ? undefined
+      : new HeartbeatWatch(o.tickMs * (o.heartbeatTicks ?? 1));
 
     // Recovery order is fixed here: the newest snapshot first, then the
     // committed entries after it, which the core hands out as Ready batches.
@@ -184,6 +237,7 @@ export class RaftNode {
       logger: this.#logger,
       electionTicks: o.electionTicks ?? 10,
       heartbeatTicks: o.heartbeatTicks ?? 1,
+      maxUncommittedBytes: o.maxUncommittedBytes,
     });
     if (o.storage.isEmpty() && !o.join) {
       this.#raw.bootstrap(
@@ -293,6 +347,12 @@ export class RaftNode {
    */
   propose(payload: Uint8Array, signal?: AbortSignal): Promise<Applied> {
     this.#checkServing();
+    if (this.#writes.size >= this.#maxPendingProposals) {
+      this.#metrics.proposalsDropped.inc();
+      throw new OverloadedError(
+        `${this.#writes.size} proposals are waiting on this node (limit ${this.#maxPendingProposals})`,
+      );
+    }
     const id = this.#nextId();
     const key = requestKey(id);
     const p = new Promise<Applied>((resolve, reject) =>
@@ -302,9 +362,14 @@ export class RaftNode {
       this.#raw.propose(wrapPayload(id, payload));
     } catch (e) {
       this.#writes.delete(key);
+      this.#metrics.proposalsDropped.inc();
       throw e;
     }
-    onAbort(signal, (r) => this.#settle(this.#writes, key, r));
+    onAbort(signal, (r) => {
+      if (this.#settle(this.#writes, key, r)) {
+        this.#metrics.proposalsTimedOut.inc();
+      }
+    });
     this.#schedule();
     return p;
   }
@@ -351,7 +416,7 @@ export class RaftNode {
     if (this.members.get(id)) {
       throw new MemberError("member_exists", `node ${id} is already a member`);
     }
-    return this.#proposeConf(
+    return this.#changeMembership(
       {
         type: "addLearner",
         node: id,
@@ -389,7 +454,7 @@ export class RaftNode {
       await this.readBarrier(signal);
     }
     try {
-      await this.#proposeConf({ type: "remove", node: id, context: "" }, {
+      await this.#changeMembership({ type: "remove", node: id, context: "" }, {
         url: member.url,
       }, signal);
     } catch (e) {
@@ -418,6 +483,108 @@ export class RaftNode {
       }
     }
     return best;
+  }
+
+  /**
+   * Proposes a user's membership change and waits until it is applied. A
+   * refusal that passes on its own does not reach the caller: while the
+   * leader's own change (a learner's automatic promotion) is pending, or a
+   * new leader has not committed an entry of its term, this waits for that
+   * and proposes again, until `signal` aborts. The caller then gets the
+   * refusal (409: the change was certainly not applied). Another user's
+   * pending change is a real conflict: the refusal is passed on once that
+   * change is applied, so a retry sees the membership it made.
+   */
+  async #changeMembership(
+    cc: ConfChange,
+    ctx: { url: string; promote?: boolean },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    for (;;) {
+      try {
+        return await this.#proposeConf(cc, ctx, signal);
+      } catch (e) {
+        if (!(e instanceof ConfChangeRefusedError)) throw e;
+        if (e.refusal === "uncommittedTerm") {
+          try {
+            await this.readBarrier(signal);
+          } catch (err) {
+            if (signal?.aborted) throw e;
+            throw err;
+          }
+        } else if (e.refusal === "pending" && e.pendingIndex > 0) {
+          const byUser = await this.#waitConfApplied(e.pendingIndex, signal);
+          if (this.#stopped) throw this.#stopped;
+          if (byUser !== false) throw e;
+          this.#logger.info("membership change waited for a pending one", {
+            node: cc.node,
+            pending: e.pendingIndex,
+          });
+        } else {
+          throw e;
+        }
+      }
+    }
+  }
+
+  /**
+   * Resolves once the membership change at `index` (or anything past it)
+   * is applied here: `true` when a user asked for it, `false` when it was
+   * automatic (or cannot be told apart any more), `undefined` when `signal`
+   * aborted or the node stopped first.
+   */
+  #waitConfApplied(
+    index: number,
+    signal?: AbortSignal,
+  ): Promise<boolean | undefined> {
+    if (index <= this.#applied) {
+      return Promise.resolve(
+        index === this.#lastConf.index && this.#lastConf.byUser,
+      );
+    }
+    return new Promise((resolve) => {
+      const wait = { index, done: resolve };
+      this.#confApplyWaits.push(wait);
+      onAbort(signal, () => {
+        this.#confApplyWaits = this.#confApplyWaits.filter((w) => w !== wait);
+        resolve(undefined);
+      });
+    });
+  }
+
+  /** Ends the waits of #waitConfApplied up to the applied index. */
+  #releaseConfApplyWaits(): void {
+    this.#confApplyWaits = this.#confApplyWaits.filter((w) => {
+      if (w.index > this.#applied) return true;
+      w.done(w.index === this.#lastConf.index && this.#lastConf.byUser);
+      return false;
+    });
+  }
+
+  /** Fails the callers of proposals the leader refused (see the core's `propResp`). */
+  #failRefused(refused: RefusedProposal[]): void {
+    for (const r of refused) {
+      const err = decodeRefusal(r.reason);
+      for (const e of r.entries) {
+        if (e.type === "conf") {
+          let req: string | undefined;
+          try {
+            req = decodeConfContext(decodeConfChange(e.data).context).req;
+          } catch {
+            continue;
+          }
+          if (req) this.#settle(this.#confs, req, err);
+          continue;
+        }
+        const env = unwrapPayload(e.data);
+        if (
+          env && env.id.epoch === this.#epoch &&
+          this.#settle(this.#writes, requestKey(env.id), err)
+        ) {
+          this.#metrics.proposalsDropped.inc();
+        }
+      }
+    }
   }
 
   #proposeConf(
@@ -465,9 +632,23 @@ export class RaftNode {
     return p;
   }
 
-  /** The core's status plus the runtime's view. */
+  /**
+   * The core's status plus the runtime's view. On the leader each peer also
+   * carries `inflight`: append messages sent to it and not yet acknowledged.
+   */
   status(): Status {
-    return this.#raw.status();
+    const s = this.#raw.status();
+    for (const p of s.peers) {
+      // An extra field, passed through to /v1/status and /metrics.
+      (p as { inflight?: number }).inflight =
+        this.#raw.raft.prs.get(p.id)?.inflights.length ?? 0;
+    }
+    return s;
+  }
+
+  /** The newest leader changes this node saw (at most 20), oldest first. */
+  leaderChanges(): LeaderChange[] {
+    return this.#leaderChanges.map((c) => ({ ...c }));
   }
 
   /** Whether the node has a leader and has applied all it knows committed. */
@@ -506,14 +687,22 @@ export class RaftNode {
     }
     for (const { w } of this.#leaderWaiters) w.reject(err);
     this.#leaderWaiters = [];
+    for (const w of this.#confApplyWaits) w.done(undefined);
+    this.#confApplyWaits = [];
     this.onStop(err, fatal);
   }
 
-  #settle<T>(map: Map<string, Waiter<T>>, key: string, reason: unknown): void {
+  /** Rejects the waiter under `key`; false when none was waiting. */
+  #settle<T>(
+    map: Map<string, Waiter<T>>,
+    key: string,
+    reason: unknown,
+  ): boolean {
     const w = map.get(key);
-    if (!w) return;
+    if (!w) return false;
     map.delete(key);
     w.reject(reason);
+    return true;
   }
 
   // ---- the Ready loop ---------------------------------------------------
@@ -543,6 +732,9 @@ export class RaftNode {
 
   async #handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.#onSoftState(rd.softState.role, rd.softState.leader);
+    if (this.#heartbeats && this.#role === "leader") {
+      this.#watchHeartbeats(rd.messages, this.#heartbeats);
+    }
     // A leader's appends promise nothing about its own disk (it counts its
     // own copy only after advance), so they go out while its write is in
     // flight: replication and the local fsync overlap. Not when this Ready
@@ -563,6 +755,8 @@ export class RaftNode {
     if (later.length > 0) this.#transport.send(later);
     if (rd.snapshot) this.#applySnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.#applyEntry(e);
+    if (this.#confApplyWaits.length > 0) this.#releaseConfApplyWaits();
+    if (rd.refused) this.#failRefused(rd.refused);
     for (const rs of rd.readStates) {
       const w = this.#reads.get(rs.context);
       if (w) w.index = rs.index;
@@ -581,6 +775,15 @@ export class RaftNode {
   #onSoftState(role: Status["role"], leader: NodeId): void {
     const leaderChanged = leader !== this.#leader;
     if (leaderChanged) this.#logger.info("leader changed", { leader, role });
+    if (leaderChanged && leader !== 0) {
+      this.#metrics.leaderChanges.inc();
+      this.#heartbeats?.reset();
+      const term = this.#raw.status().term;
+      this.#leaderChanges.push({ at: Date.now(), term, leader });
+      if (this.#leaderChanges.length > LEADER_CHANGES_KEPT) {
+        this.#leaderChanges.shift();
+      }
+    }
     this.#role = role;
     this.#leader = leader;
     if (leaderChanged) {
@@ -617,7 +820,30 @@ export class RaftNode {
     }
     this.#applied = snap.meta.index;
     this.#appliedSinceSnapshot = 0;
+    this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
+  }
+
+  /** Leader: warns (and counts) when heartbeats to a peer went out late. */
+  #watchHeartbeats(msgs: Message[], watch: HeartbeatWatch): void {
+    let now = -1;
+    for (const m of msgs) {
+      if (m.type !== "heartbeat") continue;
+      if (now < 0) now = this.#now();
+      const late = watch.sent(m.to, now);
+      if (!late) continue;
+      this.#metrics.heartbeatsLate.inc();
+      this.#logger.warn(
+        "leader failed to send heartbeats on time; it is likely overloaded, often by a slow disk",
+        {
+          peer: late.peer,
+          heartbeatIntervalMs: late.intervalMs,
+          expectedMs: 2 * late.intervalMs,
+          gapMs: late.gapMs,
+          exceededMs: late.exceededMs,
+        },
+      );
+    }
   }
 
   #applyEntry(e: Entry): void {
@@ -629,12 +855,15 @@ export class RaftNode {
     }
     const env = unwrapPayload(e.data);
     if (!env) return;
+    const started = this.#now();
     const result = this.#sm.apply(e.index, env.payload);
+    this.#metrics.applyDuration.observe((this.#now() - started) / 1000);
     if (env.id.epoch !== this.#epoch) return;
     const key = requestKey(env.id);
     const w = this.#writes.get(key);
     if (w) {
       this.#writes.delete(key);
+      this.#metrics.proposalsCommitted.inc();
       w.resolve({ index: e.index, result });
     }
   }
@@ -648,6 +877,7 @@ export class RaftNode {
       index: e.index,
     });
     const req = decodeConfContext(cc.context).req;
+    this.#lastConf = { index: e.index, byUser: req !== undefined };
     const w = req ? this.#confs.get(req) : undefined;
     if (req && w) {
       this.#confs.delete(req);
@@ -673,12 +903,15 @@ export class RaftNode {
       if (e instanceof RaftKvError && e.code === "compacted") return;
       throw e;
     }
+    const started = this.#now();
     const data = encodeSnapshotData({
       members: this.members.image(),
       state: this.#sm.snapshot(),
     });
     this.#appliedSinceSnapshot = 0;
     await this.#storage.createSnapshot({ meta, data });
+    this.#metrics.snapshotsTaken.inc();
+    this.#metrics.snapshotDuration.observe((this.#now() - started) / 1000);
     this.#logger.info("snapshot taken", {
       index: meta.index,
       bytes: data.byteLength,

@@ -7,6 +7,7 @@
 
 import { decode, encode } from "@msgpack/msgpack";
 import type { MembersImage } from "./members.ts";
+import { binHeader } from "./codec.ts";
 import { RaftKvError } from "./core/mod.ts";
 
 /** A snapshot's content. */
@@ -24,8 +25,38 @@ export class SnapshotDecodeError extends RaftKvError {
 
 /** Encodes a snapshot's content. */
 export function encodeSnapshotData(c: SnapshotContent): Uint8Array {
-  return encode({ v: 1, members: c.members, state: c.state });
+  // The bytes of `encode({ v: 1, members, state })`, built in one buffer
+  // of the exact size: msgpack's encode would grow a buffer by doubling to
+  // hold the state and hand back a view into it, which then stays pinned.
+  const members = encode(c.members);
+  const head = binHeader(c.state.length);
+  const out = new Uint8Array(
+    SNAPSHOT_DATA_PREFIX.length + members.length + STATE_KEY.length + head +
+      c.state.length,
+  );
+  let at = 0;
+  out.set(SNAPSHOT_DATA_PREFIX, at);
+  at += SNAPSHOT_DATA_PREFIX.length;
+  out.set(members, at);
+  at += members.length;
+  out.set(STATE_KEY, at);
+  at += STATE_KEY.length;
+  at += binHeader(c.state.length, out, at);
+  out.set(c.state, at);
+  return out;
 }
+
+/** msgpack of a 3-entry map's start: `{ v: 1, members: ` (the value follows). */
+const SNAPSHOT_DATA_PREFIX = new Uint8Array([
+  0x83,
+  0xa1,
+  0x76,
+  0x01,
+  0xa7,
+  ...new TextEncoder().encode("members"),
+]);
+/** msgpack of the key `state`. */
+const STATE_KEY = new Uint8Array([0xa5, ...new TextEncoder().encode("state")]);
 
 /** Decodes a snapshot's content; an empty buffer is an empty snapshot. */
 export function decodeSnapshotData(

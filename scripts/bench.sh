@@ -38,7 +38,9 @@
 #
 # Env: DENO (default deno), BENCH_TMPDIR (where the data directories go;
 # default $TMPDIR or /tmp; must be a real disk, not tmpfs, for fsync to count),
-# BENCH_READY_TIMEOUT (seconds to wait for a cluster, default 60).
+# BENCH_READY_TIMEOUT (seconds to wait for a cluster, default 60),
+# BENCH_RAFTKV_DENO_FLAGS (deno flags of the raftkv nodes; default: the
+# --v8-flags of deno.json's start task, if any).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,6 +60,10 @@ million_writes=""
 million_keys=""
 million_conns=64
 raftkv_flags=""
+# The V8 flags of `deno task start` (deno.json), if any, so the benchmark
+# runs raftkv the way users do (docs/PERFORMANCE.md, "Memory");
+# BENCH_RAFTKV_DENO_FLAGS replaces them (e.g. to try V8 heap flags).
+raftkv_deno_flags=${BENCH_RAFTKV_DENO_FLAGS-$(sed -n 's/.*"start": "deno run \([^"]*\) main.ts".*/\1/p' "$root/deno.json" | grep -o -- '--v8-flags=[^ ]*' || true)}
 out_dir=""
 keep=0
 install=1
@@ -278,8 +284,8 @@ start_raftkv() {
   for i in 1 2 3; do
     local dir=$work/$tag/raftkv-$i logf=$out/logs/$tag-raftkv-$i.log
     mkdir -p "$dir"
-    # shellcheck disable=SC2086 # raftkv_flags is split into words on purpose
-    "$deno_bin" run -A "$root/main.ts" --id "$i" --cluster "$cluster" \
+    # shellcheck disable=SC2086 # the flags are split into words on purpose
+    "$deno_bin" run -A $raftkv_deno_flags "$root/main.ts" --id "$i" --cluster "$cluster" \
       --port "${client[$((i - 1))]}" --data-dir "$dir" --log-level warn $raftkv_flags \
       </dev/null >"$logf" 2>&1 &
     cur_pids+=("$!") cur_ports+=("${client[$((i - 1))]}") cur_dirs+=("$dir") cur_logs+=("$logf")
@@ -546,6 +552,7 @@ work=$(mktemp -d "$base_tmp/raftkv-bench.XXXXXX")
 fs_type=$(stat -f -c %T "$work")
 [ "$fs_type" = tmpfs ] && log "warning: $work is on tmpfs: fsync costs nothing there; set BENCH_TMPDIR to a real disk"
 log "results in $out; data directories in $work ($fs_type)"
+log "raftkv runs as: deno run -A ${raftkv_deno_flags:+$raftkv_deno_flags }main.ts … --log-level warn${raftkv_flags:+ $raftkv_flags}"
 
 if [ "$million" = 1 ]; then
   run_million
@@ -569,7 +576,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 {
-  echo "$(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo ' (working tree has changes)'), mode $mode: ${duration}s per workload, $rounds round(s), target $target, wrk -t1, $keys keys, ${value_bytes}-byte values, $(nproc) CPUs"
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo ' (working tree has changes)'), mode $mode: ${duration}s per workload, $rounds round(s), target $target, wrk -t1, $keys keys, ${value_bytes}-byte values, $(nproc) CPUs, raftkv deno flags: ${raftkv_deno_flags:-none}"
   echo
   "$deno_bin" run --allow-read "$bench_dir/table.ts" "$out/results.jsonl"
 } | tee "$out/table.md"

@@ -4,6 +4,7 @@ import {
   ConfigError,
   envName,
   parseConfig,
+  securityWarnings,
   usage,
   VERSION,
 } from "../main.ts";
@@ -52,6 +53,7 @@ Deno.test("defaults follow API.md", () => {
     join: false,
     dataDir: "raftkv-1",
     snapshotEntries: 10000,
+    snapshotChunkBytes: 1048576,
     listen: { hostname: "127.0.0.1", port: 12379 },
     tickMs: 100,
     electionTicks: 10,
@@ -59,6 +61,9 @@ Deno.test("defaults follow API.md", () => {
     logLevel: "info",
     maxValueBytes: 1048576,
     requestTimeoutMs: 5000,
+    maxPendingProposals: 10000,
+    maxUncommittedBytes: 64 * 1024 * 1024,
+    bodyTimeoutMs: 30000,
   });
 });
 
@@ -74,6 +79,8 @@ Deno.test("every flag is read", () => {
     "/tmp/d2",
     "--snapshot-entries",
     "500",
+    "--snapshot-chunk-bytes",
+    "4096",
     "--listen",
     "0.0.0.0:22379",
     "--tick-ms",
@@ -88,6 +95,18 @@ Deno.test("every flag is read", () => {
     "4096",
     "--request-timeout-ms",
     "800",
+    "--peer-token",
+    "p-token",
+    "--client-token",
+    "c-token",
+    "--tls-ca",
+    "/etc/ca.pem",
+    "--max-pending-proposals",
+    "50",
+    "--max-uncommitted-bytes",
+    "9999",
+    "--body-timeout-ms",
+    "1500",
   ]);
   assert.deepEqual(config, {
     id: 2,
@@ -97,6 +116,7 @@ Deno.test("every flag is read", () => {
     join: true,
     dataDir: "/tmp/d2",
     snapshotEntries: 500,
+    snapshotChunkBytes: 4096,
     listen: { hostname: "0.0.0.0", port: 22379 },
     tickMs: 50,
     electionTicks: 20,
@@ -104,6 +124,12 @@ Deno.test("every flag is read", () => {
     logLevel: "debug",
     maxValueBytes: 4096,
     requestTimeoutMs: 800,
+    peerToken: "p-token",
+    clientToken: "c-token",
+    tlsCa: "/etc/ca.pem",
+    maxPendingProposals: 50,
+    maxUncommittedBytes: 9999,
+    bodyTimeoutMs: 1500,
   });
 });
 
@@ -115,6 +141,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_JOIN: "true",
     RAFTKV_DATA_DIR: "data3",
     RAFTKV_SNAPSHOT_ENTRIES: "7",
+    RAFTKV_SNAPSHOT_CHUNK_BYTES: "2048",
     RAFTKV_LISTEN: "[::1]:32379",
     RAFTKV_TICK_MS: "10",
     RAFTKV_ELECTION_TICKS: "5",
@@ -122,6 +149,12 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_LOG_LEVEL: "warn",
     RAFTKV_MAX_VALUE_BYTES: "100",
     RAFTKV_REQUEST_TIMEOUT_MS: "300",
+    RAFTKV_PEER_TOKEN: "env-peer",
+    RAFTKV_CLIENT_TOKEN: "env-client",
+    RAFTKV_TLS_CA: "ca.pem",
+    RAFTKV_MAX_PENDING_PROPOSALS: "7",
+    RAFTKV_MAX_UNCOMMITTED_BYTES: "8",
+    RAFTKV_BODY_TIMEOUT_MS: "9",
   };
   assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
   const config = run([], env);
@@ -133,6 +166,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     join: true,
     dataDir: "data3",
     snapshotEntries: 7,
+    snapshotChunkBytes: 2048,
     listen: { hostname: "::1", port: 32379 },
     tickMs: 10,
     electionTicks: 5,
@@ -140,6 +174,12 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     logLevel: "warn",
     maxValueBytes: 100,
     requestTimeoutMs: 300,
+    peerToken: "env-peer",
+    clientToken: "env-client",
+    tlsCa: "ca.pem",
+    maxPendingProposals: 7,
+    maxUncommittedBytes: 8,
+    bodyTimeoutMs: 9,
   });
   for (
     const [text, join] of [["1", true], ["yes", true], ["0", false], [
@@ -217,6 +257,15 @@ Deno.test("--help and --version", () => {
       "--log-level",
       "--max-value-bytes",
       "--request-timeout-ms",
+      "--peer-token",
+      "--client-token",
+      "--tls-cert",
+      "--tls-key",
+      "--tls-ca",
+      "--max-pending-proposals",
+      "--max-uncommitted-bytes",
+      "--body-timeout-ms",
+      "RAFTKV_PEER_TOKEN",
       "--help",
       "--version",
       "RAFTKV_DATA_DIR",
@@ -294,4 +343,135 @@ Deno.test("main exits 2 with one line naming a bad flag", async () => {
   const text = new TextDecoder().decode(stderr).trim();
   assert.equal(text.split("\n").length, 1, text);
   assert.match(text, /^raftkv: --tick-ms/);
+});
+
+Deno.test("TLS flags go with https URLs, and tokens are header-safe", () => {
+  const https =
+    "https://127.0.0.1:12379,https://127.0.0.1:22379,https://127.0.0.1:32379";
+  const tls = run([
+    "--id",
+    "2",
+    "--cluster",
+    https,
+    "--tls-cert",
+    "node.pem",
+    "--tls-key",
+    "node.key",
+  ]);
+  assert.equal(tls.tlsCert, "node.pem");
+  assert.equal(tls.tlsKey, "node.key");
+  assert.equal(tls.url, "https://127.0.0.1:22379");
+  assert.equal(
+    run(["--id", "1"], {
+      RAFTKV_TLS_CERT: "c.pem",
+      RAFTKV_TLS_KEY: "k.pem",
+      RAFTKV_CLUSTER: "https://127.0.0.1:1",
+    }).tlsKey,
+    "k.pem",
+  );
+  // Tokens from the environment, none by default.
+  const plain = run(["--id", "1"], { RAFTKV_PEER_TOKEN: "s3cret" });
+  assert.equal(plain.peerToken, "s3cret");
+  assert.equal(plain.clientToken, undefined);
+
+  fails(["--id", "1", "--tls-cert", "c.pem"], "--tls-key");
+  fails(["--id", "1", "--tls-key", "k.pem"], "--tls-cert");
+  fails(
+    ["--id", "1", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+    "--tls-cert",
+  );
+  // An https URL without TLS files: a TLS-terminating proxy serves it.
+  assert.equal(
+    run(["--id", "1", "--cluster", "https://127.0.0.1:1"]).tlsCert,
+    undefined,
+  );
+  fails(["--id", "1", "--peer-token", ""], "--peer-token");
+  fails(["--id", "1", "--peer-token", "has space"], "--peer-token");
+  fails(["--id", "1", "--client-token", "tab\there"], "--client-token");
+  fails(["--id", "1", "--client-token", "x".repeat(4097)], "--client-token");
+  fails(
+    ["--id", "1", "--max-pending-proposals", "0"],
+    "--max-pending-proposals",
+  );
+  fails(
+    ["--id", "1", "--max-uncommitted-bytes", "lots"],
+    "--max-uncommitted-bytes",
+  );
+  fails(["--id", "1", "--body-timeout-ms", "0"], "--body-timeout-ms");
+  assert.match(
+    fails(["--id", "1"], "--peer-token", { RAFTKV_PEER_TOKEN: "a b" }).message,
+    /RAFTKV_PEER_TOKEN/,
+  );
+});
+
+Deno.test("a node reachable from other machines without a peer token is warned about", () => {
+  const insecure = (argv: string[], env: Record<string, string> = {}) =>
+    securityWarnings(run(argv, env)).filter((w) => w.startsWith("INSECURE"));
+  assert.equal(insecure(["--id", "1"]).length, 0, "loopback only");
+  assert.equal(
+    insecure(["--id", "1", "--cluster", "http://localhost:1"]).length,
+    0,
+  );
+  assert.equal(insecure(["--id", "1", "--listen", "0.0.0.0:12379"]).length, 1);
+  assert.equal(insecure(["--id", "1", "--listen", ":12379"]).length, 1);
+  assert.equal(
+    insecure(["--id", "1", "--cluster", "http://10.0.0.1:2379"]).length,
+    1,
+  );
+  assert.equal(
+    insecure(["--id", "1", "--listen", "0.0.0.0:12379"], {
+      RAFTKV_PEER_TOKEN: "t",
+    }).length,
+    0,
+  );
+  // An https URL served as plain HTTP is warned about too.
+  assert.equal(
+    securityWarnings(run(["--id", "1", "--cluster", "https://127.0.0.1:1"]))
+      .length,
+    1,
+  );
+});
+
+Deno.test("a TLS file that cannot be read or parsed stops the node with status 2", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "raftkv-main-tls-" });
+  try {
+    await Deno.writeTextFile(`${dir}/not-pem.txt`, "hello");
+    await Deno.writeTextFile(`${dir}/pem.pem`, "-----BEGIN X-----\n");
+    for (
+      const [flag, file] of [
+        ["--tls-cert", `${dir}/missing.pem`],
+        ["--tls-key", `${dir}/not-pem.txt`],
+        ["--tls-cert", `${dir}/pem.pem`],
+      ] as const
+    ) {
+      const command = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-env",
+          "--allow-read",
+          new URL("../main.ts", import.meta.url).pathname,
+          "--id",
+          "1",
+          "--cluster",
+          "https://127.0.0.1:12379",
+          "--data-dir",
+          `${dir}/data`,
+          "--tls-cert",
+          `${dir}/pem.pem`,
+          "--tls-key",
+          `${dir}/pem.pem`,
+          flag,
+          file,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      });
+      const { code, stderr } = await command.output();
+      const text = new TextDecoder().decode(stderr);
+      assert.equal(code, 2, text);
+      assert.ok(text.includes(flag), text);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -279,6 +279,11 @@ export class MemFs implements Fs {
     this.#haltAt = mutation;
   }
 
+  /** True once the point set by {@linkcode haltAt} is reached: changing operations fail until the crash. */
+  get halted(): boolean {
+    return this.#mutations >= this.#haltAt;
+  }
+
   /** @internal Counts a changing operation and raises a matching armed fault. */
   check(op: Exclude<FaultOp, "mutation">, path: string): void {
     if (this.#mutations >= this.#haltAt) throw new FsIoError(HALTED, op, path);

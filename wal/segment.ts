@@ -11,6 +11,8 @@
 export const SEGMENT_SUFFIX = ".wal";
 /** The suffix of a segment being created; such files are deleted at open. */
 export const TEMP_SUFFIX = ".tmp";
+/** The suffix of a side file holding a torn tail cut off a segment. */
+export const TORN_TAIL_SUFFIX = ".broken";
 
 /** A parsed segment file name. */
 export interface SegmentName {
@@ -31,6 +33,20 @@ function hex16(n: number): string {
 /** Formats the file name of segment `seq` labelled `firstIndex`. */
 export function segmentName(seq: number, firstIndex: number): string {
   return `${hex16(seq)}-${hex16(firstIndex)}${SEGMENT_SUFFIX}`;
+}
+
+/**
+ * The name of the side file keeping the tail cut off `segment` at `offset`:
+ * `<segment>.tail-<offset>.broken`, then `...-<offset>-2.broken` and so on
+ * when an earlier repair already used that name (`attempt` counts from 1).
+ */
+export function tornTailName(
+  segment: string,
+  offset: number,
+  attempt: number,
+): string {
+  const n = attempt > 1 ? `-${attempt}` : "";
+  return `${segment}.tail-${offset}${n}${TORN_TAIL_SUFFIX}`;
 }
 
 /** Parses a segment file name; `undefined` for any other name. */

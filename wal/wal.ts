@@ -7,9 +7,10 @@
  *   fdatasync of one frame holding all the records (and any records buffered
  *   by earlier unsynced appends); a crash keeps a prefix of whole frames.
  * - `open` replays every segment in order. A torn tail of the last segment
- *   is cut off with a warning; damage anywhere else throws
- *   {@linkcode WalCorruptError} naming file and offset, before anything on
- *   disk is modified.
+ *   is cut off with a warning, after its bytes (less trailing zeros) were
+ *   saved to a side file `<segment>.tail-<offset>.broken`; damage anywhere
+ *   else throws {@linkcode WalCorruptError} naming file and offset, before
+ *   anything on disk is modified.
  * - The first write or fsync error poisons the WAL: that call and every later
  *   one throw {@linkcode WalFailedError}; nothing is retried.
  *
@@ -30,6 +31,7 @@ import {
   segmentName,
   sortSegments,
   TEMP_SUFFIX,
+  tornTailName,
 } from "./segment.ts";
 
 /** The logging the WAL needs (structurally a subset of raft/core's Logger). */
@@ -119,6 +121,15 @@ interface TornTail {
   validEnd: number;
   size: number;
   reason: string;
+  /** The bytes from `validEnd` to the end of the file. */
+  bytes: Uint8Array;
+}
+
+/** The length of `bytes` without its trailing zeros. */
+function withoutTrailingZeros(bytes: Uint8Array): number {
+  let n = bytes.length;
+  while (n > 0 && bytes[n - 1] === 0) n--;
+  return n;
 }
 
 /**
@@ -160,6 +171,7 @@ async function scanSegments(fs: Fs, dir: string, names: string[]) {
         validEnd: res.validEnd,
         size: buf.length,
         reason: res.reason,
+        bytes: buf.subarray(res.validEnd),
       };
     }
     const link = res.frames[0]!.records.find((r) => r.kind === LINK_KIND);
@@ -199,15 +211,67 @@ function checkLink(
   }
 }
 
+/**
+ * Writes the torn tail to a new side file next to the segment (see
+ * {@linkcode tornTailName}), synced, its directory entry synced; resolves
+ * to its path. On failure (a full disk, say) it removes what it wrote and
+ * throws {@linkcode WalFailedError}: the tail is not cut without a copy.
+ */
+async function keepTornTail(
+  fs: Fs,
+  torn: TornTail,
+  bytes: Uint8Array,
+): Promise<string> {
+  const dir = dirName(torn.path);
+  let path = "";
+  for (let attempt = 1; !path || await fs.stat(path); attempt++) {
+    path = joinPath(
+      dir,
+      tornTailName(baseName(torn.path), torn.validEnd, attempt),
+    );
+  }
+  try {
+    const f = await fs.open(path, { write: true, createNew: true });
+    try {
+      await f.write(bytes, 0);
+      await f.sync();
+    } finally {
+      f.close();
+    }
+    await fs.syncDir(dir);
+    return path;
+  } catch (err) {
+    await fs.remove(path).catch(() => {});
+    throw new WalFailedError(
+      `saving the torn tail of ${torn.path} (${bytes.length} bytes from offset ${torn.validEnd}) to ${path}; ` +
+        "the segment was not cut",
+      err,
+    );
+  }
+}
+
+/**
+ * Cuts the torn tail off the last segment. Its bytes are first saved to a
+ * side file, so a repair never throws data away; trailing zeros are not
+ * copied (preallocated space, or blocks a crash zero-filled: nothing to
+ * keep, and up to a whole segment long), and a tail of only zeros gets no
+ * side file.
+ */
 async function cutTornTail(
   fs: Fs,
   torn: TornTail,
   logger: WalLogger,
 ): Promise<void> {
+  const kept = torn.bytes.subarray(0, withoutTrailingZeros(torn.bytes));
+  const sideFile = kept.length === 0
+    ? undefined
+    : await keepTornTail(fs, torn, kept);
   logger.warn("wal: cutting off the torn tail of the last segment", {
     file: torn.path,
     offset: torn.validEnd,
     droppedBytes: torn.size - torn.validEnd,
+    keptIn: sideFile ?? "(nothing kept: only zero bytes)",
+    keptBytes: kept.length,
     reason: torn.reason,
   });
   const f = await fs.open(torn.path, { write: true });
@@ -217,6 +281,10 @@ async function cutTornTail(
   } finally {
     f.close();
   }
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /** Default segment size, as etcd's. */

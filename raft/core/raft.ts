@@ -19,6 +19,7 @@ import type {
   NodeId,
   PeerStatus,
   ReadState,
+  RefusedProposal,
   Role,
   SnapshotMeta,
   Status,
@@ -43,7 +44,9 @@ import {
   assert,
   CompactedError,
   ConfChangeRefusedError,
+  encodeRefusal,
   NoLeaderError,
+  OverloadedError,
   ProposalDroppedError,
   RaftKvError,
   TransferRefusedError,
@@ -70,6 +73,14 @@ export interface RaftConfig {
   maxInflightMsgs?: number;
   /** The most committed-entry bytes in one Ready. */
   maxCommittedBytesPerReady?: number;
+  /**
+   * The most entry-payload bytes a leader holds appended but not yet handed
+   * out as committed; proposals beyond it are dropped with
+   * {@linkcode OverloadedError} (etcd's MaxUncommittedEntriesSize). A
+   * proposal is always accepted while nothing is uncommitted, so one large
+   * entry cannot get stuck. Default: unlimited.
+   */
+  maxUncommittedBytes?: number;
   /** The last index the application applied before a restart. */
   applied?: number;
   logger?: Logger;
@@ -96,6 +107,8 @@ export class Raft {
   msgs: Message[] = [];
   /** Reads confirmed since the last Ready. */
   readStates: ReadState[] = [];
+  /** Forwarded proposals the leader refused since the last Ready. */
+  refused: RefusedProposal[] = [];
 
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
@@ -103,6 +116,9 @@ export class Raft {
   readonly checkQuorum: boolean;
   readonly maxMsgBytes: number;
   readonly maxInflightMsgs: number;
+  readonly maxUncommittedBytes: number;
+  /** Leader only: payload bytes proposed in this term and not yet committed. */
+  uncommittedBytes = 0;
   readonly logger: Logger;
   readonly #rng: Rng;
 
@@ -135,6 +151,7 @@ export class Raft {
     this.checkQuorum = c.checkQuorum ?? true;
     this.maxMsgBytes = c.maxMsgBytes ?? 1024 * 1024;
     this.maxInflightMsgs = c.maxInflightMsgs ?? 256;
+    this.maxUncommittedBytes = c.maxUncommittedBytes ?? Infinity;
     this.logger = c.logger ?? nopLogger;
     this.#rng = c.rng;
 
@@ -239,6 +256,7 @@ export class Raft {
     this.readOnly.reset();
     this.pendingReads = [];
     this.prs.clear();
+    this.uncommittedBytes = 0;
   }
 
   /** Becomes a follower of `lead` (0 when unknown) in `term`. */
@@ -434,6 +452,19 @@ export class Raft {
       this.handleVoteRequest(m);
       return;
     }
+    if (m.type === "propResp") {
+      if (m.reject) {
+        this.refused.push({ entries: m.entries, reason: m.context });
+      }
+      return;
+    }
+    if (m.type === "prop" && this.role !== "leader") {
+      this.refuseProposal(
+        m,
+        new ProposalDroppedError(`node ${this.id} is not the leader`),
+      );
+      return;
+    }
     switch (this.role) {
       case "leader":
         this.stepLeader(m);
@@ -559,10 +590,7 @@ export class Raft {
           this.leaderPropose(m.entries);
         } catch (e) {
           if (!(e instanceof RaftKvError) || e.code === "assertion") throw e;
-          this.logger.info("dropped a forwarded proposal", {
-            from: m.from,
-            reason: e.message,
-          });
+          this.refuseProposal(m, e);
         }
         return;
       case "readIndex":
@@ -860,6 +888,27 @@ export class Raft {
     );
   }
 
+  /**
+   * Answers a forwarded proposal that will not be appended, so the follower
+   * fails its caller at once instead of at its deadline.
+   */
+  private refuseProposal(m: Message, e: RaftKvError): void {
+    this.logger.info("refused a forwarded proposal", {
+      from: m.from,
+      reason: e.message,
+    });
+    if (m.from === this.id) return;
+    this.send(message({
+      type: "propResp",
+      from: this.id,
+      to: m.from,
+      term: 0,
+      reject: true,
+      entries: m.entries,
+      context: encodeRefusal(e),
+    }));
+  }
+
   private leaderPropose(ents: Entry[]): void {
     if (this.leadTransferee !== 0) {
       throw new ProposalDroppedError(
@@ -885,7 +934,38 @@ export class Raft {
       }
       this.checkConfChange(cc);
     }
+    this.takeUncommittedBytes(ents);
     this.appendEntries(ents.map((e) => ({ ...e })));
+  }
+
+  /**
+   * Counts a proposal's payload against the uncommitted-bytes limit, or
+   * throws {@linkcode OverloadedError} when it would pass it.
+   */
+  private takeUncommittedBytes(ents: Entry[]): void {
+    let bytes = 0;
+    for (const e of ents) bytes += e.data.byteLength;
+    if (
+      this.uncommittedBytes > 0 &&
+      this.uncommittedBytes + bytes > this.maxUncommittedBytes
+    ) {
+      throw new OverloadedError(
+        `the leader holds ${this.uncommittedBytes} uncommitted bytes (limit ${this.maxUncommittedBytes})`,
+      );
+    }
+    this.uncommittedBytes += bytes;
+  }
+
+  /**
+   * Releases the payload bytes of entries handed to the application as
+   * committed. Entries of earlier terms were never counted, so the count
+   * stops at zero.
+   */
+  releaseUncommittedBytes(ents: readonly Entry[]): void {
+    if (this.role !== "leader" || this.uncommittedBytes === 0) return;
+    let bytes = 0;
+    for (const e of ents) bytes += e.data.byteLength;
+    this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
   }
 
   /**
@@ -907,11 +987,14 @@ export class Raft {
     if (this.log.term(this.log.committed) !== this.term) {
       throw new ConfChangeRefusedError(
         "the leader has not committed an entry of its term yet",
+        "uncommittedTerm",
       );
     }
     if (this.confLog.latestIndex() > this.log.committed) {
       throw new ConfChangeRefusedError(
         "another membership change is not committed yet",
+        "pending",
+        this.confLog.latestIndex(),
       );
     }
     if (cc.type === "remove" && cc.node === this.id) {

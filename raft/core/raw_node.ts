@@ -137,6 +137,7 @@ export class RawNode {
     const soft = this.softState();
     return r.msgs.length > 0 ||
       r.readStates.length > 0 ||
+      r.refused.length > 0 ||
       r.log.unstable.entries.length > 0 ||
       r.log.unstable.snapshot !== undefined ||
       r.log.hasNextCommittedEnts() ||
@@ -169,14 +170,17 @@ export class RawNode {
     };
     const snap = r.log.unstable.snapshot;
     if (snap) rd.snapshot = snap;
+    if (r.refused.length > 0) rd.refused = r.refused;
     if (!sameHardState(hard, this.#prevHard)) rd.hardState = hard;
     if (
       soft.role !== this.#prevSoft.role || soft.leader !== this.#prevSoft.leader
     ) rd.softState = soft;
     r.msgs = [];
     r.readStates = [];
+    r.refused = [];
     const lastCommitted = committedEntries[committedEntries.length - 1];
     if (lastCommitted) r.log.applyingTo(lastCommitted.index);
+    r.releaseUncommittedBytes(committedEntries);
     this.#outstanding = rd;
     return rd;
   }

@@ -91,6 +91,9 @@ export type Role = "follower" | "candidate" | "preCandidate" | "leader";
  * - `readIndex`/`readIndexResp`: a follower asking the leader for a read
  *   index (§6.4 of the dissertation).
  * - `transferLeader`: a transfer request forwarded to the leader.
+ * - `propResp`: the leader's refusal of a forwarded `prop` (always with
+ *   `reject`): `entries` are the refused entries and `context` the reason
+ *   (errors.ts `encodeRefusal`), so the follower fails its caller at once.
  */
 export type MessageType =
   | "app"
@@ -106,7 +109,8 @@ export type MessageType =
   | "prop"
   | "readIndex"
   | "readIndexResp"
-  | "transferLeader";
+  | "transferLeader"
+  | "propResp";
 
 /**
  * Every message type. The position of each is its code on the wire
@@ -127,6 +131,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   "readIndex",
   "readIndexResp",
   "transferLeader",
+  "propResp",
 ];
 
 /**
@@ -173,6 +178,14 @@ export interface ReadState {
   index: number;
 }
 
+/** Forwarded proposals the leader refused, with its reason. */
+export interface RefusedProposal {
+  /** The refused entries, as this node forwarded them. */
+  entries: Entry[];
+  /** The leader's reason, for errors.ts `decodeRefusal`. */
+  reason: string;
+}
+
 /** Volatile facts that change rarely; reported when they change. */
 export interface SoftState {
   role: Role;
@@ -209,6 +222,11 @@ export interface Ready {
   messages: Message[];
   /** ReadIndex requests confirmed by a quorum. */
   readStates: ReadState[];
+  /**
+   * Proposals this node forwarded and the leader refused: they will never
+   * commit. Fail their callers (set only when there are some).
+   */
+  refused?: RefusedProposal[];
   /** Whether step 1 needs an fsync (term, vote or entries changed). */
   mustSync: boolean;
 }

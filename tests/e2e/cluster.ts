@@ -151,6 +151,12 @@ export interface E2eOptions {
   clientPorts?: boolean;
   /** Further flags for every node. */
   extraArgs?: string[];
+  /** The nodes' URL scheme (default http; https needs TLS flags in `extraArgs`). */
+  scheme?: "http" | "https";
+  /** The HTTP client of the harness's own requests (e.g. one trusting a test CA). */
+  client?: Deno.HttpClient;
+  /** Headers on every request of the harness (e.g. the client token). */
+  headers?: Record<string, string>;
 }
 
 /** A member as `GET /v1/members` lists it. */
@@ -189,6 +195,23 @@ export class E2eCluster {
   }
 
   /**
+   * A cluster of `size` nodes with ports and data directories reserved but
+   * no process started, for tests that prepare the directories first (a
+   * restore from a backup) and then `spawn` each node.
+   */
+  static async defined(
+    size: number,
+    opts: E2eOptions = {},
+  ): Promise<E2eCluster> {
+    const c = new E2eCluster(
+      await Deno.makeTempDir({ prefix: "raftkv-e2e-" }),
+      opts,
+    );
+    for (let id = 1; id <= size; id++) c.define(id);
+    return c;
+  }
+
+  /**
    * Starts `size` nodes bootstrapping one cluster, and waits for a leader.
    * When a node exits at once (its port got taken after it was picked),
    * starts over once on new ports.
@@ -214,11 +237,13 @@ export class E2eCluster {
   define(id: number): E2eNode {
     const n: E2eNode = {
       id,
-      url: `http://127.0.0.1:${freePort()}`,
+      url: `${this.opts.scheme ?? "http"}://127.0.0.1:${freePort()}`,
       dataDir: `${this.dir}/node${id}`,
       logFile: `${this.dir}/node${id}.log`,
     };
-    if (this.opts.clientPorts) n.clientUrl = `http://127.0.0.1:${freePort()}`;
+    if (this.opts.clientPorts) {
+      n.clientUrl = `${this.opts.scheme ?? "http"}://127.0.0.1:${freePort()}`;
+    }
     this.nodes.set(id, n);
     return n;
   }
@@ -376,9 +401,29 @@ export class E2eCluster {
     );
   }
 
+  /** `init` with the cluster's `headers` and `client` (E2eOptions) added. */
+  init(init: RequestInit = {}): RequestInit {
+    const headers = new Headers(this.opts.headers);
+    new Headers(init.headers).forEach((v, k) => headers.set(k, v));
+    const client = this.opts.client;
+    return client ? { ...init, headers, client } as RequestInit : {
+      ...init,
+      headers,
+    };
+  }
+
+  /** {@linkcode request} with the cluster's headers and client. */
+  request(
+    url: string,
+    init: RequestInit = {},
+    timeoutMs = 10_000,
+  ): Promise<Reply | undefined> {
+    return request(url, this.init(init), timeoutMs);
+  }
+
   /** The `/v1/status` of node `id`, or undefined when it does not answer. */
   async status(id: number): Promise<StatusView | undefined> {
-    const r = await request(`${this.node(id).url}/v1/status`, {}, 2000);
+    const r = await this.request(`${this.node(id).url}/v1/status`, {}, 2000);
     return r?.status === 200 ? JSON.parse(r.body) : undefined;
   }
 
@@ -386,7 +431,7 @@ export class E2eCluster {
   async members(
     id: number,
   ): Promise<{ leader: number; members: MemberView[] } | undefined> {
-    const r = await request(`${this.node(id).url}/v1/members`, {}, 2000);
+    const r = await this.request(`${this.node(id).url}/v1/members`, {}, 2000);
     return r?.status === 200 ? JSON.parse(r.body) : undefined;
   }
 
@@ -403,7 +448,7 @@ export class E2eCluster {
       for (const id of this.running()) {
         if (exclude.includes(id)) continue;
         await this.checkAlive(id);
-        const h = await request(`${this.node(id).url}/health`, {}, 2000);
+        const h = await this.request(`${this.node(id).url}/health`, {}, 2000);
         if (h?.status !== 200) return false;
         const l = (await this.status(id))?.leader ?? 0;
         if (l === 0 || exclude.includes(l) || (leader !== 0 && leader !== l)) {
@@ -422,12 +467,12 @@ export class E2eCluster {
 
   /** `PUT /v1/kv/{key}` through node `id`. */
   put(id: number, key: string, value: string): Promise<Reply | undefined> {
-    return request(this.keyUrl(id, key), { method: "PUT", body: value });
+    return this.request(this.keyUrl(id, key), { method: "PUT", body: value });
   }
 
   /** `DELETE /v1/kv/{key}` through node `id`. */
   del(id: number, key: string): Promise<Reply | undefined> {
-    return request(this.keyUrl(id, key), { method: "DELETE" });
+    return this.request(this.keyUrl(id, key), { method: "DELETE" });
   }
 
   /** `GET /v1/kv/{key}` through node `id` (linearizable unless `stale`). */
@@ -437,7 +482,7 @@ export class E2eCluster {
     stale = false,
   ): Promise<Reply | undefined> {
     const q = stale ? "?consistency=stale" : "";
-    return request(this.keyUrl(id, key) + q);
+    return this.request(this.keyUrl(id, key) + q);
   }
 
   /**
@@ -502,7 +547,7 @@ export class E2eCluster {
       const q = new URLSearchParams({ prefix, limit: "10000" });
       if (after !== undefined) q.set("after", after);
       if (stale) q.set("consistency", "stale");
-      const r = await request(`${this.node(id).url}/v1/kv?${q}`);
+      const r = await this.request(`${this.node(id).url}/v1/kv?${q}`);
       if (r?.status !== 200) return undefined;
       const page = JSON.parse(r.body) as {
         items: { key: string; value: string }[];

@@ -1,6 +1,6 @@
 /**
  * Membership on real nodes: a fourth node added with `POST /v1/members` and
- * `--join` catches up from a snapshot, is promoted to voter on its own and
+ * `--join` catches up from a snapshot sent in many chunks, is promoted to voter on its own and
  * serves linearizable reads; a removed node's process exits by itself;
  * removing the leader hands leadership over first; the cluster serves
  * writes throughout.
@@ -23,6 +23,12 @@ import {
  */
 const BULK_WRITES = 5200;
 
+/**
+ * Pads each bulk value so the snapshot (over 1.5 MiB) is larger than one
+ * `POST /raft` body may be: node 4 can only get it in chunks.
+ */
+const PAD = "p".repeat(300);
+
 /** Writes `count` keys `${prefix}${i}` through all nodes, 64 at a time. */
 async function bulkWrite(
   c: E2eCluster,
@@ -35,8 +41,9 @@ async function bulkWrite(
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (next < count) {
       const i = next++;
-      await c.mustWrite(ids[i % ids.length]!, `${prefix}${i}`, `b${i}`);
-      written.set(`${prefix}${i}`, `b${i}`);
+      const value = `b${i}-${PAD}`;
+      await c.mustWrite(ids[i % ids.length]!, `${prefix}${i}`, value);
+      written.set(`${prefix}${i}`, value);
     }
   }));
   return written;
@@ -65,7 +72,12 @@ async function waitVoters(c: E2eCluster, ids: number[]): Promise<void> {
 }
 
 Deno.test("add a node from a snapshot, remove a follower, remove the leader", async () => {
-  const c = await E2eCluster.start({ snapshotEntries: 50 });
+  // Small snapshot chunks: node 4's snapshot (the bulk writes, well over
+  // 100 KiB) travels in many chunks and is stepped only once complete.
+  const c = await E2eCluster.start({
+    snapshotEntries: 50,
+    extraArgs: ["--snapshot-chunk-bytes", "4096"],
+  });
   let load: WriteLoad | undefined;
   try {
     const bulk = await bulkWrite(c, "bulk-", BULK_WRITES);

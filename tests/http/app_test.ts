@@ -34,6 +34,9 @@ const ROUTES: [string, string[]][] = [
   ["/v1/members/2", ["DELETE"]],
   ["/v1/leader", ["POST"]],
   ["/v1/status", ["GET", "HEAD"]],
+  ["/v1/cluster/status", ["GET", "HEAD"]],
+  ["/v1/snapshot", ["GET", "HEAD"]],
+  ["/ui", ["GET", "HEAD"]],
   ["/key", ["GET", "HEAD", "PUT", "POST", "DELETE"]],
 ];
 const METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"];

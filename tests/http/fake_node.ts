@@ -126,6 +126,12 @@ export class FakeNode implements NodePort {
     return this.healthState;
   }
 
+  storeImage(): { index: number; term: number; state: Uint8Array } {
+    if (this.isRecovering) throw new RaftKvError("recovering", "recovering");
+    this.calls.push("image");
+    return { index: this.index, term: 3, state: this.store.snapshot() };
+  }
+
   receiveRaft(body: Uint8Array): void {
     if (this.failWith !== undefined) throw this.failWith;
     if (body.length === 0 || body[0] !== RAFT_BATCH_MAGIC) {

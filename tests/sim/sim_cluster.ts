@@ -29,7 +29,13 @@ import { SimRng } from "./sim_rng.ts";
 import { type Timed, TimedQueue } from "./sim_heap.ts";
 import { CALM, SimNetwork } from "./sim_network.ts";
 import { type NodeObserver, type ServedRead, SimNode } from "./sim_node.ts";
-import { type DurableStore, MemDurableStore } from "./sim_storage.ts";
+import type { DurableStore } from "./sim_storage.ts";
+import { DiskDurableStore, type DiskStoreOptions } from "./sim_disk_store.ts";
+import {
+  addDiskCounts,
+  type DiskCounts,
+  zeroDiskCounts,
+} from "./sim_counting_fs.ts";
 import { Invariants, InvariantViolation } from "./invariants.ts";
 import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
@@ -54,8 +60,8 @@ export interface SimOptions {
   seed: number;
   /** Prints every step as it happens. */
   trace?: (line: string) => void;
-  /** Builds each node's durable storage (default: {@linkcode MemDurableStore}). */
-  durable?: (id: NodeId) => DurableStore;
+  /** Builds each node's durable storage (default: {@linkcode DiskDurableStore} with these options). */
+  durable?: (opts: DiskStoreOptions) => DurableStore;
   /** Overrides parts of the drawn configuration (tests). */
   tweak?: (c: SimConfig) => void;
 }
@@ -71,7 +77,14 @@ export interface SimResult {
   acked: number;
   readsServed: number;
   crashes: number;
+  /** Crashes that hit a write (in flight, or an application snapshot). */
   tornWrites: number;
+  /** Of those, writes the power failure cut short. */
+  writesCut: number;
+  /** Crashes during the recovery from a crash. */
+  recoveryCrashes: number;
+  /** What the storage did to the (simulated) disks. */
+  disk: DiskCounts;
   /** Membership changes committed, by type. */
   added: number;
   promoted: number;
@@ -114,7 +127,8 @@ export class Simulation implements NodeObserver {
   #seq = 0;
   readonly #trace: TraceItem[] = [];
   readonly #traceOut: ((line: string) => void) | undefined;
-  readonly #durable: (id: NodeId) => DurableStore;
+  readonly #durable: (opts: DiskStoreOptions) => DurableStore;
+  readonly #storageRng: SimRng;
   readonly #stopping = new Set<NodeId>();
   readonly #workload: Workload;
   #nextId = 1;
@@ -134,8 +148,9 @@ export class Simulation implements NodeObserver {
       nodes: root.fork(),
     };
     this.network = new SimNetwork(root.fork(), this.config.network);
+    this.#storageRng = root.fork();
     this.#traceOut = opts.trace;
-    this.#durable = opts.durable ?? (() => new MemDurableStore());
+    this.#durable = opts.durable ?? ((o) => new DiskDurableStore(o));
     this.#workload = new Workload(this, this.rng.client);
     this.#faults = new Faults(this, this.rng.faults);
     this.#liveness = new LivenessProbe({
@@ -169,6 +184,7 @@ export class Simulation implements NodeObserver {
       readsServed: this.stats.readsServed,
       crashes: this.stats.crashes,
       tornWrites: this.stats.tornWrites,
+      ...this.#diskFigures(),
       added: this.stats.added,
       promoted: this.stats.promoted,
       removed: this.stats.removed,
@@ -313,6 +329,7 @@ export class Simulation implements NodeObserver {
   }
 
   async #complete(n: SimNode): Promise<void> {
+    if (await this.#faults.crashInsideSnapshotWrite(n)) return;
     await n.completeReady(this.config.settings, this, (m) => this.#send(n, m));
     if (n.state !== "up") return;
     this.#check(n);
@@ -386,7 +403,15 @@ export class Simulation implements NodeObserver {
   // ---- cluster API for the workload ---------------------------------------------------
 
   #create(id: NodeId): SimNode {
-    const n = new SimNode(id, this.#durable(id));
+    const durable = this.#durable({
+      id,
+      rng: this.#storageRng.fork(),
+      segmentBytes: this.config.disk.segmentBytes,
+      keepSnapshots: this.config.disk.keepSnapshots,
+      catchUpEntries: this.config.settings.keepAfterSnapshot,
+      note: (text) => this.note(text),
+    });
+    const n = new SimNode(id, durable);
     n.tickMs = TICK_MS + this.rng.nodes.range(-1, 1);
     this.nodes.set(id, n);
     this.ids.push(id);
@@ -539,6 +564,22 @@ export class Simulation implements NodeObserver {
     const conf = leader.node.raft.conf();
     return [...conf.voters, ...conf.learners].map((id) => this.nodes.get(id))
       .filter((n): n is SimNode => n !== undefined && n.state === "up");
+  }
+
+  #diskFigures(): {
+    writesCut: number;
+    recoveryCrashes: number;
+    disk: DiskCounts;
+  } {
+    let writesCut = 0, recoveryCrashes = 0;
+    const disk = zeroDiskCounts();
+    for (const id of this.ids) {
+      const d = this.nodes.get(id)!.durable;
+      writesCut += d.writesCut;
+      recoveryCrashes += d.recoveryCrashes;
+      addDiskCounts(disk, d.counts);
+    }
+    return { writesCut, recoveryCrashes, disk };
   }
 
   // ---- checks, trace and report ------------------------------------------------------

@@ -51,6 +51,10 @@ export interface SimConfig {
   /** Bounds on the voter count that membership changes keep to. */
   minVoters: number;
   maxVoters: number;
+  /** The disk storage: WAL segment size (small, so cuts and retention happen often) and snapshot files kept. */
+  disk: { segmentBytes: number; keepSnapshots: number };
+  /** Probability that the write of a snapshot received from the leader is cut by a crash. */
+  snapshotCrashRate: number;
 }
 
 /** Draws a run's configuration from `rng`. */
@@ -99,5 +103,10 @@ export function drawConfig(rng: SimRng): SimConfig {
     transferRate: rng.chance(0.3) ? 0 : rng.float() * 0.02,
     minVoters: rng.chance(0.2) ? 2 : 3,
     maxVoters: 5,
+    disk: {
+      segmentBytes: rng.range(512, 6144),
+      keepSnapshots: rng.range(1, 3),
+    },
+    snapshotCrashRate: rng.chance(0.5) ? 0 : rng.float() * 0.3,
   };
 }

@@ -62,32 +62,62 @@ export class Faults {
   }
 
   /**
-   * Crashes `n`. With `torn` and a write in flight, the write is cut short
-   * first: either a prefix of its entries without the hard state, or all of
-   * it but before its messages leave.
+   * Crashes `n`. With `torn`, the power fails inside a write: the write in
+   * flight if there is one, else an application snapshot if the state
+   * machine has moved past the durable one. The write may still complete
+   * first (a crash after persisting, before the messages leave).
    */
   async crash(n: SimNode, torn: boolean): Promise<void> {
-    const h = this.#host, rng = this.#rng;
+    const h = this.#host;
     h.stats.crashes++;
-    const rd = n.inflight;
+    // A Ready the node has but did not take yet is as good as in flight.
+    const rd = n.inflight ?? (torn ? n.takeReady() : undefined);
     if (torn && rd) {
       h.stats.tornWrites++;
       const batch = SimNode.batchOf(rd);
-      if (rng.chance(0.3)) {
-        await n.durable.persist(batch);
-        h.note(`node ${n.id} crashes after persisting, before sending`);
-      } else {
-        const keep = rng.intn(rd.entries.length + 1);
-        const withSnap = rng.chance(0.5);
-        await n.durable.persistTorn(batch, keep, withSnap);
-        h.note(
-          `node ${n.id} torn write: ${keep}/${rd.entries.length} entries, snapshot ${withSnap}`,
-        );
-      }
+      const done = await n.durable.persistTorn(batch);
+      h.note(
+        `node ${n.id} loses power ${
+          done ? "after" : "inside"
+        } the write of ${rd.entries.length} entries` +
+          (rd.snapshot ? ` and snapshot ${rd.snapshot.meta.index}` : ""),
+      );
       h.invariants.onPersisted(n);
+    } else if (torn && n.raw) {
+      const snap = n.appSnapshot();
+      if (snap) {
+        h.stats.tornWrites++;
+        const done = await n.durable.snapshotTorn(snap);
+        h.note(
+          `node ${n.id} loses power ${
+            done ? "after" : "inside"
+          } saving snapshot ${snap.meta.index}`,
+        );
+        h.invariants.onPersisted(n);
+      }
     }
     await n.crash();
+    h.invariants.onPersisted(n);
     h.note(`node ${n.id} crashed`);
+  }
+
+  /**
+   * Now and then, when `n` is about to write a snapshot received from the
+   * leader, crashes it inside that write (file, marker and log reset are
+   * where installing a snapshot can go wrong). Returns true when it did.
+   */
+  async crashInsideSnapshotWrite(n: SimNode): Promise<boolean> {
+    const h = this.#host, rng = this.#rng;
+    if (
+      h.phase !== "faults" || !n.inflight?.snapshot ||
+      !rng.chance(h.config.snapshotCrashRate)
+    ) return false;
+    await this.crash(n, true);
+    h.schedule(
+      { kind: "restart", node: n.id },
+      h.now + rng.range(h.config.downMinMs, h.config.downMaxMs),
+    );
+    return true;
   }
 
   /** Now and then cuts a new leader's reign short, by a crash or an isolation. */

@@ -21,6 +21,7 @@ import {
   type NodeId,
   RawNode,
   type Ready,
+  type Snapshot,
 } from "../../raft/core/mod.ts";
 import type { DurableStore, PersistBatch } from "./sim_storage.ts";
 import { ListStateMachine } from "./sim_state_machine.ts";
@@ -34,7 +35,7 @@ export interface NodeSettings {
   checkQuorum: boolean;
   /** Take an application snapshot every this many applied entries. */
   snapshotEvery: number;
-  /** Entries kept in the log behind a new snapshot. */
+  /** Entries kept in the log behind a new snapshot (the storage's catch-up margin). */
   keepAfterSnapshot: number;
   /** The most entry bytes in one append (small values split the log into many appends). */
   maxMsgBytes: number;
@@ -145,7 +146,7 @@ export class SimNode {
 
   /** The batch the in-flight Ready asks to persist. */
   static batchOf(rd: Ready): PersistBatch {
-    const b: PersistBatch = { entries: rd.entries };
+    const b: PersistBatch = { entries: rd.entries, mustSync: rd.mustSync };
     if (rd.snapshot) b.snapshot = rd.snapshot;
     if (rd.hardState) b.hardState = rd.hardState;
     return b;
@@ -208,17 +209,24 @@ export class SimNode {
   private async maybeSnapshot(s: NodeSettings): Promise<void> {
     const last = this.durable.snapshot().meta.index;
     if (this.sm.applied - last < s.snapshotEvery) return;
+    const snap = this.appSnapshot();
+    if (snap) await this.durable.saveSnapshot(snap);
+  }
+
+  /**
+   * A snapshot of the state machine at its applied index, or undefined when
+   * there is nothing new to snapshot (or a leader's snapshot replaced the
+   * log meanwhile; it is applied next).
+   */
+  appSnapshot(): Snapshot | undefined {
+    if (this.sm.applied <= this.durable.snapshot().meta.index) return undefined;
     let meta;
     try {
       meta = this.node.snapshotMeta(this.sm.applied);
     } catch (e) {
-      // A leader's snapshot replaced the log meanwhile; it is applied next.
-      if (e instanceof CompactedError) return;
+      if (e instanceof CompactedError) return undefined;
       throw e;
     }
-    await this.durable.saveSnapshot(
-      { meta, data: this.sm.encode() },
-      meta.index - s.keepAfterSnapshot,
-    );
+    return { meta, data: this.sm.encode() };
   }
 }

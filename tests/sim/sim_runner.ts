@@ -12,6 +12,11 @@ import {
   type SimResult,
   Simulation,
 } from "./sim_cluster.ts";
+import {
+  addDiskCounts,
+  type DiskCounts,
+  zeroDiskCounts,
+} from "./sim_counting_fs.ts";
 
 /** An inclusive range of seeds. */
 export interface SeedRange {
@@ -40,6 +45,9 @@ export class Summary {
   readsServed = 0;
   crashes = 0;
   tornWrites = 0;
+  writesCut = 0;
+  recoveryCrashes = 0;
+  readonly disk: DiskCounts = zeroDiskCounts();
   added = 0;
   promoted = 0;
   removed = 0;
@@ -59,6 +67,9 @@ export class Summary {
     this.readsServed += r.readsServed;
     this.crashes += r.crashes;
     this.tornWrites += r.tornWrites;
+    this.writesCut += r.writesCut;
+    this.recoveryCrashes += r.recoveryCrashes;
+    addDiskCounts(this.disk, r.disk);
     this.added += r.added;
     this.promoted += r.promoted;
     this.removed += r.removed;
@@ -76,16 +87,22 @@ export class Summary {
     for (const f of this.failures) {
       byRule.set(f.invariant, [...(byRule.get(f.invariant) ?? []), f.seed]);
     }
+    const d = this.disk;
     const lines = [
       `${total} seeds in ${
         seconds.toFixed(1)
       }s: ${this.seeds} passed, ${this.failures.length} failed`,
       `  passing runs: ${this.steps} steps, ${this.ticks} ticks, ${this.messages} messages, ` +
       `${this.committed} entries committed, ${this.acked} writes acknowledged, ${this.readsServed} reads served,`,
-      `  ${this.crashes} crashes (${this.tornWrites} during a write), ${this.snapshotsSent} snapshots sent, ` +
+      `  ${this.crashes} crashes (${this.tornWrites} during a write, ${this.writesCut} of those writes cut short; ` +
+      `${this.recoveryCrashes} more during recovery), ` +
+      `${this.snapshotsSent} snapshots sent, ` +
       `${this.transfers} leadership transfers, highest term ${this.maxTerm},`,
       `  membership: ${this.added} learners added, ${this.promoted} promoted, ${this.removed} members removed; ` +
       `slowest recovery after healing ${this.maxLivenessTicks} ticks`,
+      `  disk: ${d.segmentCuts} segments cut, ${d.segmentsReleased} released, ` +
+      `${d.snapshotFiles} snapshot files written, ${d.snapshotsRemoved} removed, ` +
+      `${d.tailsCut} torn WAL tails cut (${d.tailsSetAside} kept in a side file)`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(

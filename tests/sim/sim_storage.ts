@@ -1,53 +1,48 @@
 /**
  * A simulated node's durable storage: what survives a crash. The simulator
- * talks to it only through {@linkcode DurableStore}, so a later change can
- * put the real disk storage over an in-memory crashing file system behind
- * the same interface.
+ * talks to it only through {@linkcode DurableStore}; the implementation is
+ * the real disk storage (raft/disk_storage.ts, wal/) over an in-memory file
+ * system that can crash (sim_disk_store.ts).
  *
- * Writes may be asynchronous (a disk storage awaits its WAL); the simulator
- * awaits each one before its next step, so a run stays deterministic. The
- * reads (`hardState`, `snapshot`, `lastIndex`, `term`) are synchronous views
- * of what is durable, for the invariants.
- *
- * {@linkcode MemDurableStore} treats every completed write as durable at
- * once (the fsync finished); a crash in the middle of a write is modelled
- * by {@linkcode DurableStore.persistTorn}, which keeps only a prefix of the
- * batch's entries and drops its hard state, as a WAL truncates a torn tail.
+ * Writes are asynchronous; the simulator awaits each one before its next
+ * step, so a run stays deterministic. The reads (`hardState`, `snapshot`,
+ * `lastIndex`, `term`) are synchronous views of what is durable, for the
+ * invariants.
  *
  * @module
  */
 
-import {
-  type Entry,
-  type HardState,
-  MemoryStorage,
-  type Snapshot,
-  type Storage,
+import type {
+  Entry,
+  HardState,
+  Snapshot,
+  Storage,
 } from "../../raft/core/mod.ts";
+import type { DiskCounts } from "./sim_counting_fs.ts";
 
 /** What one Ready asks to make durable, in this order. */
 export interface PersistBatch {
   snapshot?: Snapshot;
   entries: Entry[];
   hardState?: HardState;
+  /** The Ready's `mustSync`: without it a hard-state-only write may stay unsynced. */
+  mustSync: boolean;
 }
 
 /** Durable storage of one simulated node. */
 export interface DurableStore {
-  /** Makes the whole batch durable: snapshot, then entries, then hard state. */
-  persist(batch: PersistBatch): void | Promise<void>;
+  /** Makes the batch durable: snapshot, then entries, then hard state. */
+  persist(batch: PersistBatch): Promise<void>;
   /**
-   * A write cut short by a crash: the snapshot only if `withSnapshot`, then
-   * the first `entries` entries, and never the hard state. The node is
-   * crashed right after.
+   * Starts persisting `batch`, but the machine loses power at a random
+   * point inside the write (possibly after it finished). The node is
+   * crashed right after. Resolves to true when the write completed.
    */
-  persistTorn(
-    batch: PersistBatch,
-    entries: number,
-    withSnapshot: boolean,
-  ): void | Promise<void>;
-  /** Saves an application snapshot and drops the log before `compactTo`. */
-  saveSnapshot(snap: Snapshot, compactTo: number): void | Promise<void>;
+  persistTorn(batch: PersistBatch): Promise<boolean>;
+  /** Records an application snapshot (the store compacts the log behind it). */
+  saveSnapshot(snap: Snapshot): Promise<void>;
+  /** As {@linkcode persistTorn}, for an application snapshot. */
+  snapshotTorn(snap: Snapshot): Promise<boolean>;
   /** The durable hard state. */
   hardState(): HardState;
   /** The newest durable snapshot (index 0 when none). */
@@ -56,65 +51,21 @@ export interface DurableStore {
   lastIndex(): number;
   /** The term of durable entry `i`, from the snapshot's index on; undefined elsewhere. */
   term(i: number): number | undefined;
-  /** The machine stops now: whatever is not durable is lost. */
-  crash(): void | Promise<void>;
+  /**
+   * The machine stops now: whatever is not durable is lost (and unsynced
+   * writes may be torn). Recovery runs and is checked against what was
+   * durable.
+   */
+  crash(): Promise<void>;
   /**
    * The storage a node starting now reads: exactly what is durable. Called
    * at every (re)start.
    */
-  open(): Storage | Promise<Storage>;
-}
-
-/** Durable storage over a {@linkcode MemoryStorage}: every write is durable. */
-export class MemDurableStore implements DurableStore {
-  readonly #mem = new MemoryStorage();
-
-  persist(batch: PersistBatch): void {
-    if (batch.snapshot) this.#mem.applySnapshot(batch.snapshot);
-    this.#mem.append(batch.entries);
-    if (batch.hardState) this.#mem.setHardState(batch.hardState);
-  }
-
-  persistTorn(
-    batch: PersistBatch,
-    entries: number,
-    withSnapshot: boolean,
-  ): void {
-    if (batch.snapshot && withSnapshot) this.#mem.applySnapshot(batch.snapshot);
-    // Without its snapshot, entries that follow it have no place in the log.
-    if (batch.snapshot && !withSnapshot) return;
-    this.#mem.append(batch.entries.slice(0, entries));
-  }
-
-  saveSnapshot(snap: Snapshot, compactTo: number): void {
-    this.#mem.createSnapshot(snap);
-    this.#mem.compact(compactTo);
-  }
-
-  hardState(): HardState {
-    return this.#mem.hardState();
-  }
-
-  snapshot(): Snapshot {
-    return this.#mem.snapshot();
-  }
-
-  lastIndex(): number {
-    return this.#mem.lastIndex();
-  }
-
-  term(i: number): number | undefined {
-    if (i < this.#mem.firstIndex() - 1 || i > this.#mem.lastIndex()) {
-      return undefined;
-    }
-    return this.#mem.term(i);
-  }
-
-  crash(): void {
-    // Every completed write was durable; a write cut short is persistTorn.
-  }
-
-  open(): Storage {
-    return this.#mem;
-  }
+  open(): Promise<Storage>;
+  /** What the storage did to the disk so far. */
+  readonly counts: DiskCounts;
+  /** Writes the machine's power loss cut short (not completed). */
+  readonly writesCut: number;
+  /** Crashes that hit the recovery after a crash. */
+  readonly recoveryCrashes: number;
 }

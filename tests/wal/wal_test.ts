@@ -255,7 +255,8 @@ Deno.test("wal: a cut or zero-filled tail at every byte of the last segment keep
         `cut ${cut} zeros ${zeroFill}: ${r.error}`,
       );
       assert.deepEqual(r.values, want, `cut ${cut} zeros ${zeroFill}`);
-      const torn = bytes.length !== whole.at(-1)!.end;
+      const end = whole.at(-1)!.end;
+      const torn = bytes.length !== end;
       assert.equal(
         r.log.lines.some((l) => l.level === "warn"),
         torn,
@@ -263,10 +264,86 @@ Deno.test("wal: a cut or zero-filled tail at every byte of the last segment keep
       );
       assert.equal(
         (await r.fs.readFile(joinPath(DIR, lastName))).length,
-        whole.at(-1)!.end,
+        end,
       );
+      // The cut bytes (less trailing zeros) are kept beside the segment.
+      let cutBytes = bytes.slice(end);
+      while (cutBytes.at(-1) === 0) cutBytes = cutBytes.slice(0, -1);
+      const side = [...(await dirBytes(r.fs, DIR)).entries()].filter(([n]) =>
+        n.endsWith(".broken")
+      );
+      if (!torn || cutBytes.length === 0) {
+        assert.deepEqual(side, [], `no side file at cut ${cut}`);
+      } else {
+        assert.deepEqual(
+          side,
+          [[`${lastName}.tail-${end}.broken`, cutBytes]],
+          `side file at cut ${cut} zeros ${zeroFill}`,
+        );
+      }
     }
   }
+});
+
+Deno.test("wal: a torn tail is saved to a synced side file before the cut, and named in the warning", async () => {
+  const { files, lastName, last, frames } = await image(60, 3);
+  const keep = frames.at(-2)!.end;
+  const cut = keep + Math.floor((frames.at(-1)!.end - keep) / 2);
+  const r = await reopen(new Map([...files, [lastName, last.slice(0, cut)]]));
+  assert.equal(r.error, undefined);
+  const path = joinPath(DIR, lastName);
+  const side = `${path}.tail-${keep}.broken`;
+  assert.deepEqual(await r.fs.readFile(side), last.slice(keep, cut));
+  const warn = r.log.lines.find((l) => l.level === "warn")!;
+  assert.deepEqual(
+    [warn.fields?.file, warn.fields?.offset, warn.fields?.droppedBytes],
+    [path, keep, cut - keep],
+  );
+  assert.equal(warn.fields?.keptIn, side);
+  // Synced, directory entry included: a crash right after the open keeps both.
+  r.fs.crash(testRng(1));
+  assert.deepEqual(await r.fs.readFile(side), last.slice(keep, cut));
+  assert.equal((await r.fs.readFile(path)).length, keep);
+  // A second open finds nothing torn and creates nothing.
+  const before = await dirBytes(r.fs, DIR);
+  const log = captureLogger();
+  const { wal, records } = await open(r.fs, { logger: log, segmentBytes: 600 });
+  await wal.close();
+  assert.deepEqual(await dirBytes(r.fs, DIR), before);
+  assert.deepEqual(log.lines.filter((l) => l.level === "warn"), []);
+  assert.deepEqual(values(records), r.values);
+  // Torn again at the same offset: the first side file is not overwritten.
+  const again = new Map([...before, [lastName, last.slice(0, cut - 1)]]);
+  const r2 = await reopen(again);
+  assert.equal(r2.error, undefined);
+  assert.deepEqual(await r2.fs.readFile(side), last.slice(keep, cut));
+  assert.deepEqual(
+    await r2.fs.readFile(`${path}.tail-${keep}-2.broken`),
+    last.slice(keep, cut - 1),
+  );
+});
+
+Deno.test("wal: a failure while saving the torn tail stops the open and modifies nothing", async () => {
+  const { files, lastName, last, frames } = await image(60, 3);
+  const keep = frames.at(-2)!.end;
+  const torn = last.slice(0, keep + 5);
+  const fs = await memFsWith(DIR, new Map([...files, [lastName, torn]]));
+  fs.injectFault({ op: "write", pathIncludes: ".broken", errno: "ENOSPC" });
+  await assert.rejects(open(fs, { segmentBytes: 600 }), (e) => {
+    assert.ok(e instanceof WalFailedError);
+    assert.ok(e.cause instanceof FsIoError && e.cause.errno === "ENOSPC");
+    assert.match(e.message, new RegExp(`torn tail of ${DIR}/${lastName}`));
+    return true;
+  });
+  assert.deepEqual(
+    await dirBytes(fs, DIR),
+    new Map([...files, [lastName, torn]]),
+    "the segment keeps its tail and no partial side file is left",
+  );
+  // Once the write succeeds (space freed), the repair goes through.
+  const { wal } = await open(fs, { segmentBytes: 600 });
+  await wal.close();
+  assert.equal((await fs.readFile(joinPath(DIR, lastName))).length, keep);
 });
 
 Deno.test("wal: random cuts keep a prefix in the last segment and are corruption anywhere else, touching nothing", async () => {
@@ -488,6 +565,8 @@ Deno.test("wal: preallocated space is trimmed at close and cut off with a warnin
   assert.ok(
     log.lines.some((l) => l.level === "warn" && l.fields?.file === path),
   );
+  const names = await fs.readDir(DIR);
+  assert.ok(!names.some((n) => n.endsWith(".broken")), "zeros are not kept");
   await w3.close();
 });
 

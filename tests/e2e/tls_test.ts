@@ -1,0 +1,206 @@
+/**
+ * A secured cluster of real processes: HTTPS with certificates from a
+ * throw-away CA made with openssl at test time, a peer token on the peer
+ * routes and a client token on the client routes. Peers verify each other
+ * against the CA; strangers without the tokens get 401, plain HTTP and
+ * clients that do not trust the CA get no answer.
+ */
+
+import assert from "node:assert/strict";
+import { E2eCluster, errorCode, request, show } from "./cluster.ts";
+
+const PEER_TOKEN = "e2e-peer-token-7f3a9c";
+const CLIENT_TOKEN = "e2e-client-token-41d2e8";
+
+/** Whether openssl can be run here. */
+function hasOpenssl(): boolean {
+  try {
+    return new Deno.Command("openssl", { args: ["version"], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+async function openssl(dir: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", {
+    args,
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+}
+
+/** The PEM files a test cluster needs, in `dir`. */
+interface TestPki {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * Makes a CA and a node certificate it signs, valid for 127.0.0.1 and
+ * localhost (every test node runs there, so they share it).
+ */
+async function makePki(dir: string): Promise<TestPki> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+  await openssl(dir, [
+    "req",
+    "-x509",
+    ...ec,
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=raftkv e2e test CA",
+  ]);
+  await openssl(dir, [
+    "req",
+    ...ec,
+    "-nodes",
+    "-keyout",
+    "node.key",
+    "-out",
+    "node.csr",
+    "-subj",
+    "/CN=localhost",
+  ]);
+  await Deno.writeTextFile(
+    `${dir}/node.ext`,
+    [
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      "basicConstraints=CA:FALSE",
+      "keyUsage=digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth,clientAuth",
+    ].join("\n") + "\n",
+  );
+  await openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    "node.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "node.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "node.ext",
+  ]);
+  return {
+    ca: `${dir}/ca.pem`,
+    cert: `${dir}/node.pem`,
+    key: `${dir}/node.key`,
+  };
+}
+
+Deno.test({
+  name:
+    "a TLS cluster with peer and client tokens serves and refuses strangers",
+  ignore: !hasOpenssl(),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "raftkv-tls-" });
+    const pki = await makePki(dir);
+    const client = Deno.createHttpClient({
+      caCerts: [await Deno.readTextFile(pki.ca)],
+    });
+    const c = await E2eCluster.start({
+      scheme: "https",
+      client,
+      headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
+      extraArgs: [
+        "--tls-cert",
+        pki.cert,
+        "--tls-key",
+        pki.key,
+        "--tls-ca",
+        pki.ca,
+        "--peer-token",
+        PEER_TOKEN,
+        "--client-token",
+        CLIENT_TOKEN,
+      ],
+    });
+    try {
+      const leader = await c.waitLeader();
+      const [writer, reader] = [1, 2, 3].filter((id) => id !== leader);
+      assert.ok(c.node(writer!).url.startsWith("https://127.0.0.1:"));
+
+      // A write through a follower, read back through the other one.
+      await c.mustWrite(writer!, "tls-key", "over https");
+      assert.equal(await c.mustRead(reader!, "tls-key"), "over https");
+      await c.mustWrite(leader, "tls-key-2", "again");
+      assert.equal(await c.mustRead(writer!, "tls-key-2"), "again");
+
+      const url = c.node(reader!).url;
+      // Peer routes: no token, a wrong one, or the client token: 401.
+      for (
+        const auth of [undefined, "Bearer wrong", `Bearer ${CLIENT_TOKEN}`]
+      ) {
+        const headers: Record<string, string> = auth
+          ? { authorization: auth }
+          : {};
+        const r = await request(`${url}/raft`, {
+          method: "POST",
+          body: new Uint8Array([0x90]),
+          headers,
+          client,
+        } as RequestInit);
+        assert.equal(r?.status, 401, `${auth}: ${show(r)}`);
+        assert.equal(errorCode(r), "unauthorized");
+        const s = await request(`${url}/raft/stream`, {
+          headers,
+          client,
+        } as RequestInit);
+        assert.equal(s?.status, 401, `stream ${auth}: ${show(s)}`);
+      }
+
+      // Client routes without the client token: 401 with a Bearer challenge.
+      const noToken = await request(`${url}/v1/kv/tls-key`, {
+        client,
+      } as RequestInit);
+      assert.equal(noToken?.status, 401, show(noToken));
+      assert.match(noToken.headers.get("www-authenticate") ?? "", /^Bearer/);
+      const wrong = await request(`${url}/v1/kv/tls-key`, {
+        headers: { authorization: "Bearer nope" },
+        client,
+      } as RequestInit);
+      assert.equal(wrong?.status, 401, show(wrong));
+      // /health stays open.
+      const health = await request(`${url}/health`, { client } as RequestInit);
+      assert.equal(health?.status, 200, show(health));
+
+      // Plain HTTP to the TLS port, and HTTPS without trusting the CA:
+      // no answer at all.
+      const plain = await request(
+        url.replace("https://", "http://") + "/health",
+        {},
+        5000,
+      );
+      assert.equal(plain, undefined, show(plain));
+      const untrusted = await request(`${url}/health`, {}, 5000);
+      assert.equal(untrusted, undefined, show(untrusted));
+
+      // The cluster still commits after all that.
+      await c.mustWrite(reader!, "tls-key-3", "still");
+      assert.equal(await c.mustRead(leader, "tls-key-3"), "still");
+    } finally {
+      await c.close();
+      client.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import type { Message } from "../../raft/core/mod.ts";
+import { PeerRemovedError } from "../../raft/mod.ts";
+import { PeerTransport } from "../../http/peer_transport.ts";
+import { clientFrame } from "../../http/ws_client.ts";
+import { RAFT_BATCH_MAGIC, setup } from "./fake_node.ts";
+
+/**
+ * An append to peer 2 whose index tells it apart; with an entry (never
+ * pruned) whose term differs from the next one's `logTerm` (never merged).
+ */
+function msg(index: number): Message {
+  return {
+    type: "app",
+    from: 1,
+    to: 2,
+    term: 1,
+    logTerm: 0,
+    index,
+    entries: [{
+      term: 1,
+      index: index + 1,
+      type: "normal",
+      data: new Uint8Array(),
+    }],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    rejectTerm: 0,
+    context: "",
+  };
+}
+
+/** Encodes a batch as the fake node accepts it: magic, then each index. */
+function encode(msgs: Message[]): Uint8Array {
+  return new Uint8Array([RAFT_BATCH_MAGIC, ...msgs.map((m) => m.index)]);
+}
+
+interface Events {
+  unreachable: number[];
+  removed: number;
+  changed: PromiseWithResolvers<void>;
+}
+
+function listener(ev: Events) {
+  return {
+    reportUnreachable(id: number) {
+      ev.unreachable.push(id);
+      ev.changed.resolve();
+    },
+    reportSnapshot() {},
+    removedByPeer() {
+      ev.removed++;
+      ev.changed.resolve();
+    },
+  };
+}
+
+/** Serves the app with a fake node on a free loopback port. */
+function serve() {
+  const s = setup();
+  let arrived = Promise.withResolvers<void>();
+  const receive = s.node.receiveRaft.bind(s.node);
+  s.node.receiveRaft = (body: Uint8Array) => {
+    receive(body);
+    arrived.resolve();
+  };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    s.app.fetch,
+  );
+  return {
+    ...s,
+    server,
+    url: `http://127.0.0.1:${server.addr.port}`,
+    /** Resolves once `n` frames have arrived. */
+    async frames(n: number): Promise<Uint8Array[]> {
+      while (s.node.received.length < n) {
+        await arrived.promise;
+        arrived = Promise.withResolvers<void>();
+      }
+      return s.node.received;
+    },
+  };
+}
+
+Deno.test("the stream lane delivers batches in order, one frame per turn", async () => {
+  const peer = serve();
+  const ev: Events = {
+    unreachable: [],
+    removed: 0,
+    changed: Promise.withResolvers(),
+  };
+  const t = new PeerTransport({
+    urlOf: () => peer.url,
+    encode,
+    listener: listener(ev),
+  });
+  try {
+    t.send([msg(1)]);
+    t.send([msg(2), msg(3)]);
+    const first = await peer.frames(1);
+    // Queued while the socket connected: one frame.
+    assert.deepEqual([...first[0]!], [RAFT_BATCH_MAGIC, 1, 2, 3]);
+    t.send([msg(4)]);
+    t.send([msg(5)]);
+    await peer.frames(2);
+    t.send([msg(6)]);
+    const all = await peer.frames(3);
+    assert.deepEqual(all.slice(1).map((f) => [...f]), [
+      [RAFT_BATCH_MAGIC, 4, 5],
+      [RAFT_BATCH_MAGIC, 6],
+    ]);
+    assert.deepEqual(ev.unreachable, []);
+    assert.equal(t.stats().get(2)?.sent, 6);
+  } finally {
+    t.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("a receiver that says the sender was removed stops it", async () => {
+  const peer = serve();
+  peer.node.failWith = new PeerRemovedError(1);
+  const ev: Events = {
+    unreachable: [],
+    removed: 0,
+    changed: Promise.withResolvers(),
+  };
+  const t = new PeerTransport({
+    urlOf: () => peer.url,
+    encode,
+    listener: listener(ev),
+  });
+  try {
+    t.send([msg(1)]);
+    await ev.changed.promise;
+    assert.equal(ev.removed, 1);
+    assert.deepEqual(ev.unreachable, []);
+  } finally {
+    t.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("a peer that is down is reported unreachable and messages drop", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const ev: Events = {
+    unreachable: [],
+    removed: 0,
+    changed: Promise.withResolvers(),
+  };
+  const t = new PeerTransport({
+    urlOf: () => `http://127.0.0.1:${port}`,
+    encode,
+    listener: listener(ev),
+  });
+  t.send([msg(1)]);
+  await ev.changed.promise;
+  assert.deepEqual(ev.unreachable, [2]);
+  assert.equal(t.stats().get(2)?.dropped, 1);
+  t.close();
+});
+
+Deno.test("GET /raft/stream without a WebSocket upgrade answers 400", async () => {
+  const { app, node } = setup();
+  const res = await app.request("/raft/stream");
+  assert.equal(res.status, 400);
+  await res.body?.cancel();
+  assert.deepEqual(node.received, []);
+});
+
+Deno.test("client frames carry the payload after a masked header of the right length", () => {
+  for (const n of [0, 125, 126, 65535, 65536]) {
+    const payload = new Uint8Array(n).fill(7);
+    const f = clientFrame(2, payload);
+    assert.equal(f[0], 0x82);
+    const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+    assert.equal(f.length, head + 4 + n);
+    assert.equal(f[1]! & 0x80, 0x80);
+    assert.equal(f[1]! & 0x7f, n < 126 ? n : n < 65536 ? 126 : 127);
+    assert.deepEqual(f.subarray(head, head + 4), new Uint8Array(4));
+    assert.ok(f.subarray(head + 4).every((b) => b === 7));
+  }
+});
