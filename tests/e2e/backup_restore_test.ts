@@ -10,12 +10,7 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../../kv/mod.ts";
 import { decodeBackupFile, encodeBackupFile } from "../../raft/mod.ts";
-import {
-  E2eCluster,
-  MAIN_TS,
-  show,
-  waitFor,
-} from "./cluster.ts";
+import { E2eCluster, MAIN_TS, show, waitFor } from "./cluster.ts";
 
 /** Keys written; every third is overwritten and every seventh deleted. */
 const KEYS = 300;
