@@ -305,6 +305,23 @@ interface RawValue {
   source: string;
 }
 
+/**
+ * Reads one setting: the flag's value when given, else its `RAFTKV_*`
+ * variable when set and not empty, else undefined.
+ */
+function flagReader(
+  values: Readonly<Record<string, string | boolean | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): (name: string) => RawValue | undefined {
+  return (name) => {
+    const flag = values[name];
+    if (typeof flag === "string") return { text: flag, source: `--${name}` };
+    const fromEnv = env[envName(name)];
+    if (fromEnv === undefined || fromEnv === "") return undefined;
+    return { text: fromEnv, source: `${envName(name)} (--${name})` };
+  };
+}
+
 /** Turns parseArgs' own errors into a ConfigError naming the flag. */
 function parseArgsError(err: unknown): ConfigError {
   const message = err instanceof Error ? err.message : String(err);
@@ -344,37 +361,9 @@ export function parseConfig(
   if (values.help) return { action: "help" };
   if (values.version) return { action: "version" };
 
-  const raw = (name: string): RawValue | undefined => {
-    const flag = values[name];
-    if (typeof flag === "string") return { text: flag, source: `--${name}` };
-    const fromEnv = env[envName(name)];
-    if (fromEnv === undefined || fromEnv === "") return undefined;
-    return { text: fromEnv, source: `${envName(name)} (--${name})` };
-  };
+  const raw = flagReader(values, env);
 
-  const idValue = raw("id");
-  if (idValue === undefined) {
-    throw new ConfigError("--id", "--id is required (this node's id, 1-based)");
-  }
-  const id = parseInteger("id", idValue, 1, Number.MAX_SAFE_INTEGER);
-
-  const clusterValue = raw("cluster");
-  if (clusterValue === undefined && id !== 1) {
-    throw new ConfigError(
-      "--cluster",
-      `--cluster is required with --id ${id} (the default cluster has one node)`,
-    );
-  }
-  const cluster = parseCluster(
-    "cluster",
-    clusterValue ?? { text: DEFAULT_CLUSTER, source: "--cluster" },
-  );
-  if (id > cluster.length) {
-    throw new ConfigError(
-      "--id",
-      `--id ${id} has no URL in --cluster (${cluster.length} URLs)`,
-    );
-  }
+  const { id, cluster } = parseIdAndCluster(raw, "");
   const url = cluster[id - 1]!;
 
   const listenValue = raw("listen");
@@ -487,13 +476,7 @@ function parseRestore(
     throw parseArgsError(err);
   }
   if (values.help) return { action: "help", topic: "restore" };
-  const raw = (name: string): RawValue | undefined => {
-    const flag = values[name];
-    if (typeof flag === "string") return { text: flag, source: `--${name}` };
-    const fromEnv = env[envName(name)];
-    if (fromEnv === undefined || fromEnv === "") return undefined;
-    return { text: fromEnv, source: `${envName(name)} (--${name})` };
-  };
+  const raw = flagReader(values, env);
   const from = raw("from");
   if (from === undefined || from.text === "") {
     throw new ConfigError(
@@ -501,11 +484,28 @@ function parseRestore(
       "restore: --from is required (the backup file)",
     );
   }
+  const { id, cluster } = parseIdAndCluster(raw, "restore: ");
+  const dataDir = raw("data-dir")?.text ?? `raftkv-${id}`;
+  return {
+    action: "restore",
+    restore: { from: from.text, dataDir, id, cluster },
+  };
+}
+
+/**
+ * Reads `--id` and `--cluster`: the id is required, and the cluster too
+ * unless the id is 1 (the default cluster has one node); the id must have a
+ * URL in the cluster. `prefix` starts each message (e.g. `restore: `).
+ */
+function parseIdAndCluster(
+  raw: (name: string) => RawValue | undefined,
+  prefix: string,
+): { id: number; cluster: string[] } {
   const idValue = raw("id");
   if (idValue === undefined) {
     throw new ConfigError(
       "--id",
-      "restore: --id is required (the restored member's id, 1-based)",
+      `${prefix}--id is required (this node's id, 1-based)`,
     );
   }
   const id = parseInteger("id", idValue, 1, Number.MAX_SAFE_INTEGER);
@@ -513,7 +513,7 @@ function parseRestore(
   if (clusterValue === undefined && id !== 1) {
     throw new ConfigError(
       "--cluster",
-      `restore: --cluster is required with --id ${id} (the new cluster's URLs)`,
+      `${prefix}--cluster is required with --id ${id} (the default cluster has one node)`,
     );
   }
   const cluster = parseCluster(
@@ -523,14 +523,10 @@ function parseRestore(
   if (id > cluster.length) {
     throw new ConfigError(
       "--id",
-      `--id ${id} has no URL in --cluster (${cluster.length} URLs)`,
+      `${prefix}--id ${id} has no URL in --cluster (${cluster.length} URLs)`,
     );
   }
-  const dataDir = raw("data-dir")?.text ?? `raftkv-${id}`;
-  return {
-    action: "restore",
-    restore: { from: from.text, dataDir, id, cluster },
-  };
+  return { id, cluster };
 }
 
 /**
@@ -756,6 +752,7 @@ export async function run(config: Config): Promise<number> {
   const metrics = new RaftMetrics();
   let node: RaftNode | undefined;
   let storage: DiskStorage | undefined;
+  let transport: PeerTransport | undefined;
   const port = new KvNode({
     store,
     node: () => node,
@@ -832,7 +829,7 @@ export async function run(config: Config): Promise<number> {
       tickMs: config.tickMs,
     });
     const raftNode = node;
-    const transport = new PeerTransport({
+    const peerTransport = new PeerTransport({
       urlOf: (id) => raftNode.urlOf(id),
       encode: encodeMessages,
       listener: raftNode,
@@ -840,7 +837,10 @@ export async function run(config: Config): Promise<number> {
       snapshotChunkBytes: config.snapshotChunkBytes,
       ...peerTransportAuth(config, tls),
     });
-    metrics.registry.onCollect(() => metrics.setPeerTotals(transport.stats()));
+    transport = peerTransport;
+    metrics.registry.onCollect(() =>
+      metrics.setPeerTotals(peerTransport.stats())
+    );
     raftNode.setTransport(transport);
     raftNode.onStop = (reason, fatal) => {
       logger[fatal ? "error" : "warn"]("node stopped", {
@@ -858,6 +858,7 @@ export async function run(config: Config): Promise<number> {
   await done.promise;
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
+  transport?.close();
   await Promise.all(servers.map((s) => s.shutdown()));
   await storage?.close().catch(() => {});
   lock.release();
@@ -925,10 +926,9 @@ async function loadTls(config: Config): Promise<TlsFiles> {
 }
 
 /**
- * The peer transport's share of security: the peer token on every request,
- * and a fetch that trusts `--tls-ca` for https peers. The WebSocket lane
- * (http/peer_stream.ts) cannot take that CA yet, so an https cluster sends
- * every batch by POST.
+ * The peer transport's share of security: the peer token on every request
+ * and stream handshake, and trust in `--tls-ca` for https peers (a fetch
+ * for the POST lane, CA certificates for the WebSocket stream).
  */
 function peerTransportAuth(
   config: Config,
@@ -936,14 +936,18 @@ function peerTransportAuth(
 ): {
   headers: Record<string, string>;
   fetch?: typeof fetch;
-  stream?: boolean;
+  caCerts?: string[];
 } {
   const headers: Record<string, string> = config.peerToken === undefined
     ? {}
     : { authorization: `Bearer ${config.peerToken}` };
   const https = config.url.startsWith("https:") || tls.fetch !== undefined;
   if (!https) return { headers };
-  return { headers, fetch: tls.fetch ?? fetch, stream: false };
+  return {
+    headers,
+    fetch: tls.fetch ?? fetch,
+    ...(tls.ca === undefined ? {} : { caCerts: [tls.ca] }),
+  };
 }
 
 /**

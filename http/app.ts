@@ -14,7 +14,11 @@ import {
   RouteNotFoundError,
 } from "./errors.ts";
 import { InvalidKeyError } from "../kv/mod.ts";
-import { registerKvRoutes, registerRootKvRoutes } from "./kv_routes.ts";
+import {
+  kvFastPath,
+  registerKvRoutes,
+  registerRootKvRoutes,
+} from "./kv_routes.ts";
 import {
   registerMemberRoutes,
   registerRootMemberRoutes,
@@ -22,11 +26,12 @@ import {
 import type { NodePort } from "./node_port.ts";
 import { registerRaftRoutes } from "./raft_routes.ts";
 import { authMiddleware } from "./auth.ts";
-import { BODY_TIMEOUT_MS_DEFAULT, bodyDeadlineMiddleware } from "./limits.ts";
+import { BODY_TIMEOUT_MS_DEFAULT } from "./body.ts";
 import { registerSnapshotRoutes } from "./snapshot_routes.ts";
 import { allowedMethods, KV_KEY_PREFIX } from "./route_table.ts";
 import { registerStatusRoutes } from "./status_routes.ts";
 import {
+  HttpMetrics,
   httpMetricsMiddleware,
   registerMetricsRoutes,
 } from "./metrics_routes.ts";
@@ -109,19 +114,24 @@ export function createApp(deps: AppDeps): Hono {
       ),
     requestTimeoutMs: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
     retryAfterSeconds: deps.retryAfterSeconds ?? 1,
+    bodyTimeoutMs: deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS_DEFAULT,
   };
   const app = new Hono();
   const metrics = deps.metrics ?? new Registry();
+  const httpMetrics = new HttpMetrics(metrics);
   // First, so it counts every request, also those a middleware rejects.
-  app.use(httpMetricsMiddleware(metrics));
-  app.use(authMiddleware({
-    peerToken: deps.peerToken,
-    clientToken: deps.clientToken,
-    logger: ctx.logger,
-  }));
-  app.use(
-    bodyDeadlineMiddleware(deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS_DEFAULT),
-  );
+  app.use(httpMetricsMiddleware(httpMetrics));
+  const auth = Boolean(deps.peerToken || deps.clientToken);
+  // Without tokens every route is open: no middleware, no cost per request.
+  if (auth) {
+    app.use(authMiddleware({
+      peerToken: deps.peerToken,
+      clientToken: deps.clientToken,
+      logger: ctx.logger,
+    }));
+  }
+  // Body deadlines (--body-timeout-ms) are set where bodies are read
+  // (http/body.ts), only for requests that have one.
   // Order matters: exact routes first, raftexample's /{key} and /{id} last.
   registerStatusRoutes(app, ctx);
   registerMetricsRoutes(app, ctx, metrics);
@@ -132,6 +142,14 @@ export function createApp(deps: AppDeps): Hono {
   registerKvRoutes(app, ctx);
   registerRootKvRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);
+  if (!auth) {
+    // The key routes skip Hono's router and context when nothing but the
+    // metrics middleware would run (http/kv_routes.ts' kvFastPath).
+    const fast = kvFastPath(ctx, httpMetrics);
+    const routed = app.fetch;
+    app.fetch = (req, env, executionCtx) =>
+      fast(req) ?? routed(req, env, executionCtx);
+  }
   app.notFound((c) => {
     throw unmatched(c.req.raw);
   });

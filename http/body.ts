@@ -3,10 +3,24 @@
  * the limit allows: a declared `Content-Length` over the limit is refused
  * before reading, and a chunked body is cut off as soon as it passes it.
  *
+ * Reading also has a deadline (`--body-timeout-ms`): Deno.serve has no knob
+ * for slow clients, so a client that sends its headers and then trickles
+ * the body would otherwise hold its request for as long as it likes. The
+ * deadline is set only where a body is actually read, in the shared
+ * deadline queue (http/deadline.ts: one timer per length, not per request).
+ *
  * @module
  */
 
-import { BadRequestError, PayloadTooLargeError } from "./errors.ts";
+import { addDeadline, cancelDeadline, type DeadlineSlot } from "./deadline.ts";
+import {
+  BadRequestError,
+  BodyTimeoutError,
+  PayloadTooLargeError,
+} from "./errors.ts";
+
+/** The default time a client has to send a request body: 30 s. */
+export const BODY_TIMEOUT_MS_DEFAULT = 30_000;
 
 /** Options of {@linkcode readBody}. */
 export interface ReadBodyOptions {
@@ -14,7 +28,15 @@ export interface ReadBodyOptions {
   bytesMax: number;
   /** The 413 error code: `value_too_large` or `body_too_large`. */
   code: "value_too_large" | "body_too_large";
+  /**
+   * How long the client has to send the body, counted from when reading
+   * starts; {@linkcode BodyTimeoutError} (408) beyond. Undefined: no
+   * deadline (peers' `/raft`, whose sender has its own).
+   */
+  timeoutMs?: number;
 }
+
+const EMPTY = new Uint8Array(0);
 
 function tooLarge(options: ReadBodyOptions): PayloadTooLargeError {
   const what = options.code === "value_too_large" ? "the value" : "the body";
@@ -25,9 +47,10 @@ function tooLarge(options: ReadBodyOptions): PayloadTooLargeError {
 }
 
 /**
- * Reads the whole body of `req` as bytes.
+ * Reads the whole body of `req` as bytes, within `options.timeoutMs`.
  *
- * @throws {PayloadTooLargeError} when it is larger than `options.bytesMax`.
+ * @throws {PayloadTooLargeError} when it is larger than `options.bytesMax`;
+ * {BodyTimeoutError} when it has not arrived within `options.timeoutMs`.
  */
 export async function readBody(
   req: Request,
@@ -38,33 +61,78 @@ export async function readBody(
     const length = Number(declared);
     if (length > options.bytesMax) throw tooLarge(options);
     if (Number.isSafeInteger(length)) {
-      const bytes = await req.bytes();
+      // Deno.serve hands over a body of known length without building a
+      // stream for it; only a chunked body is read chunk by chunk.
+      const bytes = await bytesWithin(req, options.timeoutMs);
       if (bytes.length > options.bytesMax) throw tooLarge(options);
       return bytes;
     }
   }
-  if (req.body === null) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > options.bytesMax) {
-      await reader.cancel();
-      throw tooLarge(options);
+  const body = req.body;
+  if (body === null) return EMPTY;
+  const reader = body.getReader();
+  const timeoutMs = options.timeoutMs;
+  let timedOut = false;
+  let slot: DeadlineSlot | undefined;
+  if (timeoutMs !== undefined) {
+    slot = addDeadline(timeoutMs, () => {
+      timedOut = true;
+      // Ends the pending read (it resolves as done) and drops the body.
+      reader.cancel().catch(() => {});
+    });
+  }
+  try {
+    let first: Uint8Array | undefined;
+    let chunks: Uint8Array[] | undefined;
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (timedOut) throw new BodyTimeoutError(timeoutMs!);
+      if (done) break;
+      total += value.length;
+      if (total > options.bytesMax) {
+        reader.cancel().catch(() => {});
+        throw tooLarge(options);
+      }
+      if (first === undefined) first = value;
+      else (chunks ??= [first]).push(value);
     }
-    chunks.push(value);
+    if (chunks === undefined) return first ?? EMPTY;
+    const bytes = new Uint8Array(total);
+    let pos = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, pos);
+      pos += chunk.length;
+    }
+    return bytes;
+  } finally {
+    if (slot !== undefined) cancelDeadline(slot);
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const bytes = new Uint8Array(total);
-  let pos = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, pos);
-    pos += chunk.length;
-  }
-  return bytes;
+}
+
+/**
+ * `req.bytes()`, failing with {@linkcode BodyTimeoutError} once `timeoutMs`
+ * passes. The late read is left to end with the connection (a locked body
+ * cannot be cancelled); the 408 goes out at once.
+ */
+function bytesWithin(
+  req: Request,
+  timeoutMs: number | undefined,
+): Promise<Uint8Array> {
+  if (timeoutMs === undefined) return req.bytes();
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const slot = addDeadline(
+      timeoutMs,
+      () => reject(new BodyTimeoutError(timeoutMs)),
+    );
+    req.bytes().then((bytes) => {
+      cancelDeadline(slot);
+      resolve(bytes);
+    }, (err) => {
+      cancelDeadline(slot);
+      reject(err);
+    });
+  });
 }
 
 /** The largest JSON or text body of the membership routes. */
@@ -73,15 +141,19 @@ export const SMALL_BODY_BYTES_MAX = 64 * 1024;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * Reads a small UTF-8 text body (at most 64 KiB).
+ * Reads a small UTF-8 text body (at most 64 KiB) within `timeoutMs`.
  *
  * @throws {PayloadTooLargeError} when larger; {BadRequestError}
- * (`invalid_body`) when not UTF-8.
+ * (`invalid_body`) when not UTF-8; {BodyTimeoutError} when late.
  */
-export async function readText(req: Request): Promise<string> {
+export async function readText(
+  req: Request,
+  timeoutMs: number,
+): Promise<string> {
   const bytes = await readBody(req, {
     bytesMax: SMALL_BODY_BYTES_MAX,
     code: "body_too_large",
+    timeoutMs,
   });
   try {
     return utf8.decode(bytes);
@@ -91,14 +163,15 @@ export async function readText(req: Request): Promise<string> {
 }
 
 /**
- * Reads a small JSON object body (at most 64 KiB).
+ * Reads a small JSON object body (at most 64 KiB) within `timeoutMs`.
  *
  * @throws {BadRequestError} (`invalid_body`) unless it is a JSON object.
  */
 export async function readJsonObject(
   req: Request,
+  timeoutMs: number,
 ): Promise<Record<string, unknown>> {
-  const text = await readText(req);
+  const text = await readText(req, timeoutMs);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

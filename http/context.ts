@@ -19,4 +19,6 @@ export interface RouteContext {
   requestTimeoutMs: number;
   /** The `Retry-After` of every 503, in seconds. */
   retryAfterSeconds: number;
+  /** How long a client has to send a request body, in ms (408 beyond). */
+  bodyTimeoutMs: number;
 }

@@ -13,16 +13,25 @@
 
 import { RequestTimeoutError } from "./errors.ts";
 
-interface Slot {
-  at: number;
+/** One pending deadline: cancel it with {@linkcode cancelDeadline}. */
+export interface DeadlineSlot {
+  /** When it fires, in `Date.now()` milliseconds. */
+  readonly at: number;
+  /** What runs when it fires; undefined once fired or cancelled. */
   fire: (() => void) | undefined;
+  /** The queue it waits in. */
+  readonly queue: DeadlineQueue;
 }
+
+type Slot = DeadlineSlot;
 
 /**
  * Deadlines that all have the same length, hence expire in insertion
  * order: one timer armed for the oldest one. Cancelled slots stay queued
- * until the timer passes them; when none is live, the timer is cleared (an
- * idle process, or a test, keeps no timer).
+ * until the timer passes them. When none is live the timer stays armed but
+ * unreferenced (it keeps no process or test alive, and ends without
+ * re-arming), so a request that comes and goes within a turn, the common
+ * case, neither creates nor clears a timer.
  */
 class DeadlineQueue {
   #slots: Slot[] = [];
@@ -34,10 +43,11 @@ class DeadlineQueue {
 
   /** Calls `fire` after `ms` unless the returned slot is cancelled first. */
   add(fire: () => void): Slot {
-    const slot: Slot = { at: Date.now() + this.ms, fire };
+    const slot: Slot = { at: Date.now() + this.ms, fire, queue: this };
     this.#slots.push(slot);
-    this.#live++;
     if (this.#timer === undefined) this.#arm(slot.at);
+    else if (this.#live === 0) this.#timer.ref();
+    this.#live++;
     return slot;
   }
 
@@ -46,8 +56,9 @@ class DeadlineQueue {
     if (slot.fire === undefined) return;
     slot.fire = undefined;
     if (--this.#live > 0) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    // Every slot is dead: forget them; the timer, armed for one of them,
+    // fires no later than any new slot's deadline and re-arms for it.
+    this.#timer?.unref();
     this.#slots = [];
     this.#head = 0;
   }
@@ -62,9 +73,9 @@ class DeadlineQueue {
   #expire(): void {
     this.#timer = undefined;
     const now = Date.now();
-    const slots = this.#slots;
-    while (this.#head < slots.length) {
-      const slot = slots[this.#head]!;
+    // Re-read `this.#slots` each time: a `fire` may add or cancel.
+    while (this.#head < this.#slots.length) {
+      const slot = this.#slots[this.#head]!;
       if (slot.fire !== undefined && slot.at > now) break;
       this.#head++;
       const fire = slot.fire;
@@ -73,7 +84,8 @@ class DeadlineQueue {
       this.#live--;
       fire();
     }
-    if (this.#head === slots.length) {
+    const slots = this.#slots;
+    if (this.#head >= slots.length || this.#live === 0) {
       this.#slots = [];
       this.#head = 0;
       return;
@@ -82,7 +94,7 @@ class DeadlineQueue {
       this.#slots = slots.slice(this.#head);
       this.#head = 0;
     }
-    this.#arm(this.#slots[this.#head]!.at);
+    if (this.#timer === undefined) this.#arm(this.#slots[this.#head]!.at);
   }
 }
 
@@ -95,6 +107,20 @@ function queueFor(ms: number): DeadlineQueue {
     queues.set(ms, q);
   }
   return q;
+}
+
+/**
+ * Calls `fire` after `ms` unless {@linkcode cancelDeadline} drops the
+ * returned slot first. Costs a queue slot, not a timer: every deadline of
+ * the same length shares one timer.
+ */
+export function addDeadline(ms: number, fire: () => void): DeadlineSlot {
+  return queueFor(ms).add(fire);
+}
+
+/** Drops a deadline of {@linkcode addDeadline} (no effect once it fired). */
+export function cancelDeadline(slot: DeadlineSlot): void {
+  slot.queue.cancel(slot);
 }
 
 /**

@@ -4,6 +4,12 @@
  * benchmark's hot path: handlers read the raw URL once, build no JSON on
  * success and hand the stored bytes to the response without copying.
  *
+ * {@linkcode kvFastPath} answers those key requests before Hono routes them
+ * (when no middleware but the metrics one is registered): the same
+ * handlers, the same metrics series and the same error mapping
+ * (http/errors.ts), without the router, the middleware chain and the
+ * per-request context objects.
+ *
  * @module
  */
 
@@ -22,9 +28,11 @@ import type { RouteContext } from "./context.ts";
 import { withDeadline } from "./deadline.ts";
 import {
   BadRequestError,
+  errorResponse,
   MethodNotAllowedError,
   NodeRecoveringError,
 } from "./errors.ts";
+import type { HttpMetrics } from "./metrics_routes.ts";
 import {
   allowedMethods,
   KV_KEY_PREFIX,
@@ -63,6 +71,70 @@ export function registerRootKvRoutes(app: Hono, ctx: RouteContext): void {
     refuseReserved(c.req.raw);
     return putKey(c.req.raw, ctx, 1);
   });
+}
+
+/** The route patterns, as the metrics label them (Hono's own patterns). */
+const KV_KEY_ROUTE = "/v1/kv/:key";
+const ROOT_KEY_ROUTE = "/:key";
+
+/**
+ * Returns a function that answers `GET`, `PUT` and `DELETE /v1/kv/{key}`
+ * and raftexample's `GET` and `PUT /{key}` exactly as the Hono routes do
+ * (same handlers, metrics and error mapping), and returns undefined for any
+ * other request, which then goes to Hono. Only for an app whose middleware
+ * is the metrics one alone (no tokens): it skips the others.
+ */
+export function kvFastPath(
+  ctx: RouteContext,
+  metrics: HttpMetrics,
+): (req: Request) => Promise<Response> | undefined {
+  const prefix = KV_KEY_PREFIX.length;
+  const answer = async (
+    req: Request,
+    route: string,
+    run: () => Promise<Response>,
+  ): Promise<Response> => {
+    const started = performance.now();
+    let res: Response;
+    try {
+      res = await run();
+    } catch (err) {
+      res = errorResponse(err, {
+        logger: ctx.logger,
+        retryAfterSeconds: ctx.retryAfterSeconds,
+        request: req,
+      });
+    }
+    metrics.record(route, req.method, res.status, started);
+    return res;
+  };
+  return (req) => {
+    const method = req.method;
+    const isGet = method === "GET";
+    if (!isGet && method !== "PUT" && method !== "DELETE") return undefined;
+    const url = req.url;
+    const { start, end } = pathBounds(url);
+    if (url.startsWith(KV_KEY_PREFIX, start)) {
+      // One segment after /v1/kv/, not empty; anything else goes to Hono.
+      const keyStart = start + prefix;
+      const next = url.indexOf("/", keyStart);
+      if (end === keyStart || (next >= 0 && next < end)) return undefined;
+      if (isGet) {
+        return answer(req, KV_KEY_ROUTE, () => getKey(req, ctx, prefix));
+      }
+      if (method === "PUT") {
+        return answer(req, KV_KEY_ROUTE, () => putKey(req, ctx, prefix));
+      }
+      return answer(req, KV_KEY_ROUTE, () => deleteKey(req, ctx, prefix));
+    }
+    // raftexample's /{key}: one segment that no route of its own has.
+    if (method === "DELETE" || end <= start + 1) return undefined;
+    const slash = url.indexOf("/", start + 1);
+    if (slash >= 0 && slash < end) return undefined;
+    if (RESERVED_ROOT_PATHS.has(url.slice(start, end))) return undefined;
+    if (isGet) return answer(req, ROOT_KEY_ROUTE, () => getKey(req, ctx, 1));
+    return answer(req, ROOT_KEY_ROUTE, () => putKey(req, ctx, 1));
+  };
 }
 
 /** Throws 405 when a root route is asked for a reserved path such as `/raft`. */
@@ -122,6 +194,7 @@ async function putKey(
   const value = await readBody(req, {
     bytesMax: ctx.valueBytesMax,
     code: "value_too_large",
+    timeoutMs: ctx.bodyTimeoutMs,
   });
   const cmd: PutCommand = { op: "put", key, value };
   if (ifMatch !== undefined) cmd.ifMatch = ifMatch;

@@ -25,7 +25,7 @@ export function registerMemberRoutes(app: Hono, ctx: RouteContext): void {
     return c.json(ctx.node.members());
   });
   app.post("/v1/members", async (c) => {
-    const body = await readJsonObject(c.req.raw);
+    const body = await readJsonObject(c.req.raw, ctx.bodyTimeoutMs);
     const member: Member = {
       id: parseNodeId(body.id),
       url: parseMemberUrl(body.url),
@@ -43,7 +43,7 @@ export function registerMemberRoutes(app: Hono, ctx: RouteContext): void {
     return await removeMember(ctx, id);
   });
   app.post("/v1/leader", async (c) => {
-    const body = await readJsonObject(c.req.raw);
+    const body = await readJsonObject(c.req.raw, ctx.bodyTimeoutMs);
     const id = parseNodeId(body.id);
     requireRecovered(ctx);
     await withDeadline(
@@ -63,7 +63,7 @@ export function registerRootMemberRoutes(app: Hono, ctx: RouteContext): void {
   app.post("/:id", async (c) => {
     refuseReserved(c.req.raw);
     const id = parseNodeId(rawSegment(c.req.raw, 1));
-    const url = parseMemberUrl(await readText(c.req.raw));
+    const url = parseMemberUrl(await readText(c.req.raw, ctx.bodyTimeoutMs));
     requireRecovered(ctx);
     await withDeadline(
       ctx.requestTimeoutMs,

@@ -66,9 +66,71 @@ export function routeLabel(c: Context): string {
 }
 
 /** The status a thrown error is answered with (http/errors.ts' mapping). */
-function statusOf(err: unknown): number {
+export function statusOf(err: unknown): number {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" ? STATUS_BY_CODE.get(code) ?? 500 : 500;
+}
+
+/**
+ * The HTTP request series of a registry: requests counted by route, method
+ * and status, timed by route and method. Label children are cached
+ * (route → method → series), so recording a request allocates nothing.
+ */
+export class HttpMetrics {
+  readonly #requests: Family<Counter>;
+  readonly #duration: Family<Histogram>;
+  readonly #series = new Map<string, Map<string, RequestSeries>>();
+
+  constructor(registry: Registry) {
+    this.#requests = registry.counterFamily(
+      "raftkv_http_requests_total",
+      "HTTP requests by route pattern, method and status code.",
+      ["route", "method", "status"],
+    );
+    this.#duration = registry.histogramFamily(
+      "raftkv_http_request_duration_seconds",
+      "Time from receiving an HTTP request to its response, by route pattern and method.",
+      ["route", "method"],
+      HTTP_DURATION_BUCKETS,
+    );
+  }
+
+  /**
+   * Records one request of `route` (a pattern, never a path) and `method`
+   * answered with `status`, started at `startedMs` (`performance.now()`).
+   */
+  record(
+    route: string,
+    method: string,
+    status: number,
+    startedMs: number,
+  ): void {
+    const s = this.#seriesOf(route, METHODS.has(method) ? method : "other");
+    let counter = s.byStatus.get(status);
+    if (counter === undefined) {
+      counter = this.#requests.labels(route, s.method, String(status));
+      s.byStatus.set(status, counter);
+    }
+    counter.inc();
+    s.duration.observe((performance.now() - startedMs) / 1000);
+  }
+
+  #seriesOf(route: string, method: string): RequestSeries {
+    let byMethod = this.#series.get(route);
+    if (byMethod === undefined) {
+      this.#series.set(route, byMethod = new Map());
+    }
+    let s = byMethod.get(method);
+    if (s === undefined) {
+      s = {
+        method,
+        duration: this.#duration.labels(route, method),
+        byStatus: new Map(),
+      };
+      byMethod.set(method, s);
+    }
+    return s;
+  }
 }
 
 /**
@@ -77,30 +139,9 @@ function statusOf(err: unknown): number {
  * take longer). Register it before every other middleware so it sees every
  * request, also those a middleware rejects.
  */
-export function httpMetricsMiddleware(registry: Registry): MiddlewareHandler {
-  const requests = registry.counterFamily(
-    "raftkv_http_requests_total",
-    "HTTP requests by route pattern, method and status code.",
-    ["route", "method", "status"],
-  );
-  const duration = registry.histogramFamily(
-    "raftkv_http_request_duration_seconds",
-    "Time from receiving an HTTP request to its response, by route pattern and method.",
-    ["route", "method"],
-    HTTP_DURATION_BUCKETS,
-  );
-  // route → method → the series, so the hot path allocates no label keys.
-  const series = new Map<string, Map<string, RequestSeries>>();
-  const seriesOf = (route: string, method: string): RequestSeries => {
-    let byMethod = series.get(route);
-    if (!byMethod) series.set(route, byMethod = new Map());
-    let s = byMethod.get(method);
-    if (!s) {
-      s = { duration: duration.labels(route, method), byStatus: new Map() };
-      byMethod.set(method, s);
-    }
-    return s;
-  };
+export function httpMetricsMiddleware(
+  metrics: HttpMetrics,
+): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
     let status = 500;
@@ -111,22 +152,14 @@ export function httpMetricsMiddleware(registry: Registry): MiddlewareHandler {
       status = statusOf(err);
       throw err;
     } finally {
-      const method = METHODS.has(c.req.method) ? c.req.method : "other";
-      const route = routeLabel(c);
-      const s = seriesOf(route, method);
-      let counter = s.byStatus.get(status);
-      if (!counter) {
-        counter = requests.labels(route, method, String(status));
-        s.byStatus.set(status, counter);
-      }
-      counter.inc();
-      s.duration.observe((performance.now() - started) / 1000);
+      metrics.record(routeLabel(c), c.req.method, status, started);
     }
   };
 }
 
 /** One route and method's request series. */
 interface RequestSeries {
+  method: string;
   duration: Histogram;
   byStatus: Map<number, Counter>;
 }

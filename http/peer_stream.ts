@@ -49,6 +49,8 @@ export interface StreamLaneOptions {
   retryMs: number;
   /** Headers of the handshake (the peer token). */
   headers: Record<string, string>;
+  /** PEM CA certificates trusted for https peers (`wss:`), besides the system's. */
+  caCerts?: string[];
 }
 
 /** Counters, as the POST lane keeps them. */
@@ -58,7 +60,7 @@ export interface StreamStats {
   dropped: number;
 }
 
-/** The WebSocket URL of a node's stream endpoint. */
+/** The WebSocket URL of a node's stream endpoint (`ws:`, or `wss:` for https). */
 export function streamUrl(base: string): string {
   return base.replace(/^http/, "ws").replace(/\/+$/, "") + RAFT_STREAM_PATH;
 }
@@ -114,7 +116,7 @@ export class StreamLane {
           this.#flush();
         },
         onClose: (code, reason) => this.#closed(ws, code, reason),
-      });
+      }, this.o.caCerts ? { caCerts: this.o.caCerts } : {});
     } catch (e) {
       this.#failed(String(e));
       return false;

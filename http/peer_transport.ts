@@ -52,6 +52,11 @@ export interface PeerTransportOptions {
   /** The fetch to use (tests, TLS clients). */
   fetch?: typeof fetch;
   /**
+   * PEM CA certificates the stream trusts for https peers besides the
+   * system's (`--tls-ca`; the POST lane trusts what `fetch` trusts).
+   */
+  caCerts?: string[];
+  /**
    * The largest snapshot chunk, and the budget of one ordinary `POST /raft`
    * body (http/snapshot_chunks.ts; default 1 MiB).
    */
@@ -79,7 +84,7 @@ class Lane {
   constructor(
     readonly peer: NodeId,
     readonly isSnapshot: boolean,
-    readonly o: Required<Omit<PeerTransportOptions, "logger">> & {
+    readonly o: Required<Omit<PeerTransportOptions, "logger" | "caCerts">> & {
       logger: Logger;
     },
   ) {}
@@ -195,8 +200,9 @@ class Lane {
 /** Sends Raft messages to peers over HTTP; implements the node's Transport. */
 export class PeerTransport {
   readonly #lanes = new Map<string, Lane | StreamLane>();
-  readonly #o: Required<Omit<PeerTransportOptions, "logger">> & {
+  readonly #o: Required<Omit<PeerTransportOptions, "logger" | "caCerts">> & {
     logger: Logger;
+    caCerts?: string[];
   };
 
   constructor(o: PeerTransportOptions) {
@@ -222,9 +228,10 @@ export class PeerTransport {
     const key = `${peer}/${snapshot ? "snap" : "msg"}`;
     let lane = this.#lanes.get(key);
     if (!lane) {
-      // The stream speaks plain TCP (ws:); https peers keep the POST lane.
+      // ws: for http peers, wss: (TLS, trusting `caCerts`) for https ones.
+      const base = this.#o.urlOf(peer);
       lane = this.#o.stream && !snapshot &&
-          this.#o.urlOf(peer)?.startsWith("http:")
+          (base?.startsWith("http:") || base?.startsWith("https:"))
         ? new StreamLane(peer, {
           ...this.#o,
           bufferedBytesMax: 16 * 1024 * 1024,

@@ -165,6 +165,9 @@ export function parseIfNoneMatch(header: string | null): boolean {
  */
 export function parseStale(query: string | undefined): boolean {
   if (query === undefined || query === "") return false;
+  // The common queries, without parsing them.
+  if (query === "consistency=stale") return true;
+  if (query === "consistency=linearizable") return false;
   const consistency = new URLSearchParams(query).get("consistency");
   if (consistency === null || consistency === "linearizable") return false;
   if (consistency === "stale") return true;

@@ -4,7 +4,10 @@
  * because Deno's built-in `WebSocket` client leaves Nagle's algorithm on:
  * a small frame sent while an earlier one is unacknowledged then waits for
  * the peer's delayed ACK, about 40 ms on Linux, which stalls replication.
- * This one dials with `Deno.connect` and sets `TCP_NODELAY`.
+ * This one dials with `Deno.connect` and sets `TCP_NODELAY`; for `wss:` it
+ * then starts TLS on that socket (`Deno.startTls`: a `Deno.TlsConn` has no
+ * `setNoDelay`, but the option set on the TCP socket carries over), trusting
+ * the given CA certificates and verifying the peer's name.
  *
  * Frames are masked with an all-zero key (RFC 6455 requires a mask, not a
  * particular one; the peer is our own node), so payloads go out uncopied
@@ -20,6 +23,15 @@ export interface WsClientEvents {
   onOpen(): void;
   /** The connection ended: the server's close code, or 1006 (abnormal). */
   onClose(code: number, reason: string): void;
+}
+
+/** Connection options of a {@linkcode BinaryWsClient}. */
+export interface WsClientOptions {
+  /**
+   * PEM CA certificates trusted for `wss:` besides the system's (the
+   * cluster's `--tls-ca`).
+   */
+  caCerts?: string[];
 }
 
 /** Close code of a connection that ended without a close frame. */
@@ -73,21 +85,25 @@ export function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
 export class BinaryWsClient {
   /** Bytes handed to `send` and not yet written to the socket. */
   bufferedAmount = 0;
-  #conn: Deno.TcpConn | undefined;
+  #conn: Deno.Conn | undefined;
   #open = false;
   #done = false;
   #pending: Uint8Array[] = [];
   #writing = false;
   readonly #events: WsClientEvents;
 
-  /** Dials `url` (`ws://host:port/path`) at once, with extra handshake `headers`. */
+  /**
+   * Dials `url` (`ws://` or `wss://host:port/path`) at once, with extra
+   * handshake `headers` (the peer token).
+   */
   constructor(
     url: string,
     headers: Record<string, string>,
     events: WsClientEvents,
+    options: WsClientOptions = {},
   ) {
     this.#events = events;
-    void this.#run(new URL(url), headers);
+    void this.#run(new URL(url), headers, options);
   }
 
   /** Queues one binary frame; throws when the connection is not open. */
@@ -150,21 +166,48 @@ export class BinaryWsClient {
     this.#events.onClose(code, reason);
   }
 
-  async #run(url: URL, headers: Record<string, string>): Promise<void> {
+  /** Makes `conn` the connection; closes it and throws if closed meanwhile. */
+  #adopt(conn: Deno.Conn): void {
+    this.#conn = conn;
+    if (!this.#done) return;
     try {
-      if (url.protocol !== "ws:") {
-        throw new Error(`unsupported scheme ${url.protocol}`);
-      }
-      const conn = await Deno.connect({
-        hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-        port: Number(url.port || 80),
-      });
-      if (this.#done) {
-        conn.close();
-        return;
-      }
-      this.#conn = conn;
-      conn.setNoDelay(true);
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+    throw new Error("closed while connecting");
+  }
+
+  /** Dials, upgrades to TLS for `wss:`, and sets `this.#conn`. */
+  async #dial(url: URL, options: WsClientOptions): Promise<Deno.Conn> {
+    const secure = url.protocol === "wss:";
+    if (!secure && url.protocol !== "ws:") {
+      throw new Error(`unsupported scheme ${url.protocol}`);
+    }
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const tcp = await Deno.connect({
+      hostname,
+      port: Number(url.port || (secure ? 443 : 80)),
+    });
+    this.#adopt(tcp);
+    tcp.setNoDelay(true);
+    if (!secure) return tcp;
+    const tls = await Deno.startTls(tcp, {
+      hostname,
+      ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+    });
+    this.#adopt(tls);
+    await tls.handshake();
+    return tls;
+  }
+
+  async #run(
+    url: URL,
+    headers: Record<string, string>,
+    options: WsClientOptions,
+  ): Promise<void> {
+    try {
+      const conn = await this.#dial(url, options);
       const key = new Uint8Array(16);
       crypto.getRandomValues(key);
       let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\n` +
@@ -201,7 +244,7 @@ export class BinaryWsClient {
 
   /** Reads server frames: answers pings, ends on close or EOF. */
   async #readLoop(
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     buf: Uint8Array,
     chunk: Uint8Array,
   ): Promise<void> {

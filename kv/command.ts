@@ -99,6 +99,103 @@ function decodeIfMatch(raw: unknown): number | undefined {
   return raw as number;
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads a msgpack unsigned integer at `pos` of at most 32 bits; returns
+ * [value, next position], or undefined for any other form.
+ */
+function readUint(data: Uint8Array, pos: number): [number, number] | undefined {
+  const b = data[pos];
+  if (b === undefined) return undefined;
+  if (b <= 0x7f) return [b, pos + 1];
+  if (b === 0xcc && pos + 1 < data.length) return [data[pos + 1]!, pos + 2];
+  if (b === 0xcd && pos + 2 < data.length) {
+    return [(data[pos + 1]! << 8) | data[pos + 2]!, pos + 3];
+  }
+  if (b === 0xce && pos + 4 < data.length) {
+    const n = data[pos + 1]! * 0x100_0000 +
+      ((data[pos + 2]! << 16) | (data[pos + 3]! << 8) | data[pos + 4]!);
+    return [n, pos + 5];
+  }
+  return undefined;
+}
+
+/**
+ * Decodes the forms {@linkcode encodeCommand} produces without the generic
+ * msgpack decoder (no intermediate array, the key decoded straight from the
+ * bytes). Returns undefined for anything else, including every malformed
+ * input, which the generic path then decodes or refuses: so both paths give
+ * the same command, or the same error, for the same bytes.
+ */
+function decodeCommonCommand(data: Uint8Array): Command | undefined {
+  const head = data[0];
+  const op = data[1];
+  if (
+    !((head === 0x95 && op === OP_PUT) || (head === 0x93 && op === OP_DELETE))
+  ) return undefined;
+  let pos = 2;
+  const k = data[pos];
+  let keyLength: number;
+  if (k === undefined) return undefined;
+  if (k >= 0xa0 && k <= 0xbf) {
+    keyLength = k - 0xa0;
+    pos += 1;
+  } else if (k === 0xd9 && pos + 1 < data.length) {
+    keyLength = data[pos + 1]!;
+    pos += 2;
+  } else if (k === 0xda && pos + 2 < data.length) {
+    keyLength = (data[pos + 1]! << 8) | data[pos + 2]!;
+    pos += 3;
+  } else return undefined;
+  if (pos + keyLength > data.length) return undefined;
+  let key: string;
+  try {
+    key = strictUtf8.decode(data.subarray(pos, pos + keyLength));
+  } catch {
+    return undefined;
+  }
+  if (keyProblem(key) !== undefined) return undefined;
+  pos += keyLength;
+  let value: Uint8Array | undefined;
+  if (op === OP_PUT) {
+    const b = data[pos];
+    let valueLength: number;
+    if (b === 0xc4 && pos + 1 < data.length) {
+      valueLength = data[pos + 1]!;
+      pos += 2;
+    } else if (b === 0xc5 && pos + 2 < data.length) {
+      valueLength = (data[pos + 1]! << 8) | data[pos + 2]!;
+      pos += 3;
+    } else if (b === 0xc6 && pos + 4 < data.length) {
+      valueLength = data[pos + 1]! * 0x100_0000 +
+        ((data[pos + 2]! << 16) | (data[pos + 3]! << 8) | data[pos + 4]!);
+      pos += 5;
+    } else return undefined;
+    if (pos + valueLength > data.length) return undefined;
+    value = data.subarray(pos, pos + valueLength);
+    pos += valueLength;
+  }
+  const match = readUint(data, pos);
+  if (match === undefined) return undefined;
+  const ifMatch = match[0];
+  pos = match[1];
+  if (value === undefined) {
+    if (pos !== data.length) return undefined;
+    const cmd: DeleteCommand = { op: "delete", key };
+    if (ifMatch !== 0) cmd.ifMatch = ifMatch;
+    return cmd;
+  }
+  const ifNoneMatch = data[pos];
+  if ((ifNoneMatch !== 0 && ifNoneMatch !== 1) || pos + 1 !== data.length) {
+    return undefined;
+  }
+  const cmd: PutCommand = { op: "put", key, value };
+  if (ifMatch !== 0) cmd.ifMatch = ifMatch;
+  if (ifNoneMatch === 1) cmd.ifNoneMatch = true;
+  return cmd;
+}
+
 /**
  * Decodes and validates bytes made by {@linkcode encodeCommand}. The value of
  * a put is a view into `data`, not a copy.
@@ -106,6 +203,15 @@ function decodeIfMatch(raw: unknown): number | undefined {
  * @throws {InvalidCommandError} on anything that is not a valid command.
  */
 export function decodeCommand(data: Uint8Array): Command {
+  return decodeCommonCommand(data) ?? decodeCommandGeneric(data);
+}
+
+/**
+ * The generic decoder behind {@linkcode decodeCommand}: msgpack first, then
+ * the command's rules. Exported for tests that check the fast path agrees
+ * with it.
+ */
+export function decodeCommandGeneric(data: Uint8Array): Command {
   let raw: unknown;
   try {
     raw = decoder.decode(data);

@@ -53,38 +53,53 @@ function readU64(view: DataView, pos: number): number {
   return hi * TWO_POW_32 + lo;
 }
 
+/** Where {@linkcode encodeSnapshot} reads the i-th entry (in key order). */
+export interface SnapshotSource {
+  /** The length of the i-th value in bytes. */
+  valueLength(i: number): number;
+  /** The write index of the i-th key. */
+  index(i: number): number;
+  /** Copies the i-th value into `out` at `pos`. */
+  copyValue(i: number, out: Uint8Array, pos: number): void;
+}
+
 /**
  * Encodes `appliedIndex` and the entries given by `keys` (sorted) and
- * `lookup` into one buffer, sized exactly in a first pass.
+ * `source` into one buffer, sized exactly in a first pass, with no object
+ * made per entry. With `headroom`, the buffer starts with that many zero
+ * bytes before the snapshot, for a caller to frame it without a copy.
  */
 export function encodeSnapshot(
   appliedIndex: number,
   keys: readonly string[],
-  lookup: (key: string) => { value: Uint8Array; index: number },
+  source: SnapshotSource,
+  headroom = 0,
 ): Uint8Array {
-  let size = HEADER_BYTES;
-  for (const key of keys) {
-    size += ENTRY_FIXED_BYTES + utf8ByteLength(key) + lookup(key).value.length;
+  let size = headroom + HEADER_BYTES;
+  for (let i = 0; i < keys.length; i++) {
+    size += ENTRY_FIXED_BYTES + utf8ByteLength(keys[i]!) +
+      source.valueLength(i);
   }
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  const whole = new Uint8Array(size);
+  const out = whole.subarray(headroom);
+  const view = new DataView(whole.buffer, headroom);
   out.set(MAGIC, 0);
   out[4] = VERSION;
   writeU64(view, 5, appliedIndex);
   view.setUint32(13, keys.length, true);
   let pos = HEADER_BYTES;
-  for (const key of keys) {
-    const { value, index } = lookup(key);
-    const { written } = utf8Encoder.encodeInto(key, out.subarray(pos + 2));
+  for (let i = 0; i < keys.length; i++) {
+    const { written } = utf8Encoder.encodeInto(keys[i]!, out.subarray(pos + 2));
     view.setUint16(pos, written, true);
     pos += 2 + written;
-    writeU64(view, pos, index);
-    view.setUint32(pos + 8, value.length, true);
+    writeU64(view, pos, source.index(i));
+    const length = source.valueLength(i);
+    view.setUint32(pos + 8, length, true);
     pos += 12;
-    out.set(value, pos);
-    pos += value.length;
+    source.copyValue(i, out, pos);
+    pos += length;
   }
-  return out;
+  return whole;
 }
 
 /** Throws unless `need` more bytes exist at `pos`. */
@@ -95,8 +110,8 @@ function need(bytes: Uint8Array, pos: number, n: number): void {
 }
 
 /**
- * Decodes bytes made by {@linkcode encodeSnapshot}. Values are copies, so
- * the store does not pin the whole snapshot buffer.
+ * Decodes bytes made by {@linkcode encodeSnapshot}. Values are views into
+ * `bytes`: a caller that keeps them past `bytes` should copy them.
  *
  * @throws {InvalidSnapshotError} on any malformed input.
  */
@@ -148,7 +163,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     const valueBytes = view.getUint32(pos + 8, true);
     pos += 12;
     need(bytes, pos, valueBytes);
-    entries[i] = { key, value: bytes.slice(pos, pos + valueBytes), index };
+    entries[i] = { key, value: bytes.subarray(pos, pos + valueBytes), index };
     pos += valueBytes;
     previous = key;
   }

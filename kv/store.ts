@@ -12,6 +12,7 @@ import { ApplyOrderError, InvalidCommandError } from "./errors.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 import { compareKeys } from "./key.ts";
 import { decodeSnapshot, encodeSnapshot } from "./snapshot_codec.ts";
+import { ValueArena } from "./value_arena.ts";
 
 /** A stored value and the index of the write that set it. */
 export interface KvEntry {
@@ -71,16 +72,20 @@ export interface KvReader {
 }
 
 /**
- * Copy views into a buffer more than this much larger than the value. A
- * leader's value sits in its own entry (a small envelope around it: kept);
- * a follower's in a whole batch frame from the network, which a stored view
- * would pin for as long as the key keeps that value (copied).
+ * The key-value state machine: see the module doc.
+ *
+ * Memory: each key has a slot number (the Map's value, a small integer
+ * kept unboxed); the slot's write index sits in a Float64Array and its value
+ * bytes in a {@linkcode ValueArena}, so a key costs its string, its Map and
+ * sorted-list entries and 20 bytes besides its value's bytes, with no object
+ * per key.
  */
-const SLACK_BYTES_MAX = 256;
-
-/** The key-value state machine: see the module doc. */
 export class KvStore implements KvReader {
-  #entries = new Map<string, KvEntry>();
+  #slots = new Map<string, number>();
+  #freeSlots: number[] = [];
+  #slotCount = 0;
+  #indexOf = new Float64Array(0);
+  #values = new ValueArena();
   #keys = new SortedKeys();
   #appliedIndex = 0;
 
@@ -91,7 +96,7 @@ export class KvStore implements KvReader {
 
   /** The number of keys. */
   get size(): number {
-    return this.#entries.size;
+    return this.#slots.size;
   }
 
   /**
@@ -122,33 +127,62 @@ export class KvStore implements KvReader {
   }
 
   #applyCommand(index: number, cmd: Command): ApplyResult {
-    const current = this.#entries.get(cmd.key);
-    const currentIndex = current === undefined ? 0 : current.index;
+    const slot = this.#slots.get(cmd.key);
+    const currentIndex = slot === undefined ? 0 : this.#indexOf[slot]!;
     if (cmd.ifMatch !== undefined && cmd.ifMatch !== currentIndex) {
       return { status: "precondition_failed", currentIndex };
     }
     if (cmd.op === "put") {
-      if (cmd.ifNoneMatch && current !== undefined) {
+      if (cmd.ifNoneMatch && slot !== undefined) {
         return { status: "precondition_failed", currentIndex };
       }
-      let value = cmd.value;
-      // A decoded value is a view into the entry (or a whole batch): copy it
-      // when the buffer behind it is much larger, so we do not pin the batch.
-      if (value.buffer.byteLength > value.length + SLACK_BYTES_MAX) {
-        value = value.slice();
+      if (slot === undefined) {
+        const fresh = this.#newSlot();
+        this.#slots.set(cmd.key, fresh);
+        this.#keys.insert(cmd.key);
+        this.#write(fresh, cmd.value, index);
+      } else {
+        this.#write(slot, cmd.value, index);
       }
-      this.#entries.set(cmd.key, { value, index });
-      if (current === undefined) this.#keys.insert(cmd.key);
-    } else if (current !== undefined) {
-      this.#entries.delete(cmd.key);
+    } else if (slot !== undefined) {
+      this.#slots.delete(cmd.key);
       this.#keys.delete(cmd.key);
+      this.#values.clear(slot);
+      this.#indexOf[slot] = 0;
+      this.#freeSlots.push(slot);
     }
     return { status: "ok", index };
   }
 
-  /** Returns the value of `key` and the index that wrote it, or undefined. */
+  /** Returns a free slot, growing the per-slot arrays when needed. */
+  #newSlot(): number {
+    if (this.#freeSlots.length > 0) return this.#freeSlots.pop()!;
+    const slot = this.#slotCount++;
+    if (slot >= this.#indexOf.length) {
+      const grown = new Float64Array(
+        Math.max(1024, Math.ceil(this.#indexOf.length * 1.5)),
+      );
+      grown.set(this.#indexOf);
+      this.#indexOf = grown;
+      this.#values.reserve(grown.length);
+    }
+    return slot;
+  }
+
+  /** Copies `value` into `slot` (the caller's bytes are not kept). */
+  #write(slot: number, value: Uint8Array, index: number): void {
+    this.#values.set(slot, value);
+    this.#indexOf[slot] = index;
+  }
+
+  /**
+   * Returns the value of `key` and the index that wrote it, or undefined.
+   * The value is a view into the store's memory: never change it.
+   */
   get(key: string): KvEntry | undefined {
-    return this.#entries.get(key);
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    return { value: this.#values.get(slot), index: this.#indexOf[slot]! };
   }
 
   /**
@@ -169,8 +203,12 @@ export class KvStore implements KvReader {
         more = true;
         return false;
       }
-      const entry = this.#entries.get(key)!;
-      items.push({ key, value: entry.value, index: entry.index });
+      const slot = this.#slots.get(key)!;
+      items.push({
+        key,
+        value: this.#values.get(slot),
+        index: this.#indexOf[slot]!,
+      });
       return true;
     });
     return { items, more };
@@ -181,12 +219,26 @@ export class KvStore implements KvReader {
    * values, write indexes and applied index) always gives the same bytes.
    */
   snapshot(): Uint8Array {
-    const entries = this.#entries;
-    return encodeSnapshot(
-      this.#appliedIndex,
-      this.#keys.toArray(),
-      (key) => entries.get(key)!,
-    );
+    return this.snapshotAfter(0);
+  }
+
+  /**
+   * Returns {@linkcode snapshot}'s bytes after `headroom` zero bytes, in one
+   * buffer: a caller that frames the snapshot writes its header there
+   * instead of copying the whole state.
+   */
+  snapshotAfter(headroom: number): Uint8Array {
+    const slots = this.#slots;
+    const values = this.#values;
+    const indexOf = this.#indexOf;
+    const keys = this.#keys.toArray();
+    const slotOf = new Int32Array(keys.length);
+    for (let i = 0; i < keys.length; i++) slotOf[i] = slots.get(keys[i]!)!;
+    return encodeSnapshot(this.#appliedIndex, keys, {
+      valueLength: (i) => values.length(slotOf[i]!),
+      index: (i) => indexOf[slotOf[i]!]!,
+      copyValue: (i, out, pos) => values.copyTo(slotOf[i]!, out, pos),
+    }, headroom);
   }
 
   /**
@@ -197,14 +249,24 @@ export class KvStore implements KvReader {
    */
   restore(bytes: Uint8Array): void {
     const content = decodeSnapshot(bytes);
-    const map = new Map<string, KvEntry>();
-    const keys: string[] = new Array(content.entries.length);
-    for (let i = 0; i < content.entries.length; i++) {
+    const n = content.entries.length;
+    const slots = new Map<string, number>();
+    const keys: string[] = new Array(n);
+    const indexOf = new Float64Array(Math.max(1024, n));
+    const values = new ValueArena();
+    values.reserve(indexOf.length);
+    for (let i = 0; i < n; i++) {
       const { key, value, index } = content.entries[i]!;
-      map.set(key, { value, index });
+      slots.set(key, i);
       keys[i] = key;
+      indexOf[i] = index;
+      values.set(i, value);
     }
-    this.#entries = map;
+    this.#slots = slots;
+    this.#freeSlots = [];
+    this.#slotCount = n;
+    this.#indexOf = indexOf;
+    this.#values = values;
     this.#keys = SortedKeys.fromSorted(keys);
     this.#appliedIndex = content.appliedIndex;
   }

@@ -44,7 +44,7 @@ import {
   type Member,
   Members,
 } from "./members.ts";
-import { decodeSnapshotData, encodeSnapshotData } from "./snapshot_data.ts";
+import { decodeSnapshotData, encodeSnapshotDataFrom } from "./snapshot_data.ts";
 import { RaftMetrics } from "./raft_metrics.ts";
 import { HeartbeatWatch } from "./heartbeat_watch.ts";
 import {
@@ -61,6 +61,11 @@ export interface StateMachine {
   apply(index: number, payload: Uint8Array): unknown;
   /** Serializes the whole state (deterministic bytes). */
   snapshot(): Uint8Array;
+  /**
+   * Optional: the same bytes after `headroom` bytes left for the caller, in
+   * one fresh buffer, so the node frames a snapshot without copying it.
+   */
+  snapshotAfter?(headroom: number): Uint8Array;
   /** Replaces the whole state with a snapshot's bytes. */
   restore(state: Uint8Array): void;
 }
@@ -904,10 +909,7 @@ export class RaftNode {
       throw e;
     }
     const started = this.#now();
-    const data = encodeSnapshotData({
-      members: this.members.image(),
-      state: this.#sm.snapshot(),
-    });
+    const data = encodeSnapshotDataFrom(this.members.image(), this.#sm);
     this.#appliedSinceSnapshot = 0;
     await this.#storage.createSnapshot({ meta, data });
     this.#metrics.snapshotsTaken.inc();

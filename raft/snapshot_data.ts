@@ -46,6 +46,54 @@ export function encodeSnapshotData(c: SnapshotContent): Uint8Array {
   return out;
 }
 
+/**
+ * What {@linkcode encodeSnapshotDataFrom} takes the state from: a state
+ * machine, which may offer to leave room for the framing.
+ */
+export interface SnapshotStateSource {
+  /** The state's bytes. */
+  snapshot(): Uint8Array;
+  /**
+   * The state's bytes after `headroom` bytes that belong to the caller, in
+   * one fresh buffer of `headroom` + the state's length.
+   */
+  snapshotAfter?(headroom: number): Uint8Array;
+}
+
+/**
+ * The bytes of {@linkcode encodeSnapshotData} for `members` and the state of
+ * `source`, without copying the state when the source can leave room for
+ * the framing in front of it (a snapshot can be tens of MB).
+ */
+export function encodeSnapshotDataFrom(
+  members: MembersImage,
+  source: SnapshotStateSource,
+): Uint8Array {
+  if (source.snapshotAfter === undefined) {
+    return encodeSnapshotData({ members, state: source.snapshot() });
+  }
+  const membersBytes = encode(members);
+  const fixed = SNAPSHOT_DATA_PREFIX.length + membersBytes.length +
+    STATE_KEY.length;
+  const headroom = fixed + BIN_HEADER_BYTES_MAX;
+  const whole = source.snapshotAfter(headroom);
+  const stateLength = whole.length - headroom;
+  const head = binHeader(stateLength);
+  let at = headroom - head - fixed;
+  const out = whole.subarray(at);
+  whole.set(SNAPSHOT_DATA_PREFIX, at);
+  at += SNAPSHOT_DATA_PREFIX.length;
+  whole.set(membersBytes, at);
+  at += membersBytes.length;
+  whole.set(STATE_KEY, at);
+  at += STATE_KEY.length;
+  binHeader(stateLength, whole, at);
+  return out;
+}
+
+/** The longest msgpack bin header (bin 32). */
+const BIN_HEADER_BYTES_MAX = 5;
+
 /** msgpack of a 3-entry map's start: `{ v: 1, members: ` (the value follows). */
 const SNAPSHOT_DATA_PREFIX = new Uint8Array([
   0x83,

@@ -11,7 +11,7 @@
 import { cpuUsage } from "node:process";
 import { Hono, type MiddlewareHandler } from "hono";
 import { DURATION_BUCKETS, Registry } from "../raft/mod.ts";
-import { httpMetricsMiddleware } from "../http/metrics_routes.ts";
+import { HttpMetrics, httpMetricsMiddleware } from "../http/metrics_routes.ts";
 
 const n = Number(Deno.args[0] ?? 2_000_000);
 
@@ -60,7 +60,9 @@ const passOn: MiddlewareHandler = async (_c, next) => {
 };
 function appWith(metrics: boolean): Hono {
   const app = new Hono();
-  if (metrics) app.use(httpMetricsMiddleware(new Registry()));
+  if (metrics) {
+    app.use(httpMetricsMiddleware(new HttpMetrics(new Registry())));
+  }
   app.use(passOn);
   app.use(passOn);
   app.put("/v1/kv/:key", (c) => c.body(null, 204));

@@ -8,104 +8,10 @@
 
 import assert from "node:assert/strict";
 import { E2eCluster, errorCode, request, show } from "./cluster.ts";
+import { hasOpenssl, makePki } from "../http/test_pki.ts";
 
 const PEER_TOKEN = "e2e-peer-token-7f3a9c";
 const CLIENT_TOKEN = "e2e-client-token-41d2e8";
-
-/** Whether openssl can be run here. */
-function hasOpenssl(): boolean {
-  try {
-    return new Deno.Command("openssl", { args: ["version"], stdout: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-async function openssl(dir: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", {
-    args,
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-}
-
-/** The PEM files a test cluster needs, in `dir`. */
-interface TestPki {
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-/**
- * Makes a CA and a node certificate it signs, valid for 127.0.0.1 and
- * localhost (every test node runs there, so they share it).
- */
-async function makePki(dir: string): Promise<TestPki> {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-  await openssl(dir, [
-    "req",
-    "-x509",
-    ...ec,
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=raftkv e2e test CA",
-  ]);
-  await openssl(dir, [
-    "req",
-    ...ec,
-    "-nodes",
-    "-keyout",
-    "node.key",
-    "-out",
-    "node.csr",
-    "-subj",
-    "/CN=localhost",
-  ]);
-  await Deno.writeTextFile(
-    `${dir}/node.ext`,
-    [
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "basicConstraints=CA:FALSE",
-      "keyUsage=digitalSignature,keyEncipherment",
-      "extendedKeyUsage=serverAuth,clientAuth",
-    ].join("\n") + "\n",
-  );
-  await openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    "node.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "node.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "node.ext",
-  ]);
-  return {
-    ca: `${dir}/ca.pem`,
-    cert: `${dir}/node.pem`,
-    key: `${dir}/node.key`,
-  };
-}
 
 Deno.test({
   name:
@@ -144,6 +50,28 @@ Deno.test({
       assert.equal(await c.mustRead(reader!, "tls-key"), "over https");
       await c.mustWrite(leader, "tls-key-2", "again");
       assert.equal(await c.mustRead(writer!, "tls-key-2"), "again");
+
+      // Peers talk over the wss stream (one upgrade per peer, counted by
+      // the HTTP metrics), not one POST /raft per batch.
+      for (const id of [1, 2, 3]) {
+        const m = await request(`${c.node(id).url}/metrics`, {
+          headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
+          client,
+        } as RequestInit);
+        assert.equal(m?.status, 200, show(m));
+        const upgrades = m!.body.match(
+          /raftkv_http_requests_total\{route="\/raft\/stream",method="GET",status="101"\} (\d+)/,
+        );
+        assert.ok(
+          upgrades && Number(upgrades[1]) >= 1,
+          `node ${id}: no stream`,
+        );
+        assert.doesNotMatch(
+          m!.body,
+          /raftkv_http_requests_total\{route="\/raft",method="POST",status="204"\}/,
+          `node ${id} got POST /raft batches`,
+        );
+      }
 
       const url = c.node(reader!).url;
       // Peer routes: no token, a wrong one, or the client token: 401.

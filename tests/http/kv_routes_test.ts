@@ -367,3 +367,62 @@ Deno.test("listing query parameters are validated", async () => {
   assert.equal((await app.request("/v1/kv?consistency=stale")).status, 200);
   assert.deepEqual(node.calls, []);
 });
+
+Deno.test("the key routes answer the same before Hono (no tokens) as through it (tokens)", async () => {
+  // Without tokens kvFastPath answers the key routes; with a client token
+  // every request goes through Hono's router and middleware.
+  const fast = setup();
+  const routed = setup({ clientToken: "tok" });
+  const auth = { authorization: "Bearer tok" };
+  const requests: [string, RequestInit][] = [
+    ["/v1/kv/a", { method: "PUT", body: "one" }],
+    ["/v1/kv/a", {}],
+    ["/v1/kv/a?consistency=stale", {}],
+    ["/v1/kv/a?consistency=bogus", {}],
+    ["/v1/kv/a", {
+      method: "PUT",
+      body: "two",
+      headers: { "if-match": '"9"' },
+    }],
+    ["/v1/kv/a", { method: "PUT", body: "x", headers: { "if-match": "no" } }],
+    ["/v1/kv/b%2Fc", { method: "PUT", body: "slash" }],
+    ["/v1/kv/b%2Fc", {}],
+    ["/v1/kv/b/c", {}],
+    ["/v1/kv/", {}],
+    ["/v1/kv/%zz", {}],
+    ["/v1/kv/a", { method: "DELETE" }],
+    ["/v1/kv/a", {}],
+    ["/v1/kv/a", { method: "HEAD" }],
+    ["/v1/kv/a", { method: "POST", body: "p" }],
+    ["/root", { method: "PUT", body: "r" }],
+    ["/root", {}],
+    ["/root", { method: "DELETE" }],
+    ["/raft", {}],
+    ["/health", {}],
+    ["/", {}],
+    ["/a/b", {}],
+  ];
+  for (const [path, init] of requests) {
+    const a = await fast.app.request(path, init);
+    const b = await routed.app.request(path, {
+      ...init,
+      headers: { ...init.headers as Record<string, string>, ...auth },
+    });
+    const what = `${init.method ?? "GET"} ${path}`;
+    assert.equal(a.status, b.status, what);
+    for (const h of ["content-type", "x-raft-index", "etag", "allow"]) {
+      assert.equal(a.headers.get(h), b.headers.get(h), `${what}: ${h}`);
+    }
+    assert.equal(await a.text(), await b.text(), what);
+  }
+  assert.deepEqual(fast.node.calls, routed.node.calls);
+  const scrape = async (s: typeof fast) => {
+    const text = await (await s.app.request("/metrics", {
+      headers: auth,
+    })).text();
+    return text.split("\n").filter((l) =>
+      l.startsWith("raftkv_http_requests_total{") && !l.includes("/metrics")
+    );
+  };
+  assert.deepEqual(await scrape(fast), await scrape(routed));
+});

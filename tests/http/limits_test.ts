@@ -17,15 +17,19 @@ function stalledBody(first: string): ReadableStream<Uint8Array> {
 
 Deno.test("a client that trickles its body gets 408 and nothing is applied", async () => {
   const { app, node } = setup({ bodyTimeoutMs: 50 });
-  for (const path of ["/v1/kv/a", "/a"]) {
-    const res = await app.request(path, {
-      method: "PUT",
-      body: stalledBody("par"),
-      duplex: "half",
-    } as RequestInit);
-    assert.equal(res.status, 408, path);
-    const err = await errorOf(res);
-    assert.equal(err.code, "body_timeout");
+  // Chunked, and with a declared length (read whole, not chunk by chunk).
+  for (const length of [undefined, "100"]) {
+    for (const path of ["/v1/kv/a", "/a"]) {
+      const res = await app.request(path, {
+        method: "PUT",
+        body: stalledBody("par"),
+        headers: length === undefined ? {} : { "content-length": length },
+        duplex: "half",
+      } as RequestInit);
+      assert.equal(res.status, 408, `${path} ${length}`);
+      const err = await errorOf(res);
+      assert.equal(err.code, "body_timeout");
+    }
   }
   const members = await app.request("/v1/members", {
     method: "POST",

@@ -4,6 +4,7 @@ import { PeerRemovedError } from "../../raft/mod.ts";
 import { PeerTransport } from "../../http/peer_transport.ts";
 import { clientFrame } from "../../http/ws_client.ts";
 import { RAFT_BATCH_MAGIC, setup } from "./fake_node.ts";
+import { hasOpenssl, makePki } from "./test_pki.ts";
 
 /**
  * An append to peer 2 whose index tells it apart; with an entry (never
@@ -56,41 +57,64 @@ function listener(ev: Events) {
   };
 }
 
-/** Serves the app with a fake node on a free loopback port. */
-function serve() {
-  const s = setup();
+/** How {@linkcode serve} serves: TLS files and the peer token. */
+interface ServeOptions {
+  cert?: string;
+  key?: string;
+  peerToken?: string;
+}
+
+/**
+ * Serves the app with a fake node on a free loopback port. `frames(n, ev)`
+ * waits for `n` frames, and fails at once instead of waiting forever when
+ * the transport reports the peer unreachable or removed (then no frame is
+ * coming: the lane dropped its queue).
+ */
+function serve(o: ServeOptions = {}) {
+  const s = setup(o.peerToken ? { peerToken: o.peerToken } : {});
   let arrived = Promise.withResolvers<void>();
   const receive = s.node.receiveRaft.bind(s.node);
   s.node.receiveRaft = (body: Uint8Array) => {
     receive(body);
     arrived.resolve();
   };
+  const tls = o.cert && o.key ? { cert: o.cert, key: o.key } : {};
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    { hostname: "127.0.0.1", port: 0, onListen() {}, ...tls },
     s.app.fetch,
   );
+  const scheme = o.cert ? "https" : "http";
   return {
     ...s,
     server,
-    url: `http://127.0.0.1:${server.addr.port}`,
-    /** Resolves once `n` frames have arrived. */
-    async frames(n: number): Promise<Uint8Array[]> {
+    url: `${scheme}://127.0.0.1:${server.addr.port}`,
+    /** Resolves once `n` frames have arrived; rejects if the lane gave up. */
+    async frames(n: number, ev: Events): Promise<Uint8Array[]> {
       while (s.node.received.length < n) {
-        await arrived.promise;
-        arrived = Promise.withResolvers<void>();
+        if (ev.unreachable.length > 0 || ev.removed > 0) {
+          throw new Error(
+            `the lane gave up after ${s.node.received.length} of ${n} ` +
+              `frames: unreachable ${ev.unreachable}, removed ${ev.removed}`,
+          );
+        }
+        // Taken before waiting, so an arrival in between is not missed.
+        const next = arrived.promise;
+        await Promise.race([next, ev.changed.promise]);
+        if (next === arrived.promise) arrived = Promise.withResolvers<void>();
       }
       return s.node.received;
     },
   };
 }
 
+/** Fresh event records for {@linkcode listener}. */
+function events(): Events {
+  return { unreachable: [], removed: 0, changed: Promise.withResolvers() };
+}
+
 Deno.test("the stream lane delivers batches in order, one frame per turn", async () => {
   const peer = serve();
-  const ev: Events = {
-    unreachable: [],
-    removed: 0,
-    changed: Promise.withResolvers(),
-  };
+  const ev = events();
   const t = new PeerTransport({
     urlOf: () => peer.url,
     encode,
@@ -99,14 +123,14 @@ Deno.test("the stream lane delivers batches in order, one frame per turn", async
   try {
     t.send([msg(1)]);
     t.send([msg(2), msg(3)]);
-    const first = await peer.frames(1);
+    const first = await peer.frames(1, ev);
     // Queued while the socket connected: one frame.
     assert.deepEqual([...first[0]!], [RAFT_BATCH_MAGIC, 1, 2, 3]);
     t.send([msg(4)]);
     t.send([msg(5)]);
-    await peer.frames(2);
+    await peer.frames(2, ev);
     t.send([msg(6)]);
-    const all = await peer.frames(3);
+    const all = await peer.frames(3, ev);
     assert.deepEqual(all.slice(1).map((f) => [...f]), [
       [RAFT_BATCH_MAGIC, 4, 5],
       [RAFT_BATCH_MAGIC, 6],
@@ -184,4 +208,93 @@ Deno.test("client frames carry the payload after a masked header of the right le
     assert.deepEqual(f.subarray(head, head + 4), new Uint8Array(4));
     assert.ok(f.subarray(head + 4).every((b) => b === 7));
   }
+});
+
+Deno.test({
+  name:
+    "over https the stream lane speaks wss, trusts the CA and sends the peer token",
+  ignore: !hasOpenssl(),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "raftkv-wss-" });
+    try {
+      const pki = await makePki(dir);
+      const ca = await Deno.readTextFile(pki.ca);
+      const peer = serve({
+        cert: await Deno.readTextFile(pki.cert),
+        key: await Deno.readTextFile(pki.key),
+        peerToken: "wss-peer-token",
+      });
+      const ev = events();
+      const t = new PeerTransport({
+        urlOf: () => peer.url,
+        encode,
+        listener: listener(ev),
+        headers: { authorization: "Bearer wss-peer-token" },
+        caCerts: [ca],
+        // The POST lane would go through this: it must not be used.
+        fetch: () => Promise.reject(new Error("the POST lane was used")),
+      });
+      try {
+        t.send([msg(1)]);
+        t.send([msg(2)]);
+        const first = await peer.frames(1, ev);
+        assert.deepEqual([...first[0]!], [RAFT_BATCH_MAGIC, 1, 2]);
+        t.send([msg(3)]);
+        const all = await peer.frames(2, ev);
+        assert.deepEqual([...all[1]!], [RAFT_BATCH_MAGIC, 3]);
+        assert.deepEqual(ev.unreachable, []);
+        assert.deepEqual(t.stats().get(2), { sent: 3, failed: 0, dropped: 0 });
+      } finally {
+        t.close();
+        await peer.server.shutdown();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "over https a peer whose certificate is not trusted, or a missing peer token, is unreachable",
+  ignore: !hasOpenssl(),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "raftkv-wss-" });
+    try {
+      const pki = await makePki(dir);
+      const ca = await Deno.readTextFile(pki.ca);
+      const peer = serve({
+        cert: await Deno.readTextFile(pki.cert),
+        key: await Deno.readTextFile(pki.key),
+        peerToken: "wss-peer-token",
+      });
+      try {
+        for (
+          const o of [
+            { caCerts: undefined, token: "wss-peer-token" },
+            { caCerts: [ca], token: undefined },
+          ]
+        ) {
+          const ev = events();
+          const t = new PeerTransport({
+            urlOf: () => peer.url,
+            encode,
+            listener: listener(ev),
+            headers: o.token ? { authorization: `Bearer ${o.token}` } : {},
+            ...(o.caCerts ? { caCerts: o.caCerts } : {}),
+          });
+          t.send([msg(1)]);
+          await ev.changed.promise;
+          t.close();
+          assert.deepEqual(ev.unreachable, [2]);
+          assert.equal(t.stats().get(2)?.dropped, 1);
+        }
+        assert.deepEqual(peer.node.received, []);
+      } finally {
+        await peer.server.shutdown();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

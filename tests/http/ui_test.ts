@@ -172,6 +172,7 @@ Deno.test("GET /v1/cluster/status marks a member down when it does not answer in
     raftBodyBytesMax: 1024,
     requestTimeoutMs: 1000,
     retryAfterSeconds: 1,
+    bodyTimeoutMs: 1000,
   }, { fetch: fakeFetch as typeof fetch, memberTimeoutMs: 50 });
   const res = await app.request("/v1/cluster/status", {
     headers: { authorization: "Bearer t0ken" },

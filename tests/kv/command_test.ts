@@ -6,6 +6,7 @@ import {
   encodeCommand,
   InvalidCommandError,
 } from "../../kv/mod.ts";
+import { decodeCommandGeneric } from "../../kv/command.ts";
 import { seededRng, testSeeds, withSeed } from "./seed.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -87,6 +88,72 @@ Deno.test("decodeCommand never throws anything but InvalidCommandError on random
         } catch (err) {
           assert.ok(err instanceof InvalidCommandError, `${data}: ${err}`);
         }
+      }
+    });
+  }
+});
+
+/** The outcome of a decode: the command, or the error's class and message. */
+function outcome(decode: () => Command): unknown {
+  try {
+    return decode();
+  } catch (err) {
+    return err instanceof Error ? [err.name, err.message] : String(err);
+  }
+}
+
+Deno.test("decodeCommand's fast path agrees with the generic decoder on valid, mutated, truncated and extended bytes", () => {
+  for (const seed of testSeeds(3)) {
+    withSeed(seed, () => {
+      const rng = seededRng(seed);
+      const keys = [
+        "k",
+        "key€",
+        "x".repeat(31),
+        "y".repeat(300),
+        "z".repeat(4096),
+        "\u{1F600}",
+      ];
+      const ints = [
+        0,
+        1,
+        127,
+        128,
+        255,
+        256,
+        65535,
+        65536,
+        2 ** 32 - 1,
+        2 ** 32,
+        2 ** 53 - 1,
+      ];
+      for (let i = 0; i < 4000; i++) {
+        const key = keys[rng.intn(keys.length)]!;
+        const ifMatch = ints[rng.intn(ints.length)] || undefined;
+        const value = new Uint8Array([0, 255, 40000, 70000][rng.intn(4)]!);
+        let data = rng.intn(3) === 0
+          ? encodeCommand({ op: "delete", key, ifMatch })
+          : encodeCommand({
+            op: "put",
+            key,
+            value,
+            ifMatch,
+            ifNoneMatch: rng.intn(2) === 0,
+          });
+        const mutation = rng.intn(4);
+        if (mutation === 1) {
+          data = data.slice();
+          data[rng.intn(Math.min(data.length, 12))] = rng.intn(256);
+        } else if (mutation === 2) {
+          data = data.slice(0, rng.intn(data.length));
+        } else if (mutation === 3) {
+          data = new Uint8Array([...data, rng.intn(256)]);
+        }
+        assert.deepEqual(
+          outcome(() => decodeCommand(data)),
+          outcome(() => decodeCommandGeneric(data)),
+          `case ${i}`,
+        );
       }
     });
   }

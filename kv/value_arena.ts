@@ -1,0 +1,154 @@
+/**
+ * Value bytes packed into large append-only chunks, addressed by slot
+ * number. One `Uint8Array` with its own `ArrayBuffer` per value costs about
+ * 200 bytes of bookkeeping on top of the value (the view, the buffer object,
+ * its backing store); here a value costs its bytes plus 12 bytes of
+ * location in typed arrays.
+ *
+ * Bytes once written are never changed: a value read out is a view into its
+ * chunk and stays valid however the arena changes later. Replacing a value
+ * appends the new bytes and leaves the old ones dead; a chunk whose dead
+ * bytes pass a third of it has its live values moved to the chunk being
+ * filled and is then dropped (not reused), so dead space stays below about
+ * half of the live bytes plus one chunk.
+ *
+ * @module
+ */
+
+/** Bytes per chunk. */
+const CHUNK_BYTES = 256 * 1024;
+/** Values at least this long get a chunk of their own, of their exact size. */
+const OWN_CHUNK_BYTES = CHUNK_BYTES / 8;
+/** No chunk: a free slot. */
+const NONE = -1;
+
+/** Value bytes by slot number: see the module doc. */
+export class ValueArena {
+  /** Chunks by id; undefined once dropped (the id is then reused). */
+  #chunks: (Uint8Array | undefined)[] = [];
+  /** Bytes appended to each chunk so far. */
+  #used: number[] = [];
+  /** Bytes of each chunk still referenced by a slot. */
+  #live: number[] = [];
+  /** Ids of dropped chunks, to reuse. */
+  #freeIds: number[] = [];
+  /** The chunk being filled, or NONE. */
+  #current = NONE;
+  #chunkOf = new Int32Array(0);
+  #offsetOf = new Int32Array(0);
+  #lengthOf = new Int32Array(0);
+
+  /** Makes room for slots 0..capacity-1 (never shrinks). */
+  reserve(capacity: number): void {
+    if (capacity <= this.#chunkOf.length) return;
+    const n = Math.max(capacity, Math.ceil(this.#chunkOf.length * 1.5), 1024);
+    const grow = (old: Int32Array, fill: number) => {
+      const a = new Int32Array(n).fill(fill, old.length);
+      a.set(old);
+      return a;
+    };
+    this.#chunkOf = grow(this.#chunkOf, NONE);
+    this.#offsetOf = grow(this.#offsetOf, 0);
+    this.#lengthOf = grow(this.#lengthOf, 0);
+  }
+
+  /** Returns a view of the value in `slot` (empty when the slot is free). */
+  get(slot: number): Uint8Array {
+    const c = this.#chunkOf[slot]!;
+    if (c === NONE) return new Uint8Array(0);
+    const off = this.#offsetOf[slot]!;
+    return this.#chunks[c]!.subarray(off, off + this.#lengthOf[slot]!);
+  }
+
+  /** The length of the value in `slot`. */
+  length(slot: number): number {
+    return this.#lengthOf[slot]!;
+  }
+
+  /** Copies the value in `slot` into `out` at `pos`. */
+  copyTo(slot: number, out: Uint8Array, pos: number): void {
+    const c = this.#chunkOf[slot]!;
+    if (c === NONE) return;
+    const off = this.#offsetOf[slot]!;
+    out.set(
+      this.#chunks[c]!.subarray(off, off + this.#lengthOf[slot]!),
+      pos,
+    );
+  }
+
+  /**
+   * Stores a copy of `value` in `slot` (reserved first), replacing what was
+   * there.
+   */
+  set(slot: number, value: Uint8Array): void {
+    this.clear(slot);
+    this.#place(slot, value);
+  }
+
+  /** Frees the value in `slot`. */
+  clear(slot: number): void {
+    const c = this.#chunkOf[slot]!;
+    if (c === NONE) return;
+    this.#chunkOf[slot] = NONE;
+    this.#live[c]! -= this.#lengthOf[slot]!;
+    this.#lengthOf[slot] = 0;
+    this.#reclaim(c);
+  }
+
+  #place(slot: number, value: Uint8Array): void {
+    const len = value.length;
+    let c: number;
+    let off = 0;
+    if (len >= OWN_CHUNK_BYTES) {
+      c = this.#newChunk(len);
+      this.#used[c] = len;
+    } else {
+      c = this.#current;
+      if (c === NONE || this.#used[c]! + len > CHUNK_BYTES) {
+        const old = c;
+        c = this.#current = this.#newChunk(CHUNK_BYTES);
+        if (old !== NONE) this.#reclaim(old);
+      }
+      off = this.#used[c]!;
+      this.#used[c] = off + len;
+    }
+    this.#chunks[c]!.set(value, off);
+    this.#live[c]! += len;
+    this.#chunkOf[slot] = c;
+    this.#offsetOf[slot] = off;
+    this.#lengthOf[slot] = len;
+  }
+
+  #newChunk(size: number): number {
+    const c = this.#freeIds.length > 0
+      ? this.#freeIds.pop()!
+      : this.#chunks.length;
+    this.#chunks[c] = new Uint8Array(size);
+    this.#used[c] = 0;
+    this.#live[c] = 0;
+    return c;
+  }
+
+  /** Drops chunk `c` when empty, or moves its values out when mostly dead. */
+  #reclaim(c: number): void {
+    if (c === this.#current) return;
+    const live = this.#live[c]!;
+    if (live === 0) {
+      this.#chunks[c] = undefined;
+      this.#used[c] = 0;
+      this.#freeIds.push(c);
+      return;
+    }
+    if (live * 3 >= this.#used[c]! * 2) return;
+    const chunk = this.#chunks[c]!;
+    const chunkOf = this.#chunkOf;
+    for (let slot = 0; slot < chunkOf.length; slot++) {
+      if (chunkOf[slot] !== c) continue;
+      const off = this.#offsetOf[slot]!;
+      const len = this.#lengthOf[slot]!;
+      this.#live[c]! -= len;
+      this.#place(slot, chunk.subarray(off, off + len));
+    }
+    this.#reclaim(c);
+  }
+}

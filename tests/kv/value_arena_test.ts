@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { ValueArena } from "../../kv/value_arena.ts";
+import { seededRng } from "../../raft/core/rng.ts";
+import { testSeeds, withSeed } from "./seed.ts";
+
+/** A value whose bytes say which write made it, to catch any mix-up. */
+function valueOf(write: number, length: number): Uint8Array {
+  const v = new Uint8Array(length);
+  for (let i = 0; i < length; i++) v[i] = (write * 31 + i) & 0xff;
+  return v;
+}
+
+Deno.test("ValueArena keeps every slot's latest value through overwrites, clears and chunk moves", () => {
+  for (const seed of testSeeds(5)) {
+    withSeed(seed, () => {
+      const rng = seededRng(seed);
+      const arena = new ValueArena();
+      const slots = 500;
+      arena.reserve(slots);
+      const model = new Map<number, Uint8Array>();
+      // Views read out earlier must keep their bytes whatever happens after.
+      const handedOut: [Uint8Array, Uint8Array][] = [];
+      for (let write = 1; write <= 20_000; write++) {
+        const slot = rng.intn(slots);
+        const r = rng.next();
+        if (r < 0.15) {
+          arena.clear(slot);
+          model.delete(slot);
+        } else {
+          // Mostly small values, sometimes one large enough for its own chunk.
+          const length = r < 0.16 ? 40_000 + rng.intn(10_000) : rng.intn(300);
+          const v = valueOf(write, length);
+          arena.set(slot, v);
+          model.set(slot, v);
+          if (rng.next() < 0.01) handedOut.push([arena.get(slot), v]);
+        }
+      }
+      for (let slot = 0; slot < slots; slot++) {
+        const want = model.get(slot) ?? new Uint8Array(0);
+        assert.deepEqual(arena.get(slot), want, `slot ${slot}`);
+        assert.equal(arena.length(slot), want.length);
+        const out = new Uint8Array(want.length + 2);
+        arena.copyTo(slot, out, 1);
+        assert.deepEqual(out.subarray(1, 1 + want.length), want);
+      }
+      for (const [view, want] of handedOut) assert.deepEqual(view, want);
+    });
+  }
+});
+
+Deno.test("ValueArena copies the bytes it is given", () => {
+  const arena = new ValueArena();
+  arena.reserve(1);
+  const v = new Uint8Array([1, 2, 3]);
+  arena.set(0, v);
+  v[0] = 9;
+  assert.deepEqual(arena.get(0), new Uint8Array([1, 2, 3]));
+});
