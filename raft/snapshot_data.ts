@@ -29,21 +29,36 @@ export function encodeSnapshotData(c: SnapshotContent): Uint8Array {
   // of the exact size: msgpack's encode would grow a buffer by doubling to
   // hold the state and hand back a view into it, which then stays pinned.
   const members = encode(c.members);
-  const head = binHeader(c.state.length);
-  const out = new Uint8Array(
-    SNAPSHOT_DATA_PREFIX.length + members.length + STATE_KEY.length + head +
-      c.state.length,
-  );
-  let at = 0;
+  const headLength = framingLength(members, c.state.length);
+  const out = new Uint8Array(headLength + c.state.length);
+  writeFraming(out, 0, members, c.state.length);
+  out.set(c.state, headLength);
+  return out;
+}
+
+/** The bytes in front of a state of `stateLength` bytes. */
+function framingLength(members: Uint8Array, stateLength: number): number {
+  return SNAPSHOT_DATA_PREFIX.length + members.length + STATE_KEY.length +
+    binHeader(stateLength);
+}
+
+/**
+ * Writes the bytes in front of the state (`{ v: 1, members: ..., state: `
+ * and the state's bin header) into `out` at `at`.
+ */
+function writeFraming(
+  out: Uint8Array,
+  at: number,
+  members: Uint8Array,
+  stateLength: number,
+): void {
   out.set(SNAPSHOT_DATA_PREFIX, at);
   at += SNAPSHOT_DATA_PREFIX.length;
   out.set(members, at);
   at += members.length;
   out.set(STATE_KEY, at);
   at += STATE_KEY.length;
-  at += binHeader(c.state.length, out, at);
-  out.set(c.state, at);
-  return out;
+  binHeader(stateLength, out, at);
 }
 
 /**
@@ -73,22 +88,13 @@ export function encodeSnapshotDataFrom(
     return encodeSnapshotData({ members, state: source.snapshot() });
   }
   const membersBytes = encode(members);
-  const fixed = SNAPSHOT_DATA_PREFIX.length + membersBytes.length +
-    STATE_KEY.length;
-  const headroom = fixed + BIN_HEADER_BYTES_MAX;
+  const headroom = SNAPSHOT_DATA_PREFIX.length + membersBytes.length +
+    STATE_KEY.length + BIN_HEADER_BYTES_MAX;
   const whole = source.snapshotAfter(headroom);
   const stateLength = whole.length - headroom;
-  const head = binHeader(stateLength);
-  let at = headroom - head - fixed;
-  const out = whole.subarray(at);
-  whole.set(SNAPSHOT_DATA_PREFIX, at);
-  at += SNAPSHOT_DATA_PREFIX.length;
-  whole.set(membersBytes, at);
-  at += membersBytes.length;
-  whole.set(STATE_KEY, at);
-  at += STATE_KEY.length;
-  binHeader(stateLength, whole, at);
-  return out;
+  const at = headroom - framingLength(membersBytes, stateLength);
+  writeFraming(whole, at, membersBytes, stateLength);
+  return whole.subarray(at);
 }
 
 /** The longest msgpack bin header (bin 32). */
