@@ -807,6 +807,9 @@ export async function run(config: Config): Promise<number> {
       metadata: { clusterId: "", nodeId: config.id },
       fsyncDuration: metrics.walFsyncDuration,
       onSlowFsync: () => metrics.walSlowFsyncs.inc(),
+      // A follower that needs the snapshot gets it read from its file; the
+      // bytes need not stay in memory between snapshots.
+      snapshotDataInMemory: false,
     });
     const peers = new Map(
       config.cluster.map((url, i) => [i + 1, url] as const),

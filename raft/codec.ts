@@ -140,19 +140,31 @@ export function binHeader(
 }
 
 /**
- * Encodes a whole snapshot (metadata and data): the same bytes as encoding
- * the tuple with msgpack, built in one buffer of the exact size. Snapshots
- * are the largest thing a node encodes; the shared encoder would grow to
- * hold one (and keep that size) and then copy it out.
+ * A whole snapshot's encoding (the same bytes as encoding the tuple with
+ * msgpack) in two parts: a small head (array marker, metadata, bin header)
+ * and the snapshot's own `data`, not copied. Snapshots are the largest thing
+ * a node writes; the snapshot file is written from these parts, so the state
+ * is never copied to be encoded.
+ */
+export function encodeSnapshotParts(s: Snapshot): [Uint8Array, Uint8Array] {
+  const meta = encoder.encode(metaTuple(s.meta));
+  const headLength = 1 + meta.length + binHeader(s.data.length);
+  const head = new Uint8Array(headLength);
+  head[0] = 0x92; // fixarray of 2
+  head.set(meta, 1);
+  binHeader(s.data.length, head, 1 + meta.length);
+  return [head, s.data];
+}
+
+/**
+ * Encodes a whole snapshot (metadata and data) in one buffer: the parts of
+ * {@linkcode encodeSnapshotParts} joined.
  */
 export function encodeSnapshot(s: Snapshot): Uint8Array {
-  const meta = encoder.encode(metaTuple(s.meta));
-  const head = binHeader(s.data.length);
-  const out = new Uint8Array(1 + meta.length + head + s.data.length);
-  out[0] = 0x92; // fixarray of 2
-  out.set(meta, 1);
-  binHeader(s.data.length, out, 1 + meta.length);
-  out.set(s.data, 1 + meta.length + head);
+  const [head, data] = encodeSnapshotParts(s);
+  const out = new Uint8Array(head.length + data.length);
+  out.set(head, 0);
+  out.set(data, head.length);
   return out;
 }
 

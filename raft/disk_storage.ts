@@ -12,7 +12,7 @@
  * @module
  */
 
-import { assert } from "./core/errors.ts";
+import { assert, RaftKvError } from "./core/errors.ts";
 import { type Logger, nopLogger } from "./core/logger.ts";
 import type { InitialState, MemoryStorage, Storage } from "./core/storage.ts";
 import type { Entry, HardState, Snapshot } from "./core/types.ts";
@@ -28,10 +28,11 @@ import {
   type WalRecord,
 } from "../wal/mod.ts";
 import {
+  decodeSnapshot,
   encodeEntries,
   encodeHardState,
-  encodeSnapshot,
   encodeSnapshotMarker,
+  encodeSnapshotParts,
   encodeStorageMetadata,
   type SnapshotMarker,
   type StorageMetadata,
@@ -67,10 +68,29 @@ export interface DiskStorageOptions {
   slowFsyncMs?: number;
   /** A monotonic clock in ms (default `performance.now`); tests fake it. */
   now?: () => number;
+  /**
+   * Keep the newest snapshot's data in memory (default true). With false,
+   * only its metadata stays: `snapshot()` then answers with empty `data` for
+   * any snapshot written after open (the one recovered at open keeps its
+   * data until the next snapshot replaces it), and
+   * {@linkcode DiskStorage.loadSnapshot} reads the data back from its file
+   * when a follower needs it. Saves one snapshot's worth of memory.
+   */
+  snapshotDataInMemory?: boolean;
 }
 
 /** The default threshold of the slow-fsync warning, like etcd's. */
 export const SLOW_FSYNC_MS_DEFAULT = 100;
+
+/**
+ * The file of the snapshot to send is no longer there (a newer snapshot
+ * replaced it): the send fails and the core offers the newer one.
+ */
+export class SnapshotGoneError extends RaftKvError {
+  constructor(index: number, term: number) {
+    super("snapshot_gone", `snapshot file ${index} (term ${term}) is gone`);
+  }
+}
 
 /** The durable part of a Ready, as {@linkcode DiskStorage.save} takes it. */
 export interface SaveRequest {
@@ -93,6 +113,7 @@ export class DiskStorage implements Storage {
   readonly #onSlowFsync: () => void;
   readonly #slowFsyncMs: number;
   readonly #now: () => number;
+  readonly #snapshotDataInMemory: boolean;
   #failed: WalFailedError | undefined;
   #closed = false;
   #chain: Promise<unknown> = Promise.resolve();
@@ -115,6 +136,7 @@ export class DiskStorage implements Storage {
     this.#onSlowFsync = opts.onSlowFsync ?? (() => {});
     this.#slowFsyncMs = opts.slowFsyncMs ?? SLOW_FSYNC_MS_DEFAULT;
     this.#now = opts.now ?? (() => performance.now());
+    this.#snapshotDataInMemory = opts.snapshotDataInMemory ?? true;
   }
 
   /**
@@ -208,6 +230,36 @@ export class DiskStorage implements Storage {
     return this.#mirror.snapshot();
   }
 
+  /**
+   * The newest snapshot with its data: from memory when the mirror holds
+   * it, else read back (and verified) from its file. Rejects when that file
+   * is gone or damaged, e.g. because a newer snapshot replaced it meanwhile;
+   * the caller then reports the send as failed and the core asks again.
+   */
+  async loadSnapshot(): Promise<Snapshot> {
+    const snap = this.#mirror.snapshot();
+    if (snap.meta.index === 0 || snap.data.length > 0) return snap;
+    const { index, term } = snap.meta;
+    const loaded = await this.#snaps.loadNewest((f) =>
+      f.index === index && f.term === term
+    );
+    if (!loaded) {
+      throw new SnapshotGoneError(index, term);
+    }
+    const full = decodeSnapshot(loaded.data);
+    assert(
+      full.meta.index === index && full.meta.term === term,
+      `snapshot file ${loaded.name} holds snapshot ${full.meta.index}`,
+    );
+    return full;
+  }
+
+  /** What the mirror keeps of `snap`: all of it, or only its metadata. */
+  #kept(snap: Snapshot): Snapshot {
+    if (this.#snapshotDataInMemory) return snap;
+    return { meta: snap.meta, data: new Uint8Array(0) };
+  }
+
   /** True when the directory held no WAL (a new node that must bootstrap or join). */
   isEmpty(): boolean {
     return this.#wal.segmentCount === 0;
@@ -286,7 +338,7 @@ export class DiskStorage implements Storage {
     await this.#snaps.save(
       snap.meta.term,
       snap.meta.index,
-      encodeSnapshot(snap),
+      encodeSnapshotParts(snap),
     );
   }
 
@@ -362,7 +414,7 @@ export class DiskStorage implements Storage {
       // carries the hard state) never gets to disk before what it refers to.
       const sync = rd.mustSync || records.length > (rd.hardState ? 1 : 0);
       await this.#append(records, sync);
-      if (snap) this.#mirror.applySnapshot(snap);
+      if (snap) this.#mirror.applySnapshot(this.#kept(snap));
       this.#mirror.append(rd.entries);
       if (rd.hardState) this.#mirror.setHardState(rd.hardState);
       if (snap) await this.#release(snap.meta.index);
@@ -396,7 +448,7 @@ export class DiskStorage implements Storage {
         kind: RecordKind.snapshot,
         data: encodeSnapshotMarker(marker),
       }], true);
-      this.#mirror.createSnapshot(snap);
+      this.#mirror.createSnapshot(this.#kept(snap));
       this.#mirror.compact(Math.max(index - this.#catchUpEntries, 0));
       await this.#release(index);
     });

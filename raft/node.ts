@@ -85,6 +85,12 @@ export interface NodeStorage extends Storage {
   ): Promise<void>;
   /** Persists an application snapshot and compacts what it covers. */
   createSnapshot(snap: Snapshot): Promise<void>;
+  /**
+   * Optional: the newest snapshot with its data, for storage whose
+   * `snapshot()` keeps only metadata; the node fills in a "snap" message's
+   * empty data from it before sending.
+   */
+  loadSnapshot?(): Promise<Snapshot>;
 }
 
 /** Options of {@linkcode RaftNode}. */
@@ -749,7 +755,7 @@ export class RaftNode {
         rd.hardState.vote === this.#persistedVote));
     let later = rd.messages;
     if (early && later.length > 0) {
-      this.#transport.send(later.filter((m) => LEADER_EARLY.has(m.type)));
+      this.#send(later.filter((m) => LEADER_EARLY.has(m.type)));
       later = later.filter((m) => !LEADER_EARLY.has(m.type));
     }
     await this.#storage.save(rd);
@@ -757,7 +763,7 @@ export class RaftNode {
       this.#persistedTerm = rd.hardState.term;
       this.#persistedVote = rd.hardState.vote;
     }
-    if (later.length > 0) this.#transport.send(later);
+    if (later.length > 0) this.#send(later);
     if (rd.snapshot) this.#applySnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.#applyEntry(e);
     if (this.#confApplyWaits.length > 0) this.#releaseConfApplyWaits();
@@ -897,6 +903,49 @@ export class RaftNode {
         )
       );
     }
+  }
+
+  /**
+   * Hands `msgs` to the transport. A "snap" message whose snapshot has no
+   * data (storage kept only its metadata) goes out once the data is read
+   * back; if that fails, the send is reported failed and the core retries.
+   */
+  #send(msgs: Message[]): void {
+    const load = this.#storage.loadSnapshot?.bind(this.#storage);
+    if (
+      !load ||
+      !msgs.some((m) => m.type === "snap" && m.snapshot?.data.length === 0)
+    ) {
+      this.#transport.send(msgs);
+      return;
+    }
+    const now: Message[] = [];
+    for (const m of msgs) {
+      if (m.type !== "snap" || m.snapshot?.data.length !== 0) {
+        now.push(m);
+        continue;
+      }
+      const want = m.snapshot.meta;
+      load().then((full) => {
+        if (this.#stopped) return;
+        if (full.meta.index !== want.index || full.meta.term !== want.term) {
+          throw new RaftKvError(
+            "snapshot_gone",
+            `snapshot ${want.index} was replaced by ${full.meta.index}`,
+          );
+        }
+        this.#transport.send([{ ...m, snapshot: full }]);
+      }).catch((err) => {
+        if (this.#stopped) return;
+        this.#logger.warn("could not read the snapshot to send", {
+          to: m.to,
+          index: want.index,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        this.reportSnapshot(m.to, false);
+      });
+    }
+    if (now.length > 0) this.#transport.send(now);
   }
 
   async #takeSnapshot(): Promise<void> {

@@ -63,14 +63,32 @@ export function parseSnapshotFileName(
   return { term, index, name };
 }
 
-/** Wraps `data` in the checksummed file layout. */
+/**
+ * The 16-byte header of a file whose data is `parts` joined in order:
+ * length and CRC32 are computed over the parts one after the other, so a
+ * large snapshot is never copied into one buffer just to be framed.
+ */
+export function snapshotFileHeader(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  let crc = 0;
+  for (const p of parts) {
+    length += p.length;
+    crc = crc32(p, crc);
+  }
+  const header = new Uint8Array(HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  header.set(MAGIC, 0);
+  view.setUint32(4, length % 0x1_0000_0000, true);
+  view.setUint32(8, Math.floor(length / 0x1_0000_0000), true);
+  view.setUint32(12, crc >>> 0, true);
+  return header;
+}
+
+/** Wraps `data` in the checksummed file layout (one buffer: the whole file's bytes). */
 export function encodeSnapshotFile(data: Uint8Array): Uint8Array {
+  const header = snapshotFileHeader([data]);
   const buf = new Uint8Array(HEADER_BYTES + data.length);
-  const view = new DataView(buf.buffer);
-  buf.set(MAGIC, 0);
-  view.setUint32(4, data.length % 0x1_0000_0000, true);
-  view.setUint32(8, Math.floor(data.length / 0x1_0000_0000), true);
-  view.setUint32(12, crc32(data), true);
+  buf.set(header, 0);
   buf.set(data, HEADER_BYTES);
   return buf;
 }
@@ -133,15 +151,28 @@ export class SnapshotFiles {
   /**
    * Writes the snapshot (term, index) durably: resolves once the file is
    * complete under its final name and the directory entry is synced.
-   * Returns the file name.
+   * `data` may come in parts, which the file holds joined in order; the
+   * header and each part are written where they belong, never copied into
+   * one buffer. Returns the file name.
    */
-  async save(term: number, index: number, data: Uint8Array): Promise<string> {
+  async save(
+    term: number,
+    index: number,
+    data: Uint8Array | readonly Uint8Array[],
+  ): Promise<string> {
     const name = snapshotFileName(term, index);
     const temp = this.path(name + TEMP_SUFFIX);
+    const parts = data instanceof Uint8Array ? [data] : data;
     const file = await this.#fs.open(temp, { write: true, create: true });
     try {
       await file.truncate(0);
-      await file.write(encodeSnapshotFile(data), 0);
+      await file.write(snapshotFileHeader(parts), 0);
+      let at = HEADER_BYTES;
+      for (const part of parts) {
+        if (part.length === 0) continue;
+        await file.write(part, at);
+        at += part.length;
+      }
       await file.sync();
     } finally {
       file.close();

@@ -17,6 +17,7 @@ import {
   encodeSnapshot,
   encodeSnapshotMarker,
   encodeSnapshotMeta,
+  encodeSnapshotParts,
   encodeStorageMetadata,
 } from "../../raft/codec.ts";
 import {
@@ -211,4 +212,25 @@ Deno.test("codec: shared encoders hand out independent buffers", () => {
   encodeEntries([entry(2), entry(3)]);
   encodeHardState({ term: 9, vote: 9, commit: 9 });
   assert.deepEqual(a, copy);
+});
+
+Deno.test("codec: a snapshot's parts join to msgpack's bytes of the tuple, data not copied", () => {
+  const plain = new Encoder();
+  // 0, bin8, bin16 and bin32 headers.
+  for (const size of [0, 1, 255, 256, 65535, 65536, 70000]) {
+    const data = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 255);
+    const s: Snapshot = { ...snap, data };
+    const want = plain.encode([
+      [s.meta.index, s.meta.term, s.meta.conf.voters, s.meta.conf.learners],
+      data,
+    ]);
+    const [head, body] = encodeSnapshotParts(s);
+    assert.equal(body, data, `size ${size}: data is passed through`);
+    const joined = new Uint8Array(head.length + body.length);
+    joined.set(head, 0);
+    joined.set(body, head.length);
+    assert.deepEqual(joined, want, `size ${size}`);
+    assert.deepEqual(encodeSnapshot(s), want, `size ${size}`);
+    assert.deepEqual(decodeSnapshot(joined), s, `size ${size}`);
+  }
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   DiskStorage,
   type DiskStorageOptions,
+  SnapshotGoneError,
   StorageMismatchError,
 } from "../../raft/disk_storage.ts";
 import { MemoryStorage, type Storage } from "../../raft/core/storage.ts";
@@ -563,5 +564,48 @@ Deno.test("disk_storage: caller mistakes (a snapshot beyond the log, a gap) are 
   );
   await s.createSnapshot(snapAt(4, 2));
   assert.equal(s.snapshot().meta.index, 4);
+  await s.close();
+});
+
+Deno.test("disk_storage: with snapshotDataInMemory false the mirror keeps metadata only and loadSnapshot reads the file", async () => {
+  const fs = new MemFs();
+  const opts: DiskStorageOptions = {
+    catchUpEntries: 0,
+    snapshotDataInMemory: false,
+  };
+  const s = await prepared(fs, opts);
+  assert.deepEqual(s.snapshot(), { ...snapAt(10, 1), data: new Uint8Array(0) });
+  assert.deepEqual(await s.loadSnapshot(), snapAt(10, 1));
+  // A snapshot received from a leader is kept the same way.
+  await s.save({
+    snapshot: snapAt(40, 2),
+    entries: [],
+    hardState: { term: 2, vote: 0, commit: 40 },
+    mustSync: true,
+  });
+  assert.equal(s.snapshot().data.length, 0);
+  assert.deepEqual(s.snapshot().meta, snapAt(40, 2).meta);
+  assert.deepEqual(await s.loadSnapshot(), snapAt(40, 2));
+  await s.close();
+  // The snapshot recovered at open keeps its data (the node restores from it).
+  const again = await DiskStorage.open(fs, DIR, opts);
+  assert.deepEqual(again.snapshot(), snapAt(40, 2));
+  assert.deepEqual(await again.loadSnapshot(), snapAt(40, 2));
+  await again.save({ entries: ents(41, 50, 2), mustSync: true });
+  await again.createSnapshot(snapAt(45, 2));
+  assert.equal(again.snapshot().data.length, 0);
+  // Its file gone (never in practice while it is the newest): a typed error.
+  const name = (await fs.readDir(joinPath(DIR, "snap"))).find((n) =>
+    n.endsWith("000000000000002d.snap")
+  )!;
+  await fs.remove(joinPath(DIR, "snap", name));
+  await assert.rejects(() => again.loadSnapshot(), SnapshotGoneError);
+  await again.close();
+});
+
+Deno.test("disk_storage: by default the mirror keeps the snapshot's data", async () => {
+  const s = await prepared(new MemFs(), { catchUpEntries: 0 });
+  assert.deepEqual(s.snapshot(), snapAt(10, 1));
+  assert.equal(await s.loadSnapshot(), s.snapshot());
   await s.close();
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
 import {
   BROKEN_SUFFIX,
   FsIoError,
@@ -9,6 +10,7 @@ import {
 import {
   decodeSnapshotFile,
   encodeSnapshotFile,
+  snapshotFileHeader,
   snapshotFileName,
 } from "../../wal/snapshot_file.ts";
 import { captureLogger, seeds, withSeed } from "./helpers.ts";
@@ -113,7 +115,7 @@ Deno.test("snapshot_file: a crash at any step of a save leaves the file whole or
       const snaps = await SnapshotFiles.open(fs, DIR);
       await snaps.save(1, 10, bytes(1));
       const data = new Uint8Array(3000).fill(7);
-      fs.haltAt(fs.mutations + rng.intn(7));
+      fs.haltAt(fs.mutations + rng.intn(9));
       const saved = await snaps.save(2, 20, data).then(() => true, (e) => {
         assert.ok(e instanceof FsIoError);
         return false;
@@ -130,4 +132,38 @@ Deno.test("snapshot_file: a crash at any step of a save leaves the file whole or
       );
     });
   }
+});
+
+Deno.test("snapshot_file: a save in parts writes the same bytes as the one-buffer layout", async () => {
+  const fs = new MemFs();
+  const snaps = await SnapshotFiles.open(fs, DIR);
+  const head = bytes(0x92, 1, 2, 3);
+  const big = Uint8Array.from({ length: 70000 }, (_, i) => (i * 13) & 255);
+  const joined = new Uint8Array(head.length + big.length);
+  joined.set(head, 0);
+  joined.set(big, head.length);
+  const cases: [string, Uint8Array | Uint8Array[]][] = [
+    ["one buffer", joined],
+    ["two parts", [head, big]],
+    ["with empty parts", [new Uint8Array(0), head, new Uint8Array(0), big]],
+  ];
+  const want = encodeSnapshotFile(joined);
+  // The layout itself, fixed: "RKVS", length (low, high), CRC32, data.
+  const view = new DataView(want.buffer, want.byteOffset);
+  assert.deepEqual([...want.subarray(0, 4)], [0x52, 0x4b, 0x56, 0x53]);
+  assert.equal(view.getUint32(4, true), joined.length);
+  assert.equal(view.getUint32(8, true), 0);
+  assert.equal(view.getUint32(12, true), crc32(joined) >>> 0);
+  assert.deepEqual(want.subarray(16), joined);
+  for (const [i, [label, data]] of cases.entries()) {
+    const name = await snaps.save(1, 10 + i, data);
+    assert.deepEqual(await fs.readFile(snaps.path(name)), want, label);
+    assert.deepEqual(
+      snapshotFileHeader(data instanceof Uint8Array ? [data] : data),
+      want.subarray(0, 16),
+      label,
+    );
+  }
+  const loaded = await snaps.loadNewest();
+  assert.deepEqual(loaded?.data, joined);
 });
