@@ -151,6 +151,15 @@ function requireRecovered(ctx: RouteContext): void {
   if (ctx.node.recovering()) throw new NodeRecoveringError();
 }
 
+/**
+ * The key of a key route: the path after its first `prefix` characters,
+ * percent-decoded and checked; `end` is where the path ends in `url`.
+ */
+function keyOf(url: string, prefix: number): { key: string; end: number } {
+  const { start, end } = pathBounds(url);
+  return { key: decodeKey(url.slice(start + prefix, end)), end };
+}
+
 /** Waits for the linearizable read fence unless the read is stale. */
 function readFence(ctx: RouteContext, stale: boolean): Promise<void> | void {
   if (stale) return;
@@ -163,8 +172,7 @@ async function getKey(
   prefix: number,
 ): Promise<Response> {
   const url = req.url;
-  const { start, end } = pathBounds(url);
-  const key = decodeKey(url.slice(start + prefix, end));
+  const { key, end } = keyOf(url, prefix);
   const stale = end < url.length && parseStale(rawQuery(url));
   requireRecovered(ctx);
   await readFence(ctx, stale);
@@ -185,9 +193,7 @@ async function putKey(
   ctx: RouteContext,
   prefix: number,
 ): Promise<Response> {
-  const url = req.url;
-  const { start, end } = pathBounds(url);
-  const key = decodeKey(url.slice(start + prefix, end));
+  const key = keyOf(req.url, prefix).key;
   const ifMatch = parseIfMatch(req.headers.get("if-match"));
   const ifNoneMatch = parseIfNoneMatch(req.headers.get("if-none-match"));
   requireRecovered(ctx);
@@ -209,9 +215,7 @@ async function deleteKey(
   ctx: RouteContext,
   prefix: number,
 ): Promise<Response> {
-  const url = req.url;
-  const { start, end } = pathBounds(url);
-  const key = decodeKey(url.slice(start + prefix, end));
+  const key = keyOf(req.url, prefix).key;
   const ifMatch = parseIfMatch(req.headers.get("if-match"));
   if (req.headers.has("if-none-match")) {
     throw new BadRequestError(

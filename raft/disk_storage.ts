@@ -428,8 +428,13 @@ export class DiskStorage implements Storage {
    * that and prunes old snapshot files. Older snapshots are ignored; one
    * beyond the log, or whose term differs from the log's, throws
    * `AssertionError` before anything is written.
+   *
+   * The file (the whole state, fsynced: the slow part) is written beside
+   * the queue of WAL writes, not in it, so `save` calls keep completing
+   * meanwhile; only the marker and what follows take their turn in the
+   * queue. Call it once at a time.
    */
-  createSnapshot(snap: Snapshot): Promise<void> {
+  async createSnapshot(snap: Snapshot): Promise<void> {
     const { index, term } = snap.meta;
     const check = () => {
       if (index <= this.#mirror.snapshot().meta.index) return;
@@ -440,9 +445,20 @@ export class DiskStorage implements Storage {
         `snapshot term ${term} differs from the log's at ${index}`,
       );
     };
-    return this.#serial("snapshot", check, async () => {
-      if (index <= this.#mirror.snapshot().meta.index) return;
+    if (this.#failed) throw this.#failed;
+    if (this.#closed) throw new WalClosedError();
+    check();
+    if (index <= this.#mirror.snapshot().meta.index) return;
+    try {
       await this.#writeSnapshotFile(snap);
+    } catch (err) {
+      this.#failed ??= err instanceof WalFailedError
+        ? err
+        : new WalFailedError("snapshot", err);
+      throw this.#failed;
+    }
+    await this.#serial("snapshot", check, async () => {
+      if (index <= this.#mirror.snapshot().meta.index) return;
       const marker: SnapshotMarker = { index, term, reset: false };
       await this.#append([{
         kind: RecordKind.snapshot,

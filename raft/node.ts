@@ -190,6 +190,8 @@ export class RaftNode {
   #seq = 0;
   #applied: number;
   #appliedSinceSnapshot = 0;
+  /** Set while a snapshot is being written (one at a time). */
+  #snapshotting = false;
   #recoverTarget: number;
   #recovering = true;
   #running = false;
@@ -778,9 +780,31 @@ export class RaftNode {
       this.#recovering = false;
       this.#logger.info("recovered", { applied: this.#applied });
     }
-    if (this.#appliedSinceSnapshot >= this.#snapshotEntries) {
-      await this.#takeSnapshot();
+    if (
+      this.#appliedSinceSnapshot >= this.#snapshotEntries && !this.#snapshotting
+    ) {
+      this.#startSnapshot();
     }
+  }
+
+  /**
+   * Takes a snapshot without holding up the Ready loop: the state is
+   * encoded now (it must match the applied index), and the file write, its
+   * fsync and the WAL marker run in the background, queued in the storage
+   * with the next saves, so heartbeats keep going out meanwhile.
+   */
+  #startSnapshot(): void {
+    this.#snapshotting = true;
+    this.#takeSnapshot()
+      .catch((e) => {
+        if (this.#stopped) return; // Storage closed under it at shutdown.
+        this.#logger.error("fatal: the node must stop", {
+          error: String(e),
+          stack: (e as Error)?.stack,
+        });
+        this.#stop(new StoppedError(`fatal error: ${String(e)}`), true);
+      })
+      .finally(() => this.#snapshotting = false);
   }
 
   #onSoftState(role: Status["role"], leader: NodeId): void {
