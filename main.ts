@@ -17,6 +17,7 @@ import { DiskStorage } from "./raft/disk_storage.ts";
 import { DataDirLock } from "./raft/data_dir_lock.ts";
 import { DenoFs } from "./wal/mod.ts";
 import { createApp } from "./http/app.ts";
+import { serveWithTimeouts } from "./http/timeout_server.ts";
 import { KvNode } from "./http/kv_node.ts";
 import { PeerTransport } from "./http/peer_transport.ts";
 import { isLoopbackHost } from "./http/auth.ts";
@@ -104,6 +105,10 @@ export interface Config {
   maxUncommittedBytes: number;
   /** How long a client may take to send a request body, in ms (408 beyond). */
   bodyTimeoutMs: number;
+  /** Time to send a request header before 408 and close, in ms; 0: no limit. */
+  headerTimeoutMs: number;
+  /** Time a keep-alive connection may sit idle before it is closed; 0: no limit. */
+  idleTimeoutMs: number;
 }
 
 /** What `raftkv restore` is asked to do (docs/BACKUP.md). */
@@ -269,6 +274,19 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "how long a client may take to send a request body before 408",
     default: "30000",
   },
+  "header-timeout-ms": {
+    type: "string",
+    value: "MS",
+    help:
+      "close a connection whose request header is not complete within MS (408); 0: never",
+    default: "0",
+  },
+  "idle-timeout-ms": {
+    type: "string",
+    value: "MS",
+    help: "close a keep-alive connection idle for MS; 0: never",
+    default: "0",
+  },
   "help": { type: "boolean", help: "print this help and exit" },
   "version": { type: "boolean", help: "print the version and exit" },
 };
@@ -406,6 +424,8 @@ export function parseConfig(
       1,
     ),
     bodyTimeoutMs: intOr("body-timeout-ms", raw, 30_000, 1, 3_600_000),
+    headerTimeoutMs: intOr("header-timeout-ms", raw, 0, 0, 3_600_000),
+    idleTimeoutMs: intOr("idle-timeout-ms", raw, 0, 0, 3_600_000),
   };
   parseSecurity(config, raw);
   const portValue = raw("port");
@@ -771,19 +791,42 @@ export async function run(config: Config): Promise<number> {
     memberFetch: tls.fetch,
     metrics: metrics.registry,
   });
-  const servers: Deno.HttpServer[] = [];
+  const servers: { shutdown(): Promise<void> }[] = [];
+  const timeouts = config.headerTimeoutMs > 0 || config.idleTimeoutMs > 0;
   const serve = (hostname: string, p: number) =>
     servers.push(
-      Deno.serve(
-        tls.cert !== undefined && tls.key !== undefined
-          ? { hostname, port: p, cert: tls.cert, key: tls.key, onListen() {} }
-          : { hostname, port: p, onListen() {} },
-        app.fetch,
-      ),
+      timeouts
+        ? serveWithTimeouts(app.fetch, {
+          hostname,
+          port: p,
+          cert: tls.cert,
+          key: tls.key,
+          headerTimeoutMs: config.headerTimeoutMs,
+          idleTimeoutMs: config.idleTimeoutMs,
+          bodyTimeoutMs: config.bodyTimeoutMs,
+          onError: (err) =>
+            logger.error("http server error", { error: String(err) }),
+        })
+        : Deno.serve(
+          tls.cert !== undefined && tls.key !== undefined
+            ? { hostname, port: p, cert: tls.cert, key: tls.key, onListen() {} }
+            : { hostname, port: p, onListen() {} },
+          app.fetch,
+        ),
     );
   serve(config.listen.hostname, config.listen.port);
   if (config.port !== undefined) serve(config.listen.hostname, config.port);
-  logger.info("serving", { url: config.url, port: config.port });
+  logger.info("serving", {
+    url: config.url,
+    port: config.port,
+    // Node's HTTP server, for the connection timeouts (docs/SECURITY.md).
+    ...(timeouts
+      ? {
+        headerTimeoutMs: config.headerTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+      }
+      : {}),
+  });
 
   let exitCode = 0;
   let ticker: ReturnType<typeof setInterval> | undefined;

@@ -55,6 +55,20 @@ export class BodyTimeoutError extends HttpError {
   }
 }
 
+/**
+ * A WebSocket upgrade this server cannot perform (501): the Node-based
+ * server of `--header-timeout-ms`/`--idle-timeout-ms` over TLS, where Deno
+ * 2.9 cannot take the connection over. Peers then send `POST /raft`.
+ */
+export class UpgradeUnsupportedError extends HttpError {
+  constructor() {
+    super(
+      "upgrade_unsupported",
+      "this node cannot upgrade TLS connections to WebSocket: use POST /raft",
+    );
+  }
+}
+
 /** No route has this path (404). */
 export class RouteNotFoundError extends HttpError {
   constructor(method: string, path: string) {
@@ -148,6 +162,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["stopped", 503],
   ["unhealthy", 503],
   ["overloaded", 503],
+  ["upgrade_unsupported", 501],
   ["timeout", 504],
 ]);
 

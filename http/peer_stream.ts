@@ -51,6 +51,11 @@ export interface StreamLaneOptions {
   headers: Record<string, string>;
   /** PEM CA certificates trusted for https peers (`wss:`), besides the system's. */
   caCerts?: string[];
+  /**
+   * The peer answered the handshake with 501 (it cannot serve the stream,
+   * http/timeout_server.ts over TLS): the owner sends by POST instead.
+   */
+  onUnsupported?(): void;
 }
 
 /** Counters, as the POST lane keeps them. */
@@ -116,6 +121,9 @@ export class StreamLane {
           this.#flush();
         },
         onClose: (code, reason) => this.#closed(ws, code, reason),
+        onRefused: (status) => {
+          if (status === 501 && this.#ws === ws) this.o.onUnsupported?.();
+        },
       }, this.o.caCerts ? { caCerts: this.o.caCerts } : {});
     } catch (e) {
       this.#failed(String(e));

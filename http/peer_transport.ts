@@ -200,6 +200,8 @@ class Lane {
 /** Sends Raft messages to peers over HTTP; implements the node's Transport. */
 export class PeerTransport {
   readonly #lanes = new Map<string, Lane | StreamLane>();
+  /** Peers that cannot serve the stream (501): batches go by POST. */
+  readonly #postOnly = new Set<NodeId>();
   readonly #o: Required<Omit<PeerTransportOptions, "logger" | "caCerts">> & {
     logger: Logger;
     caCerts?: string[];
@@ -230,17 +232,33 @@ export class PeerTransport {
     if (!lane) {
       // ws: for http peers, wss: (TLS, trusting `caCerts`) for https ones.
       const base = this.#o.urlOf(peer);
-      lane = this.#o.stream && !snapshot &&
+      lane = this.#o.stream && !snapshot && !this.#postOnly.has(peer) &&
           (base?.startsWith("http:") || base?.startsWith("https:"))
         ? new StreamLane(peer, {
           ...this.#o,
           bufferedBytesMax: 16 * 1024 * 1024,
           retryMs: 100,
+          onUnsupported: () => this.#postInstead(peer, key),
         })
         : new Lane(peer, snapshot, this.#o);
       this.#lanes.set(key, lane);
     }
     return lane;
+  }
+
+  /** From now on, batches to `peer` go by POST (its stream lane is dropped). */
+  #postInstead(peer: NodeId, key: string): void {
+    if (this.#postOnly.has(peer)) return;
+    this.#postOnly.add(peer);
+    // The stream lane finishes on its own (what it held counts as dropped)
+    // and stays under another key, so its counters remain in stats().
+    const lane = this.#lanes.get(key);
+    if (lane) this.#lanes.set(`${key}/retired`, lane);
+    this.#lanes.delete(key);
+    this.#o.logger.info(
+      "peer cannot serve the raft stream: sending POST /raft",
+      { peer },
+    );
   }
 
   /** Closes the peer streams (the node stops); later sends reopen them. */

@@ -20,6 +20,7 @@ import { readBody } from "./body.ts";
 import type { RouteContext } from "./context.ts";
 import { BadRequestError } from "./errors.ts";
 import { chunkInfoOf, SnapshotReceiver } from "./snapshot_receiver.ts";
+import { nodeUpgrade } from "./node_upgrade.ts";
 import {
   CLOSE_BAD_FRAME,
   CLOSE_PEER_REMOVED,
@@ -68,6 +69,7 @@ function acceptStream(
   }
   const { socket, response } = Deno.upgradeWebSocket(req, {
     idleTimeout: 0,
+    ...nodeUpgrade.get(req),
   });
   socket.binaryType = "arraybuffer";
   const refused = (err: unknown) => {

@@ -23,6 +23,11 @@ export interface WsClientEvents {
   onOpen(): void;
   /** The connection ended: the server's close code, or 1006 (abnormal). */
   onClose(code: number, reason: string): void;
+  /**
+   * The server answered the handshake with this HTTP status instead of 101;
+   * `onClose` (1006) follows.
+   */
+  onRefused?(status: number): void;
 }
 
 /** Connection options of a {@linkcode BinaryWsClient}. */
@@ -231,6 +236,8 @@ export class BinaryWsClient {
       }
       const status = latin1.decode(buf.subarray(0, end)).split("\r\n", 1)[0]!;
       if (!/^HTTP\/1\.1 101 /.test(status)) {
+        const code = Number(/^HTTP\/1\.1 (\d{3}) /.exec(status)?.[1]);
+        if (code && !this.#done) this.#events.onRefused?.(code);
         throw new Error(`handshake refused: ${status}`);
       }
       if (this.#done) return;

@@ -64,6 +64,8 @@ Deno.test("defaults follow API.md", () => {
     maxPendingProposals: 10000,
     maxUncommittedBytes: 64 * 1024 * 1024,
     bodyTimeoutMs: 30000,
+    headerTimeoutMs: 0,
+    idleTimeoutMs: 0,
   });
 });
 
@@ -107,6 +109,10 @@ Deno.test("every flag is read", () => {
     "9999",
     "--body-timeout-ms",
     "1500",
+    "--header-timeout-ms",
+    "2500",
+    "--idle-timeout-ms",
+    "60000",
   ]);
   assert.deepEqual(config, {
     id: 2,
@@ -130,6 +136,8 @@ Deno.test("every flag is read", () => {
     maxPendingProposals: 50,
     maxUncommittedBytes: 9999,
     bodyTimeoutMs: 1500,
+    headerTimeoutMs: 2500,
+    idleTimeoutMs: 60000,
   });
 });
 
@@ -155,6 +163,8 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_MAX_PENDING_PROPOSALS: "7",
     RAFTKV_MAX_UNCOMMITTED_BYTES: "8",
     RAFTKV_BODY_TIMEOUT_MS: "9",
+    RAFTKV_HEADER_TIMEOUT_MS: "8",
+    RAFTKV_IDLE_TIMEOUT_MS: "7",
   };
   assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
   const config = run([], env);
@@ -180,6 +190,8 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     maxPendingProposals: 7,
     maxUncommittedBytes: 8,
     bodyTimeoutMs: 9,
+    headerTimeoutMs: 8,
+    idleTimeoutMs: 7,
   });
   for (
     const [text, join] of [["1", true], ["yes", true], ["0", false], [
@@ -265,6 +277,8 @@ Deno.test("--help and --version", () => {
       "--max-pending-proposals",
       "--max-uncommitted-bytes",
       "--body-timeout-ms",
+      "--header-timeout-ms",
+      "--idle-timeout-ms",
       "RAFTKV_PEER_TOKEN",
       "--help",
       "--version",
@@ -398,6 +412,8 @@ Deno.test("TLS flags go with https URLs, and tokens are header-safe", () => {
     "--max-uncommitted-bytes",
   );
   fails(["--id", "1", "--body-timeout-ms", "0"], "--body-timeout-ms");
+  fails(["--id", "1", "--header-timeout-ms", "-1"], "--header-timeout-ms");
+  fails(["--id", "1", "--idle-timeout-ms", "soon"], "--idle-timeout-ms");
   assert.match(
     fails(["--id", "1"], "--peer-token", { RAFTKV_PEER_TOKEN: "a b" }).message,
     /RAFTKV_PEER_TOKEN/,

@@ -3,6 +3,7 @@ import type { Message } from "../../raft/core/mod.ts";
 import { PeerRemovedError } from "../../raft/mod.ts";
 import { PeerTransport } from "../../http/peer_transport.ts";
 import { clientFrame } from "../../http/ws_client.ts";
+import { serveWithTimeouts } from "../../http/timeout_server.ts";
 import { RAFT_BATCH_MAGIC, setup } from "./fake_node.ts";
 import { hasOpenssl, makePki } from "./test_pki.ts";
 
@@ -62,6 +63,8 @@ interface ServeOptions {
   cert?: string;
   key?: string;
   peerToken?: string;
+  /** Serve with http/timeout_server.ts instead of Deno.serve. */
+  timeouts?: boolean;
 }
 
 /**
@@ -79,15 +82,28 @@ function serve(o: ServeOptions = {}) {
     arrived.resolve();
   };
   const tls = o.cert && o.key ? { cert: o.cert, key: o.key } : {};
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {}, ...tls },
-    s.app.fetch,
-  );
+  const server = o.timeouts
+    ? serveWithTimeouts(s.app.fetch, {
+      hostname: "127.0.0.1",
+      port: 0,
+      headerTimeoutMs: 10_000,
+      idleTimeoutMs: 10_000,
+      ...tls,
+    })
+    : Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {}, ...tls },
+      s.app.fetch,
+    );
   const scheme = o.cert ? "https" : "http";
   return {
     ...s,
     server,
-    url: `${scheme}://127.0.0.1:${server.addr.port}`,
+    /** Resolves once the server listens. */
+    listening: "listening" in server ? server.listening : Promise.resolve(),
+    get url() {
+      const port = "addr" in server ? server.addr.port : server.port;
+      return `${scheme}://127.0.0.1:${port}`;
+    },
     /** Resolves once `n` frames have arrived; rejects if the lane gave up. */
     async frames(n: number, ev: Events): Promise<Uint8Array[]> {
       while (s.node.received.length < n) {
@@ -291,6 +307,60 @@ Deno.test({
         }
         assert.deepEqual(peer.node.received, []);
       } finally {
+        await peer.server.shutdown();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a peer that cannot serve the stream over TLS (501) gets its batches by POST",
+  ignore: !hasOpenssl(),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "raftkv-wss-501-" });
+    try {
+      const pki = await makePki(dir);
+      const peer = serve({
+        cert: await Deno.readTextFile(pki.cert),
+        key: await Deno.readTextFile(pki.key),
+        timeouts: true,
+      });
+      await peer.listening;
+      const ev = events();
+      const ca = await Deno.readTextFile(pki.ca);
+      const client = Deno.createHttpClient({ caCerts: [ca] });
+      const t = new PeerTransport({
+        urlOf: () => peer.url,
+        encode,
+        listener: listener(ev),
+        caCerts: [ca],
+        fetch: (input, init) => fetch(input, { ...init, client }),
+      });
+      try {
+        // The first batch meets the refused handshake and is dropped (Raft
+        // retransmits); the lane reports the peer unreachable once.
+        t.send([msg(1)]);
+        await ev.changed.promise;
+        assert.deepEqual(ev.unreachable, [2]);
+        ev.unreachable = [];
+        ev.changed = Promise.withResolvers();
+        t.send([msg(2)]);
+        t.send([msg(3)]);
+        // One POST in flight at a time: two bodies or one.
+        const want = [2, 3];
+        const got: number[] = [];
+        for (let n = 1; got.length < want.length; n++) {
+          const bodies = await peer.frames(n, ev);
+          got.splice(0, got.length, ...bodies.flatMap((b) => [...b.slice(1)]));
+        }
+        assert.deepEqual(got, want);
+        assert.equal(t.stats().get(2)?.dropped, 1);
+      } finally {
+        t.close();
+        client.close();
         await peer.server.shutdown();
       }
     } finally {
