@@ -8,26 +8,12 @@
 
 import assert from "node:assert/strict";
 import { E2eCluster, request, show } from "./cluster.ts";
+import { sendAndReadUntilClosed } from "../http/raw_client.ts";
 
-/** What a client that sends `text` and then stalls reads before the close. */
+/** Sends `text` to `port`; what it read until the node hung up. */
 async function stalled(port: number, text: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(new TextEncoder().encode(text));
-    let got = "";
-    const buf = new Uint8Array(4096);
-    for (;;) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return got;
-      got += new TextDecoder().decode(buf.subarray(0, n));
-    }
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // Closed by the node already.
-    }
-  }
+  return sendAndReadUntilClosed(conn, text);
 }
 
 Deno.test("a cluster with connection timeouts replicates over the stream and drops stalled clients", async () => {

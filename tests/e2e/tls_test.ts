@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { E2eCluster, errorCode, request, show } from "./cluster.ts";
 import { hasOpenssl, makePki } from "../http/test_pki.ts";
+import { sendAndReadUntilClosed } from "../http/raw_client.ts";
 
 const PEER_TOKEN = "e2e-peer-token-7f3a9c";
 const CLIENT_TOKEN = "e2e-client-token-41d2e8";
@@ -154,10 +155,7 @@ Deno.test({
   fn: () => securedCluster([], true),
 });
 
-/**
- * What a TLS client that sends `text` and then stalls reads before node
- * `port` closes the connection.
- */
+/** Sends `text` over TLS to `port`; what it read until the node hung up. */
 async function stalledTls(
   port: number,
   ca: string,
@@ -168,22 +166,7 @@ async function stalledTls(
     port,
     caCerts: [ca],
   });
-  try {
-    await conn.write(new TextEncoder().encode(text));
-    let got = "";
-    const buf = new Uint8Array(4096);
-    for (;;) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return got;
-      got += new TextDecoder().decode(buf.subarray(0, n));
-    }
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // Closed by the node already.
-    }
-  }
+  return sendAndReadUntilClosed(conn, text);
 }
 
 Deno.test({

@@ -13,6 +13,7 @@ import {
 } from "../../http/timeout_server.ts";
 import { nodeUpgrade } from "../../http/node_upgrade.ts";
 import { hasOpenssl, makePki } from "./test_pki.ts";
+import { sendAndReadUntilClosed } from "./raw_client.ts";
 
 /** Echoes what it got; `/stream` answers in three chunks; `/ws` upgrades. */
 async function handler(req: Request): Promise<Response> {
@@ -65,29 +66,10 @@ function start(extra: Partial<TimeoutServerOptions> = {}) {
   return { server, errors };
 }
 
-/**
- * Writes `text` on a new raw connection and reads until the server closes
- * it; what it read. A server that never closes fails the test by its
- * sanitizer timeout, not by a threshold here.
- */
+/** Sends `text` on a new connection to `port`; what it read until closed. */
 async function untilClosed(port: number, text: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    if (text) await conn.write(new TextEncoder().encode(text));
-    let got = "";
-    const buf = new Uint8Array(4096);
-    for (;;) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return got;
-      got += new TextDecoder().decode(buf.subarray(0, n));
-    }
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // Already closed by the server.
-    }
-  }
+  return sendAndReadUntilClosed(conn, text);
 }
 
 Deno.test("timeout server: serves requests like Deno.serve", async () => {
@@ -304,15 +286,7 @@ Deno.test({
           port: server.port,
           caCerts: [ca],
         });
-        await conn.write(new TextEncoder().encode("GET /s HTTP/1.1\r\n"));
-        let got = "";
-        const buf = new Uint8Array(4096);
-        for (;;) {
-          const n = await conn.read(buf).catch(() => null);
-          if (n === null) break;
-          got += new TextDecoder().decode(buf.subarray(0, n));
-        }
-        conn.close();
+        const got = await sendAndReadUntilClosed(conn, "GET /s HTTP/1.1\r\n");
         assert.match(got, /^HTTP\/1\.1 408 /);
       } finally {
         client.close();
