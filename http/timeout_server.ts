@@ -76,6 +76,9 @@ export interface TimeoutServer {
 
 const EMPTY = new Uint8Array(0);
 
+/** The client closed the connection before its body was complete. */
+class ClientGoneError extends Error {}
+
 /** Bodies with a declared length up to this are read before the handler runs. */
 const COLLECT_BYTES_MAX = 4 * 1024 * 1024;
 
@@ -116,7 +119,8 @@ export function serveWithTimeouts(
       if (--inFlight === 0) drained?.();
     });
     handle(req, res).catch((err) => {
-      if (res.headersSent) {
+      // Answered already, or the client went away: nothing to tell anyone.
+      if (res.headersSent || err instanceof ClientGoneError) {
         res.destroy();
         return;
       }
@@ -279,9 +283,15 @@ function collect(
       chunks.push(c);
       total += c.length;
     });
-    req.once("error", (err) => {
+    // The request stream fails only when its connection does ("aborted").
+    req.once("error", () => {
       if (slot) cancelDeadline(slot);
-      reject(err);
+      reject(new ClientGoneError());
+    });
+    req.once("close", () => {
+      if (req.complete) return;
+      if (slot) cancelDeadline(slot);
+      reject(new ClientGoneError());
     });
     req.once("end", () => {
       if (slot) cancelDeadline(slot);

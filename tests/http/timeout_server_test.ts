@@ -139,6 +139,30 @@ Deno.test("timeout server: a body that stalls gets the JSON 408 and the connecti
   }
 });
 
+Deno.test("timeout server: a client that hangs up mid-body is forgotten, not logged", async () => {
+  const { server, errors } = start({ bodyTimeoutMs: 60_000 });
+  await server.listening;
+  try {
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await conn.write(
+      new TextEncoder().encode(
+        "PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab",
+      ),
+    );
+    conn.close();
+    // The server is still there and answers; nothing was reported.
+    const res = await fetch(`http://127.0.0.1:${server.port}/b`);
+    assert.equal((await res.json()).path, "/b");
+    assert.deepEqual(errors, []);
+  } finally {
+    // Returns only once no request is in flight: the abandoned one ended.
+    await server.shutdown();
+  }
+});
+
 Deno.test("timeout server: a request header that never completes gets 408 and the connection closes", async () => {
   const { server } = start();
   await server.listening;
