@@ -52,22 +52,30 @@ function tooLarge(options: ReadBodyOptions): PayloadTooLargeError {
  * @throws {PayloadTooLargeError} when it is larger than `options.bytesMax`;
  * {BodyTimeoutError} when it has not arrived within `options.timeoutMs`.
  */
-export async function readBody(
+export function readBody(
   req: Request,
   options: ReadBodyOptions,
 ): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null) {
     const length = Number(declared);
-    if (length > options.bytesMax) throw tooLarge(options);
+    if (length > options.bytesMax) return Promise.reject(tooLarge(options));
     if (Number.isSafeInteger(length)) {
       // Deno.serve hands over a body of known length without building a
-      // stream for it; only a chunked body is read chunk by chunk.
-      const bytes = await bytesWithin(req, options.timeoutMs);
-      if (bytes.length > options.bytesMax) throw tooLarge(options);
-      return bytes;
+      // stream for it; only a chunked body is read chunk by chunk. Not
+      // async: this is every write's path, and an async frame per request
+      // is garbage.
+      return bytesWithin(req, options);
     }
   }
+  return readChunked(req, options);
+}
+
+/** Reads a body of unknown length chunk by chunk, within the limits. */
+async function readChunked(
+  req: Request,
+  options: ReadBodyOptions,
+): Promise<Uint8Array> {
   const body = req.body;
   if (body === null) return EMPTY;
   const reader = body.getReader();
@@ -111,15 +119,22 @@ export async function readBody(
 }
 
 /**
- * `req.bytes()`, failing with {@linkcode BodyTimeoutError} once `timeoutMs`
- * passes. The late read is left to end with the connection (a locked body
- * cannot be cancelled); the 408 goes out at once.
+ * `req.bytes()` of at most `options.bytesMax` bytes, failing with
+ * {@linkcode BodyTimeoutError} once `options.timeoutMs` passes. The late
+ * read is left to end with the connection (a locked body cannot be
+ * cancelled); the 408 goes out at once.
  */
 function bytesWithin(
   req: Request,
-  timeoutMs: number | undefined,
+  options: ReadBodyOptions,
 ): Promise<Uint8Array> {
-  if (timeoutMs === undefined) return req.bytes();
+  const timeoutMs = options.timeoutMs;
+  if (timeoutMs === undefined) {
+    return req.bytes().then((bytes) => {
+      if (bytes.length > options.bytesMax) throw tooLarge(options);
+      return bytes;
+    });
+  }
   return new Promise<Uint8Array>((resolve, reject) => {
     const slot = addDeadline(
       timeoutMs,
@@ -127,7 +142,8 @@ function bytesWithin(
     );
     req.bytes().then((bytes) => {
       cancelDeadline(slot);
-      resolve(bytes);
+      if (bytes.length > options.bytesMax) reject(tooLarge(options));
+      else resolve(bytes);
     }, (err) => {
       cancelDeadline(slot);
       reject(err);

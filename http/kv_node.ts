@@ -13,7 +13,12 @@ import {
   type KvReader,
   KvStore,
 } from "../kv/mod.ts";
-import { type Message, type RaftNode, RecoveringError } from "../raft/mod.ts";
+import {
+  type Applied,
+  type Message,
+  type RaftNode,
+  RecoveringError,
+} from "../raft/mod.ts";
 import type {
   Health,
   Member,
@@ -27,6 +32,11 @@ import type {
 export interface WalStats {
   readonly walSegmentCount: number;
   readonly walBytes: number;
+}
+
+/** The key-value store's answer inside what the node applied. */
+function applyResultOf(applied: Applied): ApplyResult {
+  return applied.result as ApplyResult;
 }
 
 /** Adapts a RaftNode replicating a KvStore to the HTTP layer's port. */
@@ -64,9 +74,16 @@ export class KvNode implements NodePort {
     return this.#node()?.recovering() ?? true;
   }
 
-  async write(cmd: Command, signal: AbortSignal): Promise<ApplyResult> {
-    const applied = await this.#ready().propose(encodeCommand(cmd), signal);
-    return applied.result as ApplyResult;
+  write(cmd: Command, signal: AbortSignal): Promise<ApplyResult> {
+    // Not async (every write passes here): errors thrown before proposing
+    // still come back as a rejection, as from an async function.
+    try {
+      return this.#ready().propose(encodeCommand(cmd), signal).then(
+        applyResultOf,
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   readBarrier(signal: AbortSignal): Promise<void> {

@@ -200,6 +200,8 @@ class Lane {
 /** Sends Raft messages to peers over HTTP; implements the node's Transport. */
 export class PeerTransport {
   readonly #lanes = new Map<string, Lane | StreamLane>();
+  /** Each peer's lane for messages other than snapshots, found without building its key. */
+  readonly #messageLanes = new Map<NodeId, Lane | StreamLane>();
   /** Peers that cannot serve the stream (501): batches go by POST. */
   readonly #postOnly = new Set<NodeId>();
   readonly #o: Required<Omit<PeerTransportOptions, "logger" | "caCerts">> & {
@@ -227,6 +229,10 @@ export class PeerTransport {
   }
 
   #lane(peer: NodeId, snapshot: boolean): Lane | StreamLane {
+    if (!snapshot) {
+      const lane = this.#messageLanes.get(peer);
+      if (lane) return lane;
+    }
     const key = `${peer}/${snapshot ? "snap" : "msg"}`;
     let lane = this.#lanes.get(key);
     if (!lane) {
@@ -243,6 +249,7 @@ export class PeerTransport {
         : new Lane(peer, snapshot, this.#o);
       this.#lanes.set(key, lane);
     }
+    if (!snapshot) this.#messageLanes.set(peer, lane);
     return lane;
   }
 
@@ -255,6 +262,7 @@ export class PeerTransport {
     const lane = this.#lanes.get(key);
     if (lane) this.#lanes.set(`${key}/retired`, lane);
     this.#lanes.delete(key);
+    this.#messageLanes.delete(peer);
     this.#o.logger.info(
       "peer cannot serve the raft stream: sending POST /raft",
       { peer },

@@ -12,7 +12,9 @@
  */
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { RaftKvError } from "./core/errors.ts";
+import { AssertionError, RaftKvError } from "./core/errors.ts";
+import { MsgpackReader, UNHANDLED } from "./msgpack_reader.ts";
+import { MsgpackWriter } from "./msgpack_writer.ts";
 import { MESSAGE_TYPES } from "./core/types.ts";
 import type {
   ConfState,
@@ -52,12 +54,18 @@ export interface StorageMetadata {
 const encoder = new Encoder({ initialBufferSize: 64 * 1024 });
 // No maps, no extensions: our encodings use neither, so garbage fails fast.
 // The array limit bounds what a hostile length prefix can make us allocate.
+const MAX_LENGTH = 1 << 20;
 const decoder = new Decoder({
-  maxArrayLength: 1 << 20,
+  maxArrayLength: MAX_LENGTH,
   maxMapLength: 0,
   maxExtLength: 0,
-  maxStrLength: 1 << 20,
+  maxStrLength: MAX_LENGTH,
 });
+
+// The hot encodings (message batches, entry batches) are written field by
+// field into one reused buffer: no positional arrays are built for them.
+// The bytes are the same as the encoder's for the tuples below.
+const writer = new MsgpackWriter(64 * 1024);
 
 const MESSAGE_TYPE_CODES = new Map(MESSAGE_TYPES.map((t, i) => [t, i]));
 const ENTRY_TYPES: readonly EntryType[] = ["normal", "conf"];
@@ -76,22 +84,42 @@ function snapshotTuple(s: Snapshot): unknown[] {
   return [metaTuple(s.meta), s.data];
 }
 
-function messageTuple(m: Message): unknown[] {
-  return [
-    MESSAGE_TYPE_CODES.get(m.type) ?? -1,
-    m.from,
-    m.to,
-    m.term,
-    m.logTerm,
-    m.index,
-    m.entries.map(entryTuple),
-    m.commit,
-    m.reject,
-    m.rejectHint,
-    m.rejectTerm,
-    m.snapshot ? snapshotTuple(m.snapshot) : null,
-    m.context,
-  ];
+/** Writes an entry as its tuple `[term, index, type, data]`. */
+function writeEntry(e: Entry): void {
+  writer.arrayHeader(4);
+  writer.uint(e.term);
+  writer.uint(e.index);
+  writer.uint(e.type === "conf" ? 1 : 0);
+  writer.bin(e.data);
+}
+
+/**
+ * Writes a message as its 13-field tuple: type code, from, to, term,
+ * logTerm, index, entries, commit, reject, rejectHint, rejectTerm,
+ * snapshot (or nil), context.
+ */
+function writeMessage(m: Message): void {
+  const type = MESSAGE_TYPE_CODES.get(m.type);
+  // Not `assert`: its message would be built for every message.
+  if (type === undefined) {
+    throw new AssertionError(`unknown message type ${m.type}`);
+  }
+  writer.arrayHeader(13);
+  writer.uint(type);
+  writer.uint(m.from);
+  writer.uint(m.to);
+  writer.uint(m.term);
+  writer.uint(m.logTerm);
+  writer.uint(m.index);
+  writer.arrayHeader(m.entries.length);
+  for (const e of m.entries) writeEntry(e);
+  writer.uint(m.commit);
+  writer.bool(m.reject);
+  writer.uint(m.rejectHint);
+  writer.uint(m.rejectTerm);
+  if (m.snapshot) writer.encoded(encoder.encode(snapshotTuple(m.snapshot)));
+  else writer.nil();
+  writer.str(m.context);
 }
 
 /** Encodes one entry. */
@@ -101,7 +129,10 @@ export function encodeEntry(e: Entry): Uint8Array {
 
 /** Encodes a batch of entries (one WAL record per batch). */
 export function encodeEntries(ents: readonly Entry[]): Uint8Array {
-  return encoder.encode(ents.map(entryTuple));
+  writer.reset();
+  writer.arrayHeader(ents.length);
+  for (const e of ents) writeEntry(e);
+  return writer.finish();
 }
 
 /** Encodes a hard state. */
@@ -170,7 +201,10 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
 
 /** Encodes a batch of messages (one peer request body). */
 export function encodeMessages(msgs: readonly Message[]): Uint8Array {
-  return encoder.encode(msgs.map(messageTuple));
+  writer.reset();
+  writer.arrayHeader(msgs.length);
+  for (const m of msgs) writeMessage(m);
+  return writer.finish();
 }
 
 /** Encodes a WAL snapshot marker. */
@@ -320,8 +354,72 @@ export function decodeSnapshot(buf: Uint8Array): Snapshot {
   return snapshotFrom(parse("snapshot", buf));
 }
 
+/**
+ * Reads one message of the common shape (no snapshot, an ASCII context)
+ * off `r`, as {@linkcode messageFrom} would build it from the tuple.
+ */
+function readMessage(r: MsgpackReader): Message {
+  if (r.arrayHeader() !== 13) throw UNHANDLED;
+  const type = MESSAGE_TYPES[r.uint()];
+  if (type === undefined) throw UNHANDLED;
+  const from = r.uint();
+  const to = r.uint();
+  const term = r.uint();
+  const logTerm = r.uint();
+  const index = r.uint();
+  const entries: Entry[] = [];
+  for (let n = r.arrayHeader(); n > 0; n--) {
+    if (r.arrayHeader() !== 4) throw UNHANDLED;
+    const term = r.uint();
+    const index = r.uint();
+    const type = ENTRY_TYPES[r.uint()];
+    if (type === undefined) throw UNHANDLED;
+    entries.push({ term, index, type, data: r.bin() });
+  }
+  const commit = r.uint();
+  const reject = r.bool();
+  const rejectHint = r.uint();
+  const rejectTerm = r.uint();
+  r.nil();
+  const context = r.asciiStr();
+  return {
+    type,
+    from,
+    to,
+    term,
+    logTerm,
+    index,
+    entries,
+    commit,
+    reject,
+    rejectHint,
+    rejectTerm,
+    context,
+  };
+}
+
+/**
+ * The fast path of {@linkcode decodeMessages}: reads a batch of messages of
+ * the common shape straight off the bytes, or returns undefined for
+ * anything else (a snapshot, other formats, garbage), left to the general
+ * decoder and its checks.
+ */
+function readMessages(buf: Uint8Array): Message[] | undefined {
+  const r = new MsgpackReader(buf, MAX_LENGTH);
+  try {
+    const msgs: Message[] = [];
+    for (let n = r.arrayHeader(); n > 0; n--) msgs.push(readMessage(r));
+    return r.done() ? msgs : undefined;
+  } catch (e) {
+    if (e === UNHANDLED) return undefined;
+    throw e;
+  }
+}
+
 /** Decodes a batch of messages; throws {@linkcode CodecError}. */
 export function decodeMessages(buf: Uint8Array): Message[] {
+  const fast = readMessages(buf);
+  if (fast !== undefined) return fast;
   const v = parse("messages", buf);
   if (!Array.isArray(v)) throw new CodecError("messages", "expected an array");
   return v.map(messageFrom);

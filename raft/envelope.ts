@@ -28,13 +28,25 @@ export function requestKey(id: RequestId): string {
 /** Prefixes `payload` with the request id. */
 export function wrapPayload(id: RequestId, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + payload.byteLength);
-  const view = new DataView(out.buffer);
   out[0] = VERSION;
-  view.setUint32(1, id.epoch);
-  view.setUint32(5, Math.floor(id.seq / 0x1_0000_0000));
-  view.setUint32(9, id.seq >>> 0);
+  // Big-endian by hand: a DataView per proposal is garbage on the hot path.
+  setUint32(out, 1, id.epoch);
+  setUint32(out, 5, Math.floor(id.seq / 0x1_0000_0000));
+  setUint32(out, 9, id.seq >>> 0);
   out.set(payload, HEADER_BYTES);
   return out;
+}
+
+function setUint32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = v >>> 16;
+  out[at + 2] = v >>> 8;
+  out[at + 3] = v;
+}
+
+function getUint32(data: Uint8Array, at: number): number {
+  return (data[at]! * 0x100_0000) +
+    ((data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!);
 }
 
 /**
@@ -45,8 +57,7 @@ export function unwrapPayload(
   data: Uint8Array,
 ): { id: RequestId; payload: Uint8Array } | undefined {
   if (data.byteLength < HEADER_BYTES || data[0] !== VERSION) return undefined;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const epoch = view.getUint32(1);
-  const seq = view.getUint32(5) * 0x1_0000_0000 + view.getUint32(9);
+  const epoch = getUint32(data, 1);
+  const seq = getUint32(data, 5) * 0x1_0000_0000 + getUint32(data, 9);
   return { id: { epoch, seq }, payload: data.subarray(HEADER_BYTES) };
 }

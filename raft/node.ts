@@ -202,7 +202,8 @@ export class RaftNode {
   #role: Status["role"] = "follower";
   #persistedTerm: number;
   #persistedVote: NodeId;
-  readonly #writes = new Map<string, Waiter<Applied>>();
+  /** Writes of this process by sequence number (their epoch is #epoch). */
+  readonly #writes = new Map<number, Waiter<Applied>>();
   readonly #confs = new Map<string, Waiter<number>>();
   /** Callers waiting for the change at `index` to apply (see #waitConfApplied). */
   #confApplyWaits: {
@@ -367,7 +368,7 @@ export class RaftNode {
       );
     }
     const id = this.#nextId();
-    const key = requestKey(id);
+    const key = id.seq;
     const p = new Promise<Applied>((resolve, reject) =>
       this.#writes.set(key, { resolve, reject })
     );
@@ -592,7 +593,7 @@ export class RaftNode {
         const env = unwrapPayload(e.data);
         if (
           env && env.id.epoch === this.#epoch &&
-          this.#settle(this.#writes, requestKey(env.id), err)
+          this.#settle(this.#writes, env.id.seq, err)
         ) {
           this.#metrics.proposalsDropped.inc();
         }
@@ -654,7 +655,7 @@ export class RaftNode {
     for (const p of s.peers) {
       // An extra field, passed through to /v1/status and /metrics.
       (p as { inflight?: number }).inflight =
-        this.#raw.raft.prs.get(p.id)?.inflights.length ?? 0;
+        this.#raw.raft.prs.get(p.id)?.inflightCount ?? 0;
     }
     return s;
   }
@@ -691,7 +692,7 @@ export class RaftNode {
     this.#stopped = err;
     for (
       const map of [this.#writes, this.#confs, this.#reads] as Map<
-        string,
+        unknown,
         Waiter<never>
       >[]
     ) {
@@ -706,9 +707,9 @@ export class RaftNode {
   }
 
   /** Rejects the waiter under `key`; false when none was waiting. */
-  #settle<T>(
-    map: Map<string, Waiter<T>>,
-    key: string,
+  #settle<K, T>(
+    map: Map<K, Waiter<T>>,
+    key: K,
     reason: unknown,
   ): boolean {
     const w = map.get(key);
@@ -894,10 +895,9 @@ export class RaftNode {
     const result = this.#sm.apply(e.index, env.payload);
     this.#metrics.applyDuration.observe((this.#now() - started) / 1000);
     if (env.id.epoch !== this.#epoch) return;
-    const key = requestKey(env.id);
-    const w = this.#writes.get(key);
+    const w = this.#writes.get(env.id.seq);
     if (w) {
-      this.#writes.delete(key);
+      this.#writes.delete(env.id.seq);
       this.#metrics.proposalsCommitted.inc();
       w.resolve({ index: e.index, result });
     }

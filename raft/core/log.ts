@@ -11,7 +11,7 @@ import type { Entry, Snapshot } from "./types.ts";
 import type { Storage } from "./storage.ts";
 import { limitBytes } from "./storage.ts";
 import { Unstable } from "./log_unstable.ts";
-import { assert, CompactedError, UnavailableError } from "./errors.ts";
+import { AssertionError, CompactedError, UnavailableError } from "./errors.ts";
 
 /** The log of one node. */
 export class RaftLog {
@@ -117,10 +117,15 @@ export class RaftLog {
   /** Appends entries to the unstable tail; returns the new last index. */
   append(ents: Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
-    assert(
-      ents[0]!.index - 1 >= this.committed,
-      `append at ${ents[0]!.index} would overwrite committed ${this.committed}`,
-    );
+    // The checks on this path build their message only when they fail:
+    // they run for every append and send.
+    if (ents[0]!.index - 1 < this.committed) {
+      throw new AssertionError(
+        `append at ${
+          ents[0]!.index
+        } would overwrite committed ${this.committed}`,
+      );
+    }
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -133,30 +138,32 @@ export class RaftLog {
     if (lo >= hi) return [];
     const first = this.firstIndex();
     if (lo < first) throw new CompactedError(lo);
-    assert(
-      hi <= this.lastIndex() + 1,
-      `slice [${lo},${hi}) beyond last ${this.lastIndex()}`,
-    );
+    if (hi > this.lastIndex() + 1) {
+      throw new AssertionError(
+        `slice [${lo},${hi}) beyond last ${this.lastIndex()}`,
+      );
+    }
     const uOffset = this.unstable.offset;
-    let ents: Entry[] = [];
+    let ents: Entry[] | undefined;
     if (lo < uOffset) {
       ents = this.storage.entries(lo, Math.min(hi, uOffset), maxBytes);
       if (ents.length < Math.min(hi, uOffset) - lo) return ents;
     }
     if (hi > uOffset) {
       const tail = this.unstable.slice(Math.max(lo, uOffset), hi);
-      ents = ents.length > 0 ? ents.concat(tail) : tail;
+      ents = ents !== undefined && ents.length > 0 ? ents.concat(tail) : tail;
     }
-    return limitBytes(ents, maxBytes);
+    return limitBytes(ents ?? [], maxBytes);
   }
 
   /** Moves commit forward to `i` (never back). */
   commitTo(i: number): void {
     if (i <= this.committed) return;
-    assert(
-      i <= this.lastIndex(),
-      `commit ${i} beyond last index ${this.lastIndex()}`,
-    );
+    if (i > this.lastIndex()) {
+      throw new AssertionError(
+        `commit ${i} beyond last index ${this.lastIndex()}`,
+      );
+    }
     this.committed = i;
   }
 
@@ -180,10 +187,11 @@ export class RaftLog {
 
   /** The application applied everything up to `i`. */
   appliedTo(i: number): void {
-    assert(
-      i <= this.committed,
-      `applied ${i} beyond committed ${this.committed}`,
-    );
+    if (i > this.committed) {
+      throw new AssertionError(
+        `applied ${i} beyond committed ${this.committed}`,
+      );
+    }
     this.applied = Math.max(this.applied, i);
     this.applying = Math.max(this.applying, this.applied);
   }

@@ -8,7 +8,7 @@
  */
 
 import type { Entry, Snapshot } from "./types.ts";
-import { assert } from "./errors.ts";
+import { AssertionError } from "./errors.ts";
 
 /** Entries and a snapshot waiting to be persisted. */
 export class Unstable {
@@ -83,12 +83,17 @@ export class Unstable {
 
   /** Entries in `[lo, hi)`, which must lie within this tail. */
   slice(lo: number, hi: number): Entry[] {
-    assert(
-      lo >= this.offset && hi <= this.offset + this.entries.length && lo <= hi,
-      `unstable slice [${lo},${hi}) out of [${this.offset},${
-        this.offset + this.entries.length
-      })`,
-    );
+    // The message is built only on failure: this runs for every send.
+    if (
+      !(lo >= this.offset && hi <= this.offset + this.entries.length &&
+        lo <= hi)
+    ) {
+      throw new AssertionError(
+        `unstable slice [${lo},${hi}) out of [${this.offset},${
+          this.offset + this.entries.length
+        })`,
+      );
+    }
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }

@@ -30,8 +30,13 @@ export class Progress {
   lastHeardTick = 0;
   /** In `probe` state: an append was sent and is not answered yet. */
   probeSent = false;
-  /** Last indexes of appends in flight, oldest first (replicate state). */
-  inflights: number[] = [];
+  /**
+   * Last indexes of appends in flight, oldest first (replicate state), from
+   * `#inflightHead` on: acknowledgements advance the head instead of copying
+   * the array, and the freed front is reclaimed in place now and then.
+   */
+  #inflights: number[] = [];
+  #inflightHead = 0;
   readonly inflightMax: number;
   isLearner: boolean;
 
@@ -41,13 +46,23 @@ export class Progress {
     this.isLearner = isLearner;
   }
 
+  /** Last indexes of appends in flight, oldest first (a copy). */
+  get inflights(): number[] {
+    return this.#inflights.slice(this.#inflightHead);
+  }
+
+  /** How many appends are in flight. */
+  get inflightCount(): number {
+    return this.#inflights.length - this.#inflightHead;
+  }
+
   /** Whether the leader should hold back appends to this follower. */
   isPaused(): boolean {
     switch (this.state) {
       case "probe":
         return this.probeSent;
       case "replicate":
-        return this.inflights.length >= this.inflightMax;
+        return this.inflightCount >= this.inflightMax;
       case "snapshot":
         return true;
     }
@@ -79,7 +94,8 @@ export class Progress {
     this.state = state;
     this.probeSent = false;
     this.pendingSnapshot = 0;
-    this.inflights = [];
+    this.#inflights = [];
+    this.#inflightHead = 0;
   }
 
   /**
@@ -118,7 +134,7 @@ export class Progress {
     if (this.state === "replicate") {
       if (count > 0) {
         this.next = last + 1;
-        this.inflights.push(last);
+        this.#inflights.push(last);
       }
     } else if (this.state === "probe") {
       this.probeSent = true;
@@ -127,8 +143,18 @@ export class Progress {
 
   /** Frees the in-flight slots of appends up to and including `index`. */
   freeInflightsTo(index: number): void {
-    let i = 0;
-    while (i < this.inflights.length && this.inflights[i]! <= index) i++;
-    if (i > 0) this.inflights = this.inflights.slice(i);
+    const ins = this.#inflights;
+    let head = this.#inflightHead;
+    while (head < ins.length && ins[head]! <= index) head++;
+    if (head === ins.length) {
+      ins.length = 0;
+      head = 0;
+    } else if (head * 2 >= ins.length) {
+      // Half the array is freed slots: move the live ones to the front.
+      ins.copyWithin(0, head);
+      ins.length -= head;
+      head = 0;
+    }
+    this.#inflightHead = head;
   }
 }

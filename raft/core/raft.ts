@@ -841,10 +841,11 @@ export class Raft {
   /** Appends new entries of this term to the leader's log and replicates them. */
   private appendEntries(ents: Entry[]): void {
     const last = this.log.lastIndex();
-    const stamped = ents.map((e, i) => ({
-      ...e,
+    const stamped = ents.map((e, i): Entry => ({
       term: this.term,
       index: last + 1 + i,
+      type: e.type,
+      data: e.data,
     }));
     this.appendToLog(stamped);
     this.bcastAppend();

@@ -8,7 +8,12 @@
  */
 
 import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
-import { assert, CompactedError, UnavailableError } from "./errors.ts";
+import {
+  assert,
+  AssertionError,
+  CompactedError,
+  UnavailableError,
+} from "./errors.ts";
 
 /** What a node recovers with: the persisted hard state. */
 export interface InitialState {
@@ -184,12 +189,14 @@ export class MemoryStorage implements Storage {
     if (last < first) return;
     if (ents[0]!.index < first) ents = ents.slice(first - ents[0]!.index);
     const offset = ents[0]!.index - this.#ents[0]!.index;
-    assert(
-      offset <= this.#ents.length,
-      `missing log entry: last ${this.lastIndex()}, appending at ${
-        ents[0]!.index
-      }`,
-    );
+    // The message is built only on failure: this runs for every append.
+    if (offset > this.#ents.length) {
+      throw new AssertionError(
+        `missing log entry: last ${this.lastIndex()}, appending at ${
+          ents[0]!.index
+        }`,
+      );
+    }
     if (offset < this.#ents.length) this.#ents.length = offset;
     for (const e of ents) this.#ents.push(e);
   }

@@ -267,15 +267,23 @@ export interface Status {
 export function message(
   fields: Pick<Message, "type" | "from" | "to" | "term"> & Partial<Message>,
 ): Message {
-  return {
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    rejectTerm: 0,
-    context: "",
-    ...fields,
+  // Field by field rather than spreading `fields` over defaults: this runs
+  // for every message, and a spread copies through a generic slow path and
+  // allocates a default `entries` array that is then thrown away.
+  const m: Message = {
+    type: fields.type,
+    from: fields.from,
+    to: fields.to,
+    term: fields.term,
+    logTerm: fields.logTerm ?? 0,
+    index: fields.index ?? 0,
+    entries: fields.entries ?? [],
+    commit: fields.commit ?? 0,
+    reject: fields.reject ?? false,
+    rejectHint: fields.rejectHint ?? 0,
+    rejectTerm: fields.rejectTerm ?? 0,
+    context: fields.context ?? "",
   };
+  if (fields.snapshot !== undefined) m.snapshot = fields.snapshot;
+  return m;
 }
