@@ -793,29 +793,35 @@ export async function run(config: Config): Promise<number> {
   });
   const servers: { shutdown(): Promise<void> }[] = [];
   const timeouts = config.headerTimeoutMs > 0 || config.idleTimeoutMs > 0;
-  const serve = (hostname: string, p: number) =>
-    servers.push(
-      timeouts
-        ? serveWithTimeouts(app.fetch, {
-          hostname,
-          port: p,
-          cert: tls.cert,
-          key: tls.key,
-          headerTimeoutMs: config.headerTimeoutMs,
-          idleTimeoutMs: config.idleTimeoutMs,
-          bodyTimeoutMs: config.bodyTimeoutMs,
-          onError: (err) =>
-            logger.error("http server error", { error: String(err) }),
-        })
-        : Deno.serve(
-          tls.cert !== undefined && tls.key !== undefined
-            ? { hostname, port: p, cert: tls.cert, key: tls.key, onListen() {} }
-            : { hostname, port: p, onListen() {} },
-          app.fetch,
-        ),
-    );
-  serve(config.listen.hostname, config.listen.port);
-  if (config.port !== undefined) serve(config.listen.hostname, config.port);
+  // Resolves once listening; fails (as Deno.serve throws) when it cannot.
+  const serve = async (hostname: string, p: number) => {
+    if (!timeouts) {
+      servers.push(Deno.serve(
+        tls.cert !== undefined && tls.key !== undefined
+          ? { hostname, port: p, cert: tls.cert, key: tls.key, onListen() {} }
+          : { hostname, port: p, onListen() {} },
+        app.fetch,
+      ));
+      return;
+    }
+    const server = serveWithTimeouts(app.fetch, {
+      hostname,
+      port: p,
+      cert: tls.cert,
+      key: tls.key,
+      headerTimeoutMs: config.headerTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      bodyTimeoutMs: config.bodyTimeoutMs,
+      onError: (err) =>
+        logger.error("http server error", { error: String(err) }),
+    });
+    await server.listening;
+    servers.push(server);
+  };
+  await serve(config.listen.hostname, config.listen.port);
+  if (config.port !== undefined) {
+    await serve(config.listen.hostname, config.port);
+  }
   logger.info("serving", {
     url: config.url,
     port: config.port,

@@ -30,8 +30,10 @@ import type { Socket } from "node:net";
 import { nodeUpgrade } from "./node_upgrade.ts";
 import { addDeadline, cancelDeadline } from "./deadline.ts";
 import {
+  BadRequestError,
   BodyTimeoutError,
   errorResponse,
+  HttpError,
   jsonError,
   UpgradeUnsupportedError,
 } from "./errors.ts";
@@ -124,9 +126,9 @@ export function serveWithTimeouts(
         res.destroy();
         return;
       }
-      if (err instanceof BodyTimeoutError) {
-        // The rest of the body may still come: this connection is done.
-        res.shouldKeepAlive = false;
+      if (err instanceof HttpError) {
+        // After a stalled body the rest may still come: the connection is done.
+        if (err instanceof BodyTimeoutError) res.shouldKeepAlive = false;
         return writeResponse(errorResponse(err, errorOptions), res);
       }
       o.onError?.(err);
@@ -223,8 +225,18 @@ export function serveWithTimeouts(
   };
 }
 
-function urlOf(req: http.IncomingMessage, scheme: string): string {
-  return `${scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
+/** The request's URL; 400 when its Host header makes none. */
+function urlOf(req: http.IncomingMessage, scheme: string): URL {
+  try {
+    return new URL(
+      `${scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`,
+    );
+  } catch {
+    throw new BadRequestError(
+      "invalid_header",
+      "the Host header is not a host",
+    );
+  }
 }
 
 function headersOf(req: http.IncomingMessage): Headers {

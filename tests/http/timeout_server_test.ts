@@ -163,6 +163,22 @@ Deno.test("timeout server: a client that hangs up mid-body is forgotten, not log
   }
 });
 
+Deno.test("timeout server: a Host header that makes no URL gets a JSON 400", async () => {
+  const { server, errors } = start();
+  await server.listening;
+  try {
+    const got = await untilClosed(
+      server.port,
+      "GET /a HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(got, /^HTTP\/1\.1 400 /);
+    assert.match(got, /"code":"invalid_header"/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("timeout server: a request header that never completes gets 408 and the connection closes", async () => {
   const { server } = start();
   await server.listening;
