@@ -29,13 +29,9 @@ import {
   StoppedError,
 } from "../../raft/mod.ts";
 import { MemFs } from "../../wal/mem_fs.ts";
+import { turn } from "./node_turns.ts";
 
 const urlOf = (id: number) => `http://127.0.0.1:${41000 + id}`;
-
-/** Lets queued deliveries and Ready loops run. */
-function turn(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
-}
 
 /** Nodes wired by an in-memory network that delivers in order, one turn later. */
 class Cluster {

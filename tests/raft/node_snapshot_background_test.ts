@@ -11,6 +11,7 @@ import { DiskStorage } from "../../raft/disk_storage.ts";
 import { RaftNode, seededRng, StoppedError } from "../../raft/mod.ts";
 import type { FsFile, OpenOptions } from "../../wal/mod.ts";
 import { MemFs } from "../../wal/mem_fs.ts";
+import { runUntil, turn } from "./node_turns.ts";
 
 /** A MemFs whose snapshot-file syncs wait until {@linkcode open} is called. */
 class GatedSnapshotFs extends MemFs {
@@ -35,10 +36,6 @@ class GatedSnapshotFs extends MemFs {
     f.syncData = gated(f.syncData.bind(f));
     return f;
   }
-}
-
-function turn(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
 }
 
 Deno.test("while a snapshot's fsync is stuck, the leader keeps sending heartbeats", async () => {
@@ -81,14 +78,8 @@ Deno.test("while a snapshot's fsync is stuck, the leader keeps sending heartbeat
     nodes.set(id, node);
     node.start();
   }
-  const until = async (cond: () => boolean, what: string) => {
-    for (let i = 0; i < 3000; i++) {
-      if (cond()) return;
-      for (const n of nodes.values()) n.tick();
-      for (let k = 0; k < 3; k++) await turn();
-    }
-    throw new Error(`never reached: ${what}`);
-  };
+  const until = (cond: () => boolean, what: string) =>
+    runUntil(nodes, cond, what);
   try {
     await until(
       () => [...nodes.values()].some((n) => n.status().role === "leader"),

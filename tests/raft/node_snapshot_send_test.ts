@@ -15,12 +15,9 @@ import {
   StoppedError,
 } from "../../raft/mod.ts";
 import { MemFs } from "../../wal/mem_fs.ts";
+import { runUntil, turn } from "./node_turns.ts";
 
 const urlOf = (id: number) => `http://127.0.0.1:${42000 + id}`;
-
-function turn(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
-}
 
 Deno.test("a leader keeping snapshot metadata only sends the snapshot's data read from its file", async () => {
   const nodes = new Map<number, RaftNode>();
@@ -66,14 +63,8 @@ Deno.test("a leader keeping snapshot metadata only sends the snapshot's data rea
     node.start();
     return { node, storage };
   };
-  const until = async (cond: () => boolean, what: string) => {
-    for (let i = 0; i < 3000; i++) {
-      if (cond()) return;
-      for (const n of nodes.values()) n.tick();
-      for (let k = 0; k < 3; k++) await turn();
-    }
-    throw new Error(`never reached: ${what}`);
-  };
+  const until = (cond: () => boolean, what: string) =>
+    runUntil(nodes, cond, what);
   try {
     for (const id of [1, 2, 3]) await add(id, false);
     await until(
