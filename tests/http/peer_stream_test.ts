@@ -5,7 +5,7 @@ import { PeerTransport } from "../../http/peer_transport.ts";
 import { clientFrame } from "../../http/ws_client.ts";
 import { serveWithTimeouts } from "../../http/timeout_server.ts";
 import { RAFT_BATCH_MAGIC, setup } from "./fake_node.ts";
-import { hasOpenssl, makePki } from "./test_pki.ts";
+import { hasOpenssl, withTestPem } from "./test_pki.ts";
 
 /**
  * An append to peer 2 whose index tells it apart; with an entry (never
@@ -231,13 +231,11 @@ Deno.test({
     "over https the stream lane speaks wss, trusts the CA and sends the peer token",
   ignore: !hasOpenssl(),
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "raftkv-wss-" });
-    try {
-      const pki = await makePki(dir);
-      const ca = await Deno.readTextFile(pki.ca);
+    await withTestPem(async (pem) => {
+      const ca = pem.ca;
       const peer = serve({
-        cert: await Deno.readTextFile(pki.cert),
-        key: await Deno.readTextFile(pki.key),
+        cert: pem.cert,
+        key: pem.key,
         peerToken: "wss-peer-token",
       });
       const ev = events();
@@ -264,9 +262,7 @@ Deno.test({
         t.close();
         await peer.server.shutdown();
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -275,13 +271,11 @@ Deno.test({
     "over https a peer whose certificate is not trusted, or a missing peer token, is unreachable",
   ignore: !hasOpenssl(),
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "raftkv-wss-" });
-    try {
-      const pki = await makePki(dir);
-      const ca = await Deno.readTextFile(pki.ca);
+    await withTestPem(async (pem) => {
+      const ca = pem.ca;
       const peer = serve({
-        cert: await Deno.readTextFile(pki.cert),
-        key: await Deno.readTextFile(pki.key),
+        cert: pem.cert,
+        key: pem.key,
         peerToken: "wss-peer-token",
       });
       try {
@@ -309,9 +303,7 @@ Deno.test({
       } finally {
         await peer.server.shutdown();
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -320,17 +312,15 @@ Deno.test({
     "a peer that cannot serve the stream over TLS (501) gets its batches by POST",
   ignore: !hasOpenssl(),
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "raftkv-wss-501-" });
-    try {
-      const pki = await makePki(dir);
+    await withTestPem(async (pem) => {
       const peer = serve({
-        cert: await Deno.readTextFile(pki.cert),
-        key: await Deno.readTextFile(pki.key),
+        cert: pem.cert,
+        key: pem.key,
         timeouts: true,
       });
       await peer.listening;
       const ev = events();
-      const ca = await Deno.readTextFile(pki.ca);
+      const ca = pem.ca;
       const client = Deno.createHttpClient({ caCerts: [ca] });
       const t = new PeerTransport({
         urlOf: () => peer.url,
@@ -363,8 +353,6 @@ Deno.test({
         client.close();
         await peer.server.shutdown();
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

@@ -101,3 +101,29 @@ export async function makePki(dir: string): Promise<TestPki> {
     key: `${dir}/node.key`,
   };
 }
+
+/** The contents (not paths) of a throw-away CA, certificate and key. */
+export interface TestPem {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * Makes a throw-away PKI in a temporary directory, runs `fn` with the PEM
+ * contents, and removes the directory whatever happens.
+ */
+export async function withTestPem<T>(
+  fn: (pem: TestPem) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "raftkv-pki-" });
+  try {
+    const pki = await makePki(dir);
+    const [ca, cert, key] = await Promise.all(
+      [pki.ca, pki.cert, pki.key].map((f) => Deno.readTextFile(f)),
+    );
+    return await fn({ ca: ca!, cert: cert!, key: key! });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

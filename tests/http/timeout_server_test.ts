@@ -12,7 +12,7 @@ import {
   type TimeoutServerOptions,
 } from "../../http/timeout_server.ts";
 import { nodeUpgrade } from "../../http/node_upgrade.ts";
-import { hasOpenssl, makePki } from "./test_pki.ts";
+import { hasOpenssl, withTestPem } from "./test_pki.ts";
 import { sendAndReadUntilClosed } from "./raw_client.ts";
 
 /** Echoes what it got; `/stream` answers in three chunks; `/ws` upgrades. */
@@ -306,13 +306,11 @@ Deno.test({
   name: "timeout server: serves HTTPS and closes a stalled TLS connection",
   ignore: !hasOpenssl(),
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "raftkv-timeout-tls-" });
-    try {
-      const pki = await makePki(dir);
-      const ca = await Deno.readTextFile(pki.ca);
+    await withTestPem(async (pem) => {
+      const ca = pem.ca;
       const { server } = start({
-        cert: await Deno.readTextFile(pki.cert),
-        key: await Deno.readTextFile(pki.key),
+        cert: pem.cert,
+        key: pem.key,
       });
       await server.listening;
       const client = Deno.createHttpClient({ caCerts: [ca] });
@@ -332,8 +330,6 @@ Deno.test({
         client.close();
         await server.shutdown();
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
