@@ -199,9 +199,12 @@ class Lane {
 
 /** Sends Raft messages to peers over HTTP; implements the node's Transport. */
 export class PeerTransport {
-  readonly #lanes = new Map<string, Lane | StreamLane>();
-  /** Each peer's lane for messages other than snapshots, found without building its key. */
+  /** Each peer's lane for ordinary messages: its stream, or POST. */
   readonly #messageLanes = new Map<NodeId, Lane | StreamLane>();
+  /** Each peer's lane for snapshots (always POST). */
+  readonly #snapshotLanes = new Map<NodeId, Lane>();
+  /** Stream lanes replaced by POST ones: kept for their counters. */
+  readonly #retired: StreamLane[] = [];
   /** Peers that cannot serve the stream (501): batches go by POST. */
   readonly #postOnly = new Set<NodeId>();
   readonly #o: Required<Omit<PeerTransportOptions, "logger" | "caCerts">> & {
@@ -229,39 +232,40 @@ export class PeerTransport {
   }
 
   #lane(peer: NodeId, snapshot: boolean): Lane | StreamLane {
-    if (!snapshot) {
-      const lane = this.#messageLanes.get(peer);
-      if (lane) return lane;
+    if (snapshot) {
+      let lane = this.#snapshotLanes.get(peer);
+      if (!lane) {
+        lane = new Lane(peer, true, this.#o);
+        this.#snapshotLanes.set(peer, lane);
+      }
+      return lane;
     }
-    const key = `${peer}/${snapshot ? "snap" : "msg"}`;
-    let lane = this.#lanes.get(key);
+    let lane = this.#messageLanes.get(peer);
     if (!lane) {
       // ws: for http peers, wss: (TLS, trusting `caCerts`) for https ones.
       const base = this.#o.urlOf(peer);
-      lane = this.#o.stream && !snapshot && !this.#postOnly.has(peer) &&
+      lane = this.#o.stream && !this.#postOnly.has(peer) &&
           (base?.startsWith("http:") || base?.startsWith("https:"))
         ? new StreamLane(peer, {
           ...this.#o,
           bufferedBytesMax: 16 * 1024 * 1024,
           retryMs: 100,
-          onUnsupported: () => this.#postInstead(peer, key),
+          onUnsupported: () => this.#postInstead(peer),
         })
-        : new Lane(peer, snapshot, this.#o);
-      this.#lanes.set(key, lane);
+        : new Lane(peer, false, this.#o);
+      this.#messageLanes.set(peer, lane);
     }
-    if (!snapshot) this.#messageLanes.set(peer, lane);
     return lane;
   }
 
   /** From now on, batches to `peer` go by POST (its stream lane is dropped). */
-  #postInstead(peer: NodeId, key: string): void {
+  #postInstead(peer: NodeId): void {
     if (this.#postOnly.has(peer)) return;
     this.#postOnly.add(peer);
-    // The stream lane finishes on its own (what it held counts as dropped)
-    // and stays under another key, so its counters remain in stats().
-    const lane = this.#lanes.get(key);
-    if (lane) this.#lanes.set(`${key}/retired`, lane);
-    this.#lanes.delete(key);
+    // The stream lane finishes on its own (what it held counts as dropped);
+    // it is kept aside so its counters remain in stats().
+    const lane = this.#messageLanes.get(peer);
+    if (lane instanceof StreamLane) this.#retired.push(lane);
     this.#messageLanes.delete(peer);
     this.#o.logger.info(
       "peer cannot serve the raft stream: sending POST /raft",
@@ -269,9 +273,16 @@ export class PeerTransport {
     );
   }
 
+  /** Every lane, retired ones included. */
+  *#allLanes(): Iterable<Lane | StreamLane> {
+    yield* this.#messageLanes.values();
+    yield* this.#snapshotLanes.values();
+    yield* this.#retired;
+  }
+
   /** Closes the peer streams (the node stops); later sends reopen them. */
   close(): void {
-    for (const lane of this.#lanes.values()) {
+    for (const lane of this.#allLanes()) {
       if (lane instanceof StreamLane) lane.close();
     }
   }
@@ -279,7 +290,7 @@ export class PeerTransport {
   /** Per-peer counters, summed over both lanes. */
   stats(): Map<NodeId, PeerStats> {
     const out = new Map<NodeId, PeerStats>();
-    for (const lane of this.#lanes.values()) {
+    for (const lane of this.#allLanes()) {
       const s = out.get(lane.peer) ?? { sent: 0, failed: 0, dropped: 0 };
       s.sent += lane.stats.sent;
       s.failed += lane.stats.failed;
