@@ -17,9 +17,9 @@ import { DiskStorage } from "./raft/disk_storage.ts";
 import { DataDirLock } from "./raft/data_dir_lock.ts";
 import { DenoFs } from "./wal/mod.ts";
 import { createApp } from "./http/app.ts";
-import { serveWithTimeouts } from "./http/timeout_server.ts";
-import { KvNode } from "./http/kv_node.ts";
-import { PeerTransport } from "./http/peer_transport.ts";
+import { serveWithTimeouts } from "./http/serving/timeout_server.ts";
+import { KvNode } from "./http/api/kv_node.ts";
+import { PeerTransport } from "./http/peer/peer_transport.ts";
 import { isLoopbackHost } from "./http/auth.ts";
 import { restoreBackup } from "./raft/restore.ts";
 

@@ -18,35 +18,35 @@ import {
   kvFastPath,
   registerKvRoutes,
   registerRootKvRoutes,
-} from "./kv_routes.ts";
+} from "./api/kv_routes.ts";
 import {
   registerMemberRoutes,
   registerRootMemberRoutes,
-} from "./member_routes.ts";
+} from "./api/member_routes.ts";
 import type { NodePort } from "./node_port.ts";
-import { registerRaftRoutes } from "./raft_routes.ts";
+import { registerRaftRoutes } from "./peer/raft_routes.ts";
 import { authMiddleware } from "./auth.ts";
 import { BODY_TIMEOUT_MS_DEFAULT } from "./body.ts";
-import { registerSnapshotRoutes } from "./snapshot_routes.ts";
-import { allowedMethods, KV_KEY_PREFIX } from "./route_table.ts";
-import { registerStatusRoutes } from "./status_routes.ts";
+import { registerSnapshotRoutes } from "./api/snapshot_routes.ts";
+import { allowedMethods, KV_KEY_PREFIX } from "./api/route_table.ts";
+import { registerStatusRoutes } from "./api/status_routes.ts";
 import {
   HttpMetrics,
   httpMetricsMiddleware,
   registerMetricsRoutes,
-} from "./metrics_routes.ts";
-import { registerUiRoutes } from "./ui_routes.ts";
+} from "./api/metrics_routes.ts";
+import { registerUiRoutes } from "./ui/ui_routes.ts";
 import { rawPath } from "./validate.ts";
 import {
   raftBodyBytesMaxFor,
   SNAPSHOT_CHUNK_BYTES_DEFAULT,
-} from "./snapshot_chunks.ts";
+} from "./peer/snapshot_chunks.ts";
 
 /** The default largest value: 1 MiB (API.md). */
 export const VALUE_BYTES_MAX_DEFAULT = 1024 * 1024;
 /**
  * The default largest `POST /raft` body: one snapshot chunk plus the
- * largest ordinary message (http/snapshot_chunks.ts), about 2 MiB.
+ * largest ordinary message (http/peer/snapshot_chunks.ts), about 2 MiB.
  */
 export const RAFT_BODY_BYTES_MAX_DEFAULT = raftBodyBytesMaxFor(
   SNAPSHOT_CHUNK_BYTES_DEFAULT,
@@ -144,7 +144,7 @@ export function createApp(deps: AppDeps): Hono {
   registerRootMemberRoutes(app, ctx);
   if (!auth) {
     // The key routes skip Hono's router and context when nothing but the
-    // metrics middleware would run (http/kv_routes.ts' kvFastPath).
+    // metrics middleware would run (http/api/kv_routes.ts' kvFastPath).
     const fast = kvFastPath(ctx, httpMetrics);
     const routed = app.fetch;
     app.fetch = (req, env, executionCtx) =>

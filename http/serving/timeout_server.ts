@@ -28,7 +28,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import { nodeUpgrade } from "./node_upgrade.ts";
-import { addDeadline, cancelDeadline } from "./deadline.ts";
+import { addDeadline, cancelDeadline } from "../deadline.ts";
 import {
   BadRequestError,
   BodyTimeoutError,
@@ -36,8 +36,8 @@ import {
   HttpError,
   jsonError,
   UpgradeUnsupportedError,
-} from "./errors.ts";
-import { nopLogger } from "../raft/mod.ts";
+} from "../errors.ts";
+import { nopLogger } from "../../raft/mod.ts";
 
 /** The handler served: the app's fetch, with Deno.serve's info argument. */
 export type FetchHandler = (
@@ -171,7 +171,7 @@ export function serveWithTimeouts(
       headers: headersOf(req),
     });
     // Deno 2.9 takes over plain TCP sockets only: a TLS peer is told so
-    // (501) and sends POST /raft instead (http/peer_transport.ts).
+    // (501) and sends POST /raft instead (http/peer/peer_transport.ts).
     const response = tls
       ? errorResponse(new UpgradeUnsupportedError(), errorOptions)
       : await upgraded(request, socket, head);

@@ -1,6 +1,6 @@
 /**
  * The socket of a WebSocket upgrade that arrived through the Node-based
- * server (http/timeout_server.ts). `Deno.upgradeWebSocket` needs it to take
+ * server (http/serving/timeout_server.ts). `Deno.upgradeWebSocket` needs it to take
  * over that connection; with Deno.serve there is none and the upgrade goes
  * through Deno's own mechanism.
  *

@@ -8,11 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeMessages, encodeMessages } from "../../raft/codec.ts";
-import { PeerTransport } from "../../http/peer_transport.ts";
-import { CHUNK_HEADERS } from "../../http/snapshot_chunks.ts";
-import { type Message, message } from "../../raft/mod.ts";
-import { setup } from "./fake_node.ts";
+import { decodeMessages, encodeMessages } from "../../../raft/codec.ts";
+import { PeerTransport } from "../../../http/peer/peer_transport.ts";
+import { CHUNK_HEADERS } from "../../../http/peer/snapshot_chunks.ts";
+import { type Message, message } from "../../../raft/mod.ts";
+import { setup } from "../fake_node.ts";
 
 /** A snapshot message from node 1 to node 2 carrying `bytes` of state. */
 function snap(bytes: number): Message {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { errorOf, setup } from "./fake_node.ts";
+import { errorOf, setup } from "../fake_node.ts";
 
 Deno.test("raftexample PUT /{key} then GET /{key} returns the value", async () => {
   const { app, node } = setup();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { CodecError } from "../../raft/codec.ts";
-import { PeerRemovedError } from "../../raft/mod.ts";
-import { errorOf, RAFT_BATCH_MAGIC, setup } from "./fake_node.ts";
+import { CodecError } from "../../../raft/codec.ts";
+import { PeerRemovedError } from "../../../raft/mod.ts";
+import { errorOf, RAFT_BATCH_MAGIC, setup } from "../fake_node.ts";
 
 Deno.test("POST /raft hands the body to the node as is", async () => {
   const { app, node } = setup();

@@ -22,16 +22,16 @@ import {
   type KvItem,
   PreconditionFailedError,
   type PutCommand,
-} from "../kv/mod.ts";
-import { readBody } from "./body.ts";
-import type { RouteContext } from "./context.ts";
-import { withDeadline } from "./deadline.ts";
+} from "../../kv/mod.ts";
+import { readBody } from "../body.ts";
+import type { RouteContext } from "../context.ts";
+import { withDeadline } from "../deadline.ts";
 import {
   BadRequestError,
   errorResponse,
   MethodNotAllowedError,
   NodeRecoveringError,
-} from "./errors.ts";
+} from "../errors.ts";
 import type { HttpMetrics } from "./metrics_routes.ts";
 import {
   allowedMethods,
@@ -46,7 +46,7 @@ import {
   parseStale,
   pathBounds,
   rawQuery,
-} from "./validate.ts";
+} from "../validate.ts";
 
 /** Registers `GET /v1/kv` and `/v1/kv/{key}` GET, PUT and DELETE. */
 export function registerKvRoutes(app: Hono, ctx: RouteContext): void {

@@ -11,11 +11,11 @@
  */
 
 import type { Hono } from "hono";
-import { backupFileBytes, encodeBackupChunks } from "../raft/mod.ts";
-import type { RouteContext } from "./context.ts";
-import { withDeadline } from "./deadline.ts";
-import { NodeRecoveringError } from "./errors.ts";
-import { parseStale, rawQuery } from "./validate.ts";
+import { backupFileBytes, encodeBackupChunks } from "../../raft/mod.ts";
+import type { RouteContext } from "../context.ts";
+import { withDeadline } from "../deadline.ts";
+import { NodeRecoveringError } from "../errors.ts";
+import { parseStale, rawQuery } from "../validate.ts";
 
 /** The path of the backup route. */
 export const SNAPSHOT_PATH = "/v1/snapshot";

@@ -12,10 +12,13 @@ import {
   chunkBody,
   type ChunkInfo,
   raftBodyBytesMaxFor,
-} from "../../http/snapshot_chunks.ts";
-import { chunkInfoOf, SnapshotReceiver } from "../../http/snapshot_receiver.ts";
-import { BadRequestError, PayloadTooLargeError } from "../../http/errors.ts";
-import { errorOf, RAFT_BATCH_MAGIC, setup } from "./fake_node.ts";
+} from "../../../http/peer/snapshot_chunks.ts";
+import {
+  chunkInfoOf,
+  SnapshotReceiver,
+} from "../../../http/peer/snapshot_receiver.ts";
+import { BadRequestError, PayloadTooLargeError } from "../../../http/errors.ts";
+import { errorOf, RAFT_BATCH_MAGIC, setup } from "../fake_node.ts";
 
 /** A body that starts like a message batch, `n` bytes of a pattern. */
 function body(n: number, seed = 7): Uint8Array<ArrayBuffer> {

@@ -8,13 +8,13 @@
  */
 
 import type { Hono } from "hono";
-import type { RouteContext } from "./context.ts";
+import type { RouteContext } from "../context.ts";
 import type {
   LeaderChange,
   Member,
   MemberRole,
   NodeStatus,
-} from "./node_port.ts";
+} from "../node_port.ts";
 import { UI_PAGE_HTML } from "./ui_page.ts";
 
 /** How long the aggregate waits for one member's `/v1/status` by default. */

@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { Logger, Message, NodeId } from "../raft/core/mod.ts";
+import type { Logger, Message, NodeId } from "../../raft/core/mod.ts";
 import { BinaryWsClient } from "./ws_client.ts";
 
 /** The path of the stream endpoint on every node. */
@@ -53,7 +53,7 @@ export interface StreamLaneOptions {
   caCerts?: string[];
   /**
    * The peer answered the handshake with 501 (it cannot serve the stream,
-   * http/timeout_server.ts over TLS): the owner sends by POST instead.
+   * http/serving/timeout_server.ts over TLS): the owner sends by POST instead.
    */
   onUnsupported?(): void;
 }

@@ -7,8 +7,8 @@
  */
 
 import type { Hono } from "hono";
-import type { RouteContext } from "./context.ts";
-import { NodeRecoveringError, UnhealthyError } from "./errors.ts";
+import type { RouteContext } from "../context.ts";
+import { NodeRecoveringError, UnhealthyError } from "../errors.ts";
 
 /** Registers `/v1/status` and `/health`. */
 export function registerStatusRoutes(app: Hono, ctx: RouteContext): void {

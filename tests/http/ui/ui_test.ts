@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { createApp } from "../../http/mod.ts";
-import type { LeaderChange, NodeStatus } from "../../http/node_port.ts";
-import { allowedMethods } from "../../http/route_table.ts";
-import { type ClusterStatus, registerUiRoutes } from "../../http/ui_routes.ts";
-import { nopLogger } from "../../raft/mod.ts";
-import { errorOf, FakeNode, setup } from "./fake_node.ts";
+import { createApp } from "../../../http/mod.ts";
+import type { LeaderChange, NodeStatus } from "../../../http/node_port.ts";
+import { allowedMethods } from "../../../http/api/route_table.ts";
+import {
+  type ClusterStatus,
+  registerUiRoutes,
+} from "../../../http/ui/ui_routes.ts";
+import { nopLogger } from "../../../raft/mod.ts";
+import { errorOf, FakeNode, setup } from "../fake_node.ts";
 
 /** A fake node with its own id, role and leader history. */
 class MemberNode extends FakeNode {

@@ -12,13 +12,13 @@ import {
   encodeCommand,
   type KvReader,
   KvStore,
-} from "../kv/mod.ts";
+} from "../../kv/mod.ts";
 import {
   type Applied,
   type Message,
   type RaftNode,
   RecoveringError,
-} from "../raft/mod.ts";
+} from "../../raft/mod.ts";
 import type {
   Health,
   Member,
@@ -26,7 +26,7 @@ import type {
   NodePort,
   NodeStatus,
   StoreImage,
-} from "./node_port.ts";
+} from "../node_port.ts";
 
 /** What the adapter needs of storage for `/v1/status`. */
 export interface WalStats {

@@ -10,14 +10,14 @@
  * No request body is larger than `snapshotChunkBytes` plus one message: a
  * batch over it is split into several requests (in order), and a snapshot
  * over it travels in chunks that the receiver puts back together before the
- * node sees it (http/snapshot_chunks.ts). A failed chunk ends the transfer
+ * node sees it (http/peer/snapshot_chunks.ts). A failed chunk ends the transfer
  * and reports the snapshot lost; the leader sends it again later.
  *
  * @module
  */
 
-import type { Logger, Message, NodeId } from "../raft/core/mod.ts";
-import { nopLogger } from "../raft/core/mod.ts";
+import type { Logger, Message, NodeId } from "../../raft/core/mod.ts";
+import { nopLogger } from "../../raft/core/mod.ts";
 import { StreamLane } from "./peer_stream.ts";
 import {
   chunkBody,
@@ -58,11 +58,11 @@ export interface PeerTransportOptions {
   caCerts?: string[];
   /**
    * The largest snapshot chunk, and the budget of one ordinary `POST /raft`
-   * body (http/snapshot_chunks.ts; default 1 MiB).
+   * body (http/peer/snapshot_chunks.ts; default 1 MiB).
    */
   snapshotChunkBytes?: number;
   /**
-   * Send ordinary messages over one WebSocket per peer (http/peer_stream.ts;
+   * Send ordinary messages over one WebSocket per peer (http/peer/peer_stream.ts;
    * default true). False sends every batch as a `POST /raft`, through
    * `fetch`. Snapshots always go by POST.
    */

@@ -3,8 +3,8 @@ import {
   ConfChangeRefusedError,
   MemberError,
   TransferRefusedError,
-} from "../../raft/mod.ts";
-import { errorOf, setup } from "./fake_node.ts";
+} from "../../../raft/mod.ts";
+import { errorOf, setup } from "../fake_node.ts";
 
 const json = (body: unknown) => ({
   method: "POST",

@@ -1,5 +1,5 @@
 /**
- * http/timeout_server.ts over real sockets: it serves a fetch handler like
+ * http/serving/timeout_server.ts over real sockets: it serves a fetch handler like
  * Deno.serve does (bodies both ways, streamed responses, WebSocket
  * upgrades, HTTPS), and it closes the connections Deno.serve keeps forever:
  * a request header that never completes, a silent connection, an idle
@@ -10,10 +10,10 @@ import assert from "node:assert/strict";
 import {
   serveWithTimeouts,
   type TimeoutServerOptions,
-} from "../../http/timeout_server.ts";
-import { nodeUpgrade } from "../../http/node_upgrade.ts";
-import { hasOpenssl, withTestPem } from "./test_pki.ts";
-import { sendAndReadUntilClosed } from "./raw_client.ts";
+} from "../../../http/serving/timeout_server.ts";
+import { nodeUpgrade } from "../../../http/serving/node_upgrade.ts";
+import { hasOpenssl, withTestPem } from "../test_pki.ts";
+import { sendAndReadUntilClosed } from "../raw_client.ts";
 
 /** Echoes what it got; `/stream` answers in three chunks; `/ws` upgrades. */
 async function handler(req: Request): Promise<Response> {

@@ -6,16 +6,16 @@
 
 import assert from "node:assert/strict";
 import type { Hono } from "hono";
-import { RaftMetrics } from "../../raft/mod.ts";
-import type { NodeStatus } from "../../http/mod.ts";
-import { createApp } from "../../http/mod.ts";
-import { FakeNode, setup } from "./fake_node.ts";
+import { RaftMetrics } from "../../../raft/mod.ts";
+import type { NodeStatus } from "../../../http/mod.ts";
+import { createApp } from "../../../http/mod.ts";
+import { FakeNode, setup } from "../fake_node.ts";
 import {
   checkHistograms,
   type Family,
   parseExposition,
   valueOf,
-} from "./exposition.ts";
+} from "../exposition.ts";
 
 async function scrape(
   app: Hono,

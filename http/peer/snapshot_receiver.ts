@@ -1,5 +1,5 @@
 /**
- * The receiving side of chunked `POST /raft` bodies (http/snapshot_chunks.ts):
+ * The receiving side of chunked `POST /raft` bodies (http/peer/snapshot_chunks.ts):
  * puts each sender's chunks back together and returns the whole body only
  * once every byte is there and its CRC matches, so the node never sees a
  * partial snapshot.
@@ -16,7 +16,7 @@
  */
 
 import { bodyCrc, CHUNK_HEADERS, type ChunkInfo } from "./snapshot_chunks.ts";
-import { BadRequestError, PayloadTooLargeError } from "./errors.ts";
+import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
 
 /** The default largest whole body of a transfer: 1 GiB. */
 export const SNAPSHOT_BYTES_MAX_DEFAULT = 1024 * 1024 * 1024;

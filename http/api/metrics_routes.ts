@@ -21,9 +21,9 @@ import {
   type Histogram,
   METRICS_CONTENT_TYPE,
   type Registry,
-} from "../raft/mod.ts";
-import type { RouteContext } from "./context.ts";
-import { STATUS_BY_CODE } from "./errors.ts";
+} from "../../raft/mod.ts";
+import type { RouteContext } from "../context.ts";
+import { STATUS_BY_CODE } from "../errors.ts";
 
 /** Buckets of an HTTP request's duration: 0.5 ms to ~16 s. */
 export const HTTP_DURATION_BUCKETS: readonly number[] = exponentialBuckets(

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import type { Message } from "../../raft/core/mod.ts";
-import { PeerRemovedError } from "../../raft/mod.ts";
-import { PeerTransport } from "../../http/peer_transport.ts";
-import { clientFrame } from "../../http/ws_client.ts";
-import { serveWithTimeouts } from "../../http/timeout_server.ts";
-import { RAFT_BATCH_MAGIC, setup } from "./fake_node.ts";
-import { hasOpenssl, withTestPem } from "./test_pki.ts";
+import type { Message } from "../../../raft/core/mod.ts";
+import { PeerRemovedError } from "../../../raft/mod.ts";
+import { PeerTransport } from "../../../http/peer/peer_transport.ts";
+import { clientFrame } from "../../../http/peer/ws_client.ts";
+import { serveWithTimeouts } from "../../../http/serving/timeout_server.ts";
+import { RAFT_BATCH_MAGIC, setup } from "../fake_node.ts";
+import { hasOpenssl, withTestPem } from "../test_pki.ts";
 
 /**
  * An append to peer 2 whose index tells it apart; with an entry (never
@@ -63,7 +63,7 @@ interface ServeOptions {
   cert?: string;
   key?: string;
   peerToken?: string;
-  /** Serve with http/timeout_server.ts instead of Deno.serve. */
+  /** Serve with http/serving/timeout_server.ts instead of Deno.serve. */
   timeouts?: boolean;
 }
 

@@ -8,13 +8,13 @@
  */
 
 import type { Hono } from "hono";
-import { readJsonObject, readText } from "./body.ts";
-import type { RouteContext } from "./context.ts";
-import { withDeadline } from "./deadline.ts";
-import { BadRequestError, NodeRecoveringError } from "./errors.ts";
+import { readJsonObject, readText } from "../body.ts";
+import type { RouteContext } from "../context.ts";
+import { withDeadline } from "../deadline.ts";
+import { BadRequestError, NodeRecoveringError } from "../errors.ts";
 import { refuseReserved } from "./kv_routes.ts";
-import type { Member, MemberRole } from "./node_port.ts";
-import { parseMemberUrl, parseNodeId, pathBounds } from "./validate.ts";
+import type { Member, MemberRole } from "../node_port.ts";
+import { parseMemberUrl, parseNodeId, pathBounds } from "../validate.ts";
 
 const MEMBER_PREFIX_BYTES = "/v1/members/".length;
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { encodeCommand, KvStore } from "../../kv/mod.ts";
-import { allowedMethods } from "../../http/route_table.ts";
-import { decodeBackupFile } from "../../raft/mod.ts";
-import { errorOf, setup } from "./fake_node.ts";
+import { encodeCommand, KvStore } from "../../../kv/mod.ts";
+import { allowedMethods } from "../../../http/api/route_table.ts";
+import { decodeBackupFile } from "../../../raft/mod.ts";
+import { errorOf, setup } from "../fake_node.ts";
 
 const utf8 = new TextEncoder();
 

@@ -1,7 +1,7 @@
 /**
  * How a large `POST /raft` body travels: the sender cuts a snapshot's
  * encoded batch into chunks of at most `chunkBytes`, each one `POST /raft`
- * with the headers below; the receiver (http/snapshot_receiver.ts) puts
+ * with the headers below; the receiver (http/peer/snapshot_receiver.ts) puts
  * them back together and only then hands the whole batch to the node. So no
  * request body is larger than a chunk (plus one ordinary message), and a
  * peer's heartbeats, which travel on another lane, keep flowing while a
@@ -15,7 +15,7 @@
  */
 
 import { crc32 } from "node:zlib";
-import type { Message } from "../raft/core/mod.ts";
+import type { Message } from "../../raft/core/mod.ts";
 
 /** The default chunk size of a snapshot transfer: 1 MiB. */
 export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { errorOf, setup } from "./fake_node.ts";
+import { errorOf, setup } from "../fake_node.ts";
 
 Deno.test("GET /v1/status returns the node's status as JSON", async () => {
   const { app } = setup();

@@ -2,11 +2,11 @@
  * `POST /raft`: peer messages. The body is opaque here and goes to the
  * node as is; bytes that do not decode get 400 and the node keeps running.
  * A body with chunk headers is one piece of a large snapshot
- * (http/snapshot_chunks.ts): it is held until the transfer is complete and
- * goes to the node only then (http/snapshot_receiver.ts).
+ * (http/peer/snapshot_chunks.ts): it is held until the transfer is complete and
+ * goes to the node only then (http/peer/snapshot_receiver.ts).
  *
  * `GET /raft/stream`: the same messages as binary WebSocket frames on one
- * long-lived connection per sending peer (http/peer_stream.ts). A frame that
+ * long-lived connection per sending peer (http/peer/peer_stream.ts). A frame that
  * does not decode closes the stream with {@linkcode CLOSE_BAD_FRAME}; a
  * sender that was removed from the cluster gets {@linkcode CLOSE_PEER_REMOVED}
  * (the stream's 410); other refusals (recovering, stopping) drop the frame,
@@ -16,11 +16,11 @@
  */
 
 import type { Hono } from "hono";
-import { readBody } from "./body.ts";
-import type { RouteContext } from "./context.ts";
-import { BadRequestError } from "./errors.ts";
+import { readBody } from "../body.ts";
+import type { RouteContext } from "../context.ts";
+import { BadRequestError } from "../errors.ts";
 import { chunkInfoOf, SnapshotReceiver } from "./snapshot_receiver.ts";
-import { nodeUpgrade } from "./node_upgrade.ts";
+import { nodeUpgrade } from "../serving/node_upgrade.ts";
 import {
   CLOSE_BAD_FRAME,
   CLOSE_PEER_REMOVED,
