@@ -11,17 +11,25 @@
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { KvStore } from "./kv/mod.ts";
-import { jsonLogger, RaftMetrics, RaftNode, seededRng } from "./raft/mod.ts";
-import { decodeMessages, encodeMessages } from "./raft/codec.ts";
-import { DiskStorage } from "./raft/disk_storage.ts";
-import { DataDirLock } from "./raft/data_dir_lock.ts";
+import {
+  DataDirLock,
+  decodeMessages,
+  DiskStorage,
+  encodeMessages,
+  jsonLogger,
+  RaftMetrics,
+  RaftNode,
+  restoreBackup,
+  seededRng,
+} from "./raft/mod.ts";
 import { DenoFs } from "./wal/mod.ts";
-import { createApp } from "./http/app.ts";
-import { serveWithTimeouts } from "./http/serving/timeout_server.ts";
-import { KvNode } from "./http/api/kv_node.ts";
-import { PeerTransport } from "./http/peer/peer_transport.ts";
-import { isLoopbackHost } from "./http/auth.ts";
-import { restoreBackup } from "./raft/restore.ts";
+import {
+  createApp,
+  isLoopbackHost,
+  KvNode,
+  PeerTransport,
+  serveWithTimeouts,
+} from "./http/mod.ts";
 
 /** raftkv's version, from deno.json. */
 export const VERSION: string = denoJson.version;

@@ -41,3 +41,19 @@ export type {
   NodeStatus,
   PeerProgress,
 } from "./node_port.ts";
+export { isLoopbackHost } from "./auth.ts";
+export { KvNode } from "./api/kv_node.ts";
+export type { WalStats } from "./api/kv_node.ts";
+export { HttpMetrics, httpMetricsMiddleware } from "./api/metrics_routes.ts";
+export { PeerTransport } from "./peer/peer_transport.ts";
+export type {
+  PeerStats,
+  PeerTransportOptions,
+  TransportListener,
+} from "./peer/peer_transport.ts";
+export { serveWithTimeouts } from "./serving/timeout_server.ts";
+export type {
+  FetchHandler,
+  TimeoutServer,
+  TimeoutServerOptions,
+} from "./serving/timeout_server.ts";

@@ -12,10 +12,10 @@
  * @module
  */
 
-import { assert, RaftKvError } from "./core/errors.ts";
-import { type Logger, nopLogger } from "./core/logger.ts";
-import type { InitialState, MemoryStorage, Storage } from "./core/storage.ts";
-import type { Entry, HardState, Snapshot } from "./core/types.ts";
+import { assert, RaftKvError } from "./core/mod.ts";
+import { type Logger, nopLogger } from "./core/mod.ts";
+import type { InitialState, MemoryStorage, Storage } from "./core/mod.ts";
+import type { Entry, HardState, Snapshot } from "./core/mod.ts";
 import {
   type Fs,
   joinPath,

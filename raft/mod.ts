@@ -42,3 +42,9 @@ export {
   encodeBackupFile,
 } from "./backup_file.ts";
 export type { Backup, BackupMeta } from "./backup_file.ts";
+export { DiskStorage } from "./disk_storage.ts";
+export type { DiskStorageOptions } from "./disk_storage.ts";
+export { DataDirLock, DataDirLockedError } from "./data_dir_lock.ts";
+export { decodeMessages, encodeEntries, encodeMessages } from "./codec.ts";
+export { restoreBackup, RestoreError } from "./restore.ts";
+export type { RestoreOptions, RestoreResult } from "./restore.ts";

@@ -11,10 +11,7 @@
 import { cpuUsage } from "node:process";
 import { Hono, type MiddlewareHandler } from "hono";
 import { DURATION_BUCKETS, Registry } from "../raft/mod.ts";
-import {
-  HttpMetrics,
-  httpMetricsMiddleware,
-} from "../http/api/metrics_routes.ts";
+import { HttpMetrics, httpMetricsMiddleware } from "../http/mod.ts";
 
 const n = Number(Deno.args[0] ?? 2_000_000);
 
