@@ -14,18 +14,14 @@ import {
   RouteNotFoundError,
 } from "./errors.ts";
 import { InvalidKeyError } from "../kv/mod.ts";
-import {
-  kvFastPath,
-  registerKvRoutes,
-  registerRootKvRoutes,
-} from "./api/kv_routes.ts";
+import { kvKeyRouter, registerKvRoutes } from "./api/kv_routes.ts";
 import {
   registerMemberRoutes,
   registerRootMemberRoutes,
 } from "./api/member_routes.ts";
 import type { NodePort } from "./node_port.ts";
 import { registerRaftRoutes } from "./peer/raft_routes.ts";
-import { authMiddleware } from "./auth.ts";
+import { authCheck, authMiddleware } from "./auth.ts";
 import { BODY_TIMEOUT_MS_DEFAULT } from "./body.ts";
 import { registerSnapshotRoutes } from "./api/snapshot_routes.ts";
 import { allowedMethods, KV_KEY_PREFIX } from "./api/route_table.ts";
@@ -121,18 +117,18 @@ export function createApp(deps: AppDeps): Hono {
   const httpMetrics = new HttpMetrics(metrics);
   // First, so it counts every request, also those a middleware rejects.
   app.use(httpMetricsMiddleware(httpMetrics));
-  const auth = Boolean(deps.peerToken || deps.clientToken);
-  // Without tokens every route is open: no middleware, no cost per request.
-  if (auth) {
-    app.use(authMiddleware({
+  // Without tokens every route is open: no check, no cost per request.
+  const auth = deps.peerToken || deps.clientToken
+    ? authCheck({
       peerToken: deps.peerToken,
       clientToken: deps.clientToken,
       logger: ctx.logger,
-    }));
-  }
+    })
+    : undefined;
+  if (auth) app.use(authMiddleware(auth));
   // Body deadlines (--body-timeout-ms) are set where bodies are read
   // (http/body.ts), only for requests that have one.
-  // Order matters: exact routes first, raftexample's /{key} and /{id} last.
+  // Order matters: exact routes first, raftexample's /{id} last.
   registerStatusRoutes(app, ctx);
   registerMetricsRoutes(app, ctx, metrics);
   registerUiRoutes(app, ctx, { fetch: deps.memberFetch });
@@ -140,16 +136,13 @@ export function createApp(deps: AppDeps): Hono {
   registerMemberRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
   registerKvRoutes(app, ctx);
-  registerRootKvRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);
-  if (!auth) {
-    // The key routes skip Hono's router and context when nothing but the
-    // metrics middleware would run (http/api/kv_routes.ts' kvFastPath).
-    const fast = kvFastPath(ctx, httpMetrics);
-    const routed = app.fetch;
-    app.fetch = (req, env, executionCtx) =>
-      fast(req) ?? routed(req, env, executionCtx);
-  }
+  // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own
+  // router, ahead of Hono's: http/api/kv_routes.ts, docs/notes/router_ab.md.
+  const keys = kvKeyRouter(ctx, httpMetrics, auth);
+  const routed = app.fetch;
+  app.fetch = (req, env, executionCtx) =>
+    keys(req, env) ?? routed(req, env, executionCtx);
   app.notFound((c) => {
     throw unmatched(c.req.raw);
   });

@@ -11,10 +11,14 @@ import type { Hono } from "hono";
 import { readJsonObject, readText } from "../body.ts";
 import type { RouteContext } from "../context.ts";
 import { withDeadline } from "../deadline.ts";
-import { BadRequestError, NodeRecoveringError } from "../errors.ts";
-import { refuseReserved } from "./kv_routes.ts";
+import {
+  BadRequestError,
+  MethodNotAllowedError,
+  NodeRecoveringError,
+} from "../errors.ts";
 import type { Member, MemberRole } from "../node_port.ts";
 import { parseMemberUrl, parseNodeId, pathBounds } from "../validate.ts";
+import { allowedMethods, RESERVED_ROOT_PATHS } from "./route_table.ts";
 
 const MEMBER_PREFIX_BYTES = "/v1/members/".length;
 
@@ -52,6 +56,15 @@ export function registerMemberRoutes(app: Hono, ctx: RouteContext): void {
     );
     return new Response(null, { status: 204 });
   });
+}
+
+/** Throws 405 when a root route is asked for a reserved path such as `/raft`. */
+function refuseReserved(req: Request): void {
+  const { start, end } = pathBounds(req.url);
+  const path = req.url.slice(start, end);
+  if (RESERVED_ROOT_PATHS.has(path)) {
+    throw new MethodNotAllowedError(req.method, path, allowedMethods(path)!);
+  }
 }
 
 /**

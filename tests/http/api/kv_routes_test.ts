@@ -368,9 +368,10 @@ Deno.test("listing query parameters are validated", async () => {
   assert.deepEqual(node.calls, []);
 });
 
-Deno.test("the key routes answer the same before Hono (no tokens) as through it (tokens)", async () => {
-  // Without tokens kvFastPath answers the key routes; with a client token
-  // every request goes through Hono's router and middleware.
+Deno.test("the key routes answer the same with no tokens as with the right client token", async () => {
+  // The key router (kvKeyRouter) answers the key routes in both apps, with
+  // the token check in one of them; other paths go to Hono's routes, with
+  // its auth middleware in that one. Answers, node calls and metrics match.
   const fast = setup();
   const routed = setup({ clientToken: "tok" });
   const auth = { authorization: "Bearer tok" };
@@ -425,4 +426,41 @@ Deno.test("the key routes answer the same before Hono (no tokens) as through it 
     );
   };
   assert.deepEqual(await scrape(fast), await scrape(routed));
+});
+
+Deno.test("HEAD on a key answers as GET without the body, and is counted as HEAD", async () => {
+  for (const s of [setup(), setup({ clientToken: "tok" })]) {
+    const headers = { authorization: "Bearer tok" };
+    await s.app.request("/v1/kv/h", { method: "PUT", body: "value", headers });
+    await s.app.request("/h", { method: "PUT", body: "root", headers });
+    for (const path of ["/v1/kv/h", "/h"]) {
+      const get = await s.app.request(path, { headers });
+      const head = await s.app.request(path, { method: "HEAD", headers });
+      assert.equal(head.status, 200, path);
+      for (const h of ["content-type", "x-raft-index", "etag"]) {
+        assert.equal(head.headers.get(h), get.headers.get(h), `${path}: ${h}`);
+      }
+      assert.equal(await head.text(), "", path);
+      await get.body?.cancel();
+    }
+    const missing = await s.app.request("/v1/kv/nope", {
+      method: "HEAD",
+      headers,
+    });
+    assert.equal(missing.status, 404);
+    assert.equal(await missing.text(), "");
+    const text = await (await s.app.request("/metrics", { headers })).text();
+    assert.match(
+      text,
+      /raftkv_http_requests_total\{route="\/v1\/kv\/:key",method="HEAD",status="200"\} 1\n/,
+    );
+    assert.match(
+      text,
+      /raftkv_http_requests_total\{route="\/v1\/kv\/:key",method="HEAD",status="404"\} 1\n/,
+    );
+    assert.match(
+      text,
+      /raftkv_http_requests_total\{route="\/:key",method="HEAD",status="200"\} 1\n/,
+    );
+  }
 });
