@@ -1,6 +1,12 @@
 /**
- * The HTTP layer of raftkv: the Hono app of API.md, the port it needs from
- * the node, and the error mapping.
+ * The HTTP layer of raftkv, entered only through this module (the other
+ * folders and main.ts import nothing else of http/; tests/arch_test.ts):
+ * the Hono app of API.md (`createApp`), the port it needs from the node
+ * (`NodePort`, `KvNode` for a real one), the error mapping, the peer
+ * transport (`PeerTransport`) and the server with connection timeouts
+ * (`serveWithTimeouts`). Inside: `api/` the client API, `peer/` node to
+ * node, `serving/` the socket layer, `ui/` the status page; shared
+ * middleware at the top (docs/ARCHITECTURE.md).
  *
  * @example
  * ```ts ignore
