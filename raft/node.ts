@@ -646,18 +646,9 @@ export class RaftNode {
     return p;
   }
 
-  /**
-   * The core's status plus the runtime's view. On the leader each peer also
-   * carries `inflight`: append messages sent to it and not yet acknowledged.
-   */
+  /** The core's status (on the leader, with each peer's progress). */
   status(): Status {
-    const s = this.#raw.status();
-    for (const p of s.peers) {
-      // An extra field, passed through to /v1/status and /metrics.
-      (p as { inflight?: number }).inflight =
-        this.#raw.raft.prs.get(p.id)?.inflightCount ?? 0;
-    }
-    return s;
+    return this.#raw.status();
   }
 
   /** The newest leader changes this node saw (at most 20), oldest first. */
