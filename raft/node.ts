@@ -1,7 +1,10 @@
 /**
  * The node runtime: one loop around the pure core that handles each Ready in
- * the order its contract demands (persist, send, apply, advance), and the
- * waiting callers that proposals, reads and membership changes leave behind.
+ * the order its contract demands (persist, send, apply, advance), and settles
+ * the callers that proposals, reads and leadership transfers leave waiting
+ * (raft/wait.ts). Membership changes are carried out in member_changes.ts,
+ * snapshots are taken by snapshot_scheduler.ts, messages leave through
+ * outbox.ts.
  *
  * The node owns no timers and no sockets: `main.ts` calls {@linkcode
  * RaftNode.tick} from an interval and hands it a {@linkcode Transport}; the
