@@ -27,7 +27,8 @@ import { type IndexWait, Wait } from "./wait.ts";
 export interface MemberChangesHost {
   readonly id: NodeId;
   readonly members: Members;
-  readonly raw: RawNode;
+  /** The core: membership proposals and the leader's view of its peers. */
+  readonly raw: Pick<RawNode, "proposeConfChange" | "status">;
   readonly logger: Logger;
   /** Waits for the node's applied index. */
   readonly applied: IndexWait;
@@ -198,11 +199,11 @@ export class MemberChanges {
 
   /** A voter other than `id`: this node when it votes, else the lowest id. */
   #otherVoter(id: NodeId): NodeId {
+    const self = this.#host.id;
     const voters = this.#host.members.list().filter((m) =>
       m.role === "voter" && m.id !== id
     );
-    return voters.find((m) => m.id === this.#host.id)?.id ?? voters[0]?.id ??
-      0;
+    return voters.find((m) => m.id === self)?.id ?? voters[0]?.id ?? 0;
   }
 
   /** Leader: the voter (other than itself) whose log matches the furthest. */
@@ -246,17 +247,15 @@ export class MemberChanges {
             throw err;
           }
         } else if (e.refusal === "pending" && e.pendingIndex > 0) {
+          const host = this.#host;
           const byUser = await this.#waitConfApplied(e.pendingIndex, signal);
-          const stopped = this.#host.stopped();
+          const stopped = host.stopped();
           if (stopped) throw stopped;
           if (byUser !== false) throw e;
-          this.#host.logger.info(
-            "membership change waited for a pending one",
-            {
-              node: cc.node,
-              pending: e.pendingIndex,
-            },
-          );
+          host.logger.info("membership change waited for a pending one", {
+            node: cc.node,
+            pending: e.pendingIndex,
+          });
         } else {
           throw e;
         }

@@ -15,7 +15,8 @@ import { encodeSnapshotDataFrom } from "./snapshot_data.ts";
 
 /** What {@linkcode SnapshotScheduler} needs of the node it works for. */
 export interface SnapshotSchedulerOptions {
-  raw: RawNode;
+  /** The core: the metadata of a snapshot at the applied index. */
+  raw: Pick<RawNode, "snapshotMeta">;
   storage: NodeStorage;
   stateMachine: StateMachine;
   members: Members;
