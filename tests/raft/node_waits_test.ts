@@ -9,24 +9,14 @@
  */
 
 import assert from "node:assert/strict";
-import { KvStore } from "../../kv/mod.ts";
-import { DiskStorage } from "../../raft/disk_storage.ts";
 import {
   LeaderChangedError,
   type Message,
   message,
-  RaftNode,
-  seededRng,
   StoppedError,
 } from "../../raft/mod.ts";
-import { MemFs } from "../../wal/mem_fs.ts";
 import { turn } from "./node_turns.ts";
-
-const PEERS = new Map([
-  [1, "http://127.0.0.1:41001"],
-  [2, "http://127.0.0.1:41002"],
-  [3, "http://127.0.0.1:41003"],
-]);
+import { loneFollower, until } from "./lone_follower.ts";
 
 /** A promise's outcome as seen so far. */
 interface Tracked {
@@ -43,49 +33,6 @@ function track(p: Promise<unknown>): Tracked {
   return t;
 }
 
-/** Lets the node's Ready loop run until `cond` holds (bounded). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await turn();
-  }
-  throw new Error(`never reached: ${what}`);
-}
-
-/** Node 1 of a three-node cluster whose peers are played by the test. */
-async function follower(): Promise<{
-  node: RaftNode;
-  sent: Message[];
-  close(): Promise<void>;
-}> {
-  const storage = await DiskStorage.open(new MemFs(), "/n1", {
-    metadata: { clusterId: "", nodeId: 1 },
-  });
-  const node = new RaftNode({
-    id: 1,
-    peers: PEERS,
-    join: false,
-    storage,
-    stateMachine: new KvStore(),
-    rng: seededRng(1),
-    epoch: 1,
-  });
-  const sent: Message[] = [];
-  node.setTransport({ send: (msgs) => sent.push(...msgs) });
-  node.start();
-  await until(() => !node.recovering(), "recovered");
-  node.receive([message({ type: "heartbeat", from: 2, to: 1, term: 1 })]);
-  await until(() => node.leader() === 2, "node 2 known as leader");
-  return {
-    node,
-    sent,
-    close: async () => {
-      node.stop();
-      await storage.close();
-    },
-  };
-}
-
 /** The context of the newest "readIndex" message node 1 sent. */
 function lastReadContext(sent: Message[]): string {
   const m = sent.findLast((m) => m.type === "readIndex");
@@ -94,7 +41,7 @@ function lastReadContext(sent: Message[]): string {
 }
 
 Deno.test("a read waits for its read index and then for this node to apply it; a leader change meanwhile does not fail it", async () => {
-  const { node, sent, close } = await follower();
+  const { node, sent, close } = await loneFollower();
   try {
     const applied = node.applied();
     const read = track(node.readBarrier());
@@ -135,7 +82,7 @@ Deno.test("a read waits for its read index and then for this node to apply it; a
 });
 
 Deno.test("a read whose index the old leader never gave fails as leader_changed", async () => {
-  const { node, sent, close } = await follower();
+  const { node, sent, close } = await loneFollower();
   try {
     const read = track(node.readBarrier());
     await until(() => sent.some((m) => m.type === "readIndex"), "forwarded");
@@ -148,7 +95,7 @@ Deno.test("a read whose index the old leader never gave fails as leader_changed"
 });
 
 Deno.test("a transfer resolves when this node sees the target lead; one given up rejects with the reason", async () => {
-  const { node, sent, close } = await follower();
+  const { node, sent, close } = await loneFollower();
   try {
     const transfer = track(node.transferLeader(3));
     const gaveUp = new AbortController();
@@ -171,7 +118,7 @@ Deno.test("a transfer resolves when this node sees the target lead; one given up
 });
 
 Deno.test("stopping the node rejects every waiting caller with the stop reason", async () => {
-  const { node, sent, close } = await follower();
+  const { node, sent, close } = await loneFollower();
   try {
     const applied = node.applied();
     const write = track(node.propose(new Uint8Array([1])));
