@@ -1230,6 +1230,7 @@ export class Raft {
           state: pr.state,
           learner: pr.isLearner,
           recentActive: id === this.id || pr.recentActive,
+          inflight: pr.inflightCount,
         });
       }
     }
