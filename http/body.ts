@@ -19,9 +19,6 @@ import {
   PayloadTooLargeError,
 } from "./errors.ts";
 
-/** The default time a client has to send a request body: 30 s. */
-export const BODY_TIMEOUT_MS_DEFAULT = 30_000;
-
 /** Options of {@linkcode readBody}. */
 export interface ReadBodyOptions {
   /** The largest body accepted, in bytes. */

@@ -18,12 +18,12 @@
 
 import type { Logger, Message, NodeId } from "../raft/core/mod.ts";
 import { nopLogger } from "../raft/core/mod.ts";
+import { DEFAULTS } from "../raft/mod.ts";
 import { StreamLane } from "./peer_stream.ts";
 import {
   chunkBody,
   type ChunkRequest,
   encodeWithin,
-  SNAPSHOT_CHUNK_BYTES_DEFAULT,
 } from "./snapshot_chunks.ts";
 
 /** What the transport reports back to the node. */
@@ -58,7 +58,7 @@ export interface PeerTransportOptions {
   caCerts?: string[];
   /**
    * The largest snapshot chunk, and the budget of one ordinary `POST /raft`
-   * body (http/snapshot_chunks.ts; default 1 MiB).
+   * body (http/snapshot_chunks.ts; default: `DEFAULTS.snapshotChunkBytes`).
    */
   snapshotChunkBytes?: number;
   /**
@@ -216,7 +216,7 @@ export class PeerTransport {
     this.#o = {
       timeoutMs: 2_000,
       snapshotTimeoutMs: 60_000,
-      snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES_DEFAULT,
+      snapshotChunkBytes: DEFAULTS.snapshotChunkBytes.value,
       queueMax: 4096,
       headers: {},
       fetch: globalThis.fetch,

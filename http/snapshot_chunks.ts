@@ -17,9 +17,6 @@
 import { crc32 } from "node:zlib";
 import type { Message } from "../raft/core/mod.ts";
 
-/** The default chunk size of a snapshot transfer: 1 MiB. */
-export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
-
 /**
  * What a `POST /raft` body may hold beyond the chunk size: the largest
  * ordinary message is one append of `maxMsgBytes` (1 MiB) or of a single

@@ -47,6 +47,7 @@ import {
 import { decodeSnapshotData, encodeSnapshotDataFrom } from "./snapshot_data.ts";
 import { RaftMetrics } from "./raft_metrics.ts";
 import { HeartbeatWatch } from "./heartbeat_watch.ts";
+import { DEFAULTS } from "./defaults.ts";
 import {
   LeaderChangedError,
   MemberError,
@@ -112,7 +113,7 @@ export interface RaftNodeOptions {
   snapshotEntries?: number;
   /**
    * The most proposals waiting here for their outcome; more are refused
-   * with {@linkcode OverloadedError} (default 10000).
+   * with {@linkcode OverloadedError} (default: `DEFAULTS.maxPendingProposals`).
    */
   maxPendingProposals?: number;
   /** The leader's uncommitted-bytes limit (the core's `maxUncommittedBytes`). */
@@ -226,13 +227,14 @@ export class RaftNode {
     this.#logger = o.logger ?? nopLogger;
     this.#peers = o.peers;
     this.#epoch = o.epoch >>> 0;
-    this.#snapshotEntries = o.snapshotEntries ?? 10_000;
-    this.#maxPendingProposals = o.maxPendingProposals ?? 10_000;
+    this.#snapshotEntries = o.snapshotEntries ?? DEFAULTS.snapshotEntries.value;
+    this.#maxPendingProposals = o.maxPendingProposals ??
+      DEFAULTS.maxPendingProposals.value;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
-    this.#heartbeats = o.tickMs === undefined
-      ? undefined
-      : new HeartbeatWatch(o.tickMs * (o.heartbeatTicks ?? 1));
+    this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
+      o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
+    );
 
     // Recovery order is fixed here: the newest snapshot first, then the
     // committed entries after it, which the core hands out as Ready batches.
@@ -249,8 +251,8 @@ export class RaftNode {
       rng: o.rng,
       applied: this.#applied,
       logger: this.#logger,
-      electionTicks: o.electionTicks ?? 10,
-      heartbeatTicks: o.heartbeatTicks ?? 1,
+      electionTicks: o.electionTicks ?? DEFAULTS.electionTicks.value,
+      heartbeatTicks: o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value,
       maxUncommittedBytes: o.maxUncommittedBytes,
     });
     if (o.storage.isEmpty() && !o.join) {
