@@ -2,7 +2,9 @@
  * The one table of raftkv's tunables: each one's default and the range a
  * flag may set it to. The flag parser and `--help` (http/serving/config.ts),
  * {@linkcode RaftNode} and the HTTP app all read their defaults here, so a
- * default is changed in this file only. docs/API.md lists them for users.
+ * default is changed in this file only (the tick counts are the pure
+ * core's own defaults, which may not import this file). docs/API.md lists
+ * them for users.
  *
  * @module
  */
@@ -32,6 +34,8 @@ export type TunableName =
   | "headerTimeoutMs"
   | "idleTimeoutMs";
 
+import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from "./core/mod.ts";
+
 const MiB = 1024 * 1024;
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 const HOUR_MS = 3_600_000;
@@ -49,9 +53,9 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
   /** Milliseconds per Raft tick. */
   tickMs: { value: 100, min: 1, max: 60_000 },
   /** Election timeout in ticks (randomized in [n, 2n) by the core). */
-  electionTicks: { value: 10, min: 2, max: UNBOUNDED },
+  electionTicks: { value: DEFAULT_ELECTION_TICKS, min: 2, max: UNBOUNDED },
   /** Heartbeat interval in ticks. */
-  heartbeatTicks: { value: 1, min: 1, max: UNBOUNDED },
+  heartbeatTicks: { value: DEFAULT_HEARTBEAT_TICKS, min: 1, max: UNBOUNDED },
   /** The largest value of a PUT (413 beyond). */
   maxValueBytes: { value: MiB, min: 1, max: 32 * MiB },
   /** How long a request waits for the cluster before 504. */
