@@ -17,6 +17,9 @@ export const EXIT_BAD_CONFIG = 2;
 /** The cluster of one node that `--id 1` runs without `--cluster`. */
 export const DEFAULT_CLUSTER = "http://127.0.0.1:12379";
 
+/** Node `{id}`'s data directory when `--data-dir` is not given. */
+export const DEFAULT_DATA_DIR = "raftkv-{id}";
+
 /**
  * A bad flag or environment variable. The message is one line that names
  * the flag (and the variable, when the value came from one).
@@ -140,6 +143,11 @@ export function parseIdAndCluster(
     );
   }
   return { id, cluster };
+}
+
+/** Reads `--data-dir`, or node `id`'s {@linkcode DEFAULT_DATA_DIR}. */
+export function parseDataDir(raw: RawReader, id: number): string {
+  return raw("data-dir")?.text ?? DEFAULT_DATA_DIR.replace("{id}", String(id));
 }
 
 /** Parses a decimal integer in `min..max`. */

@@ -11,8 +11,10 @@ import { type Fs, restoreBackup } from "../../raft/mod.ts";
 import {
   ConfigError,
   DEFAULT_CLUSTER,
+  DEFAULT_DATA_DIR,
   type Env,
   flagReader,
+  parseDataDir,
   parseFlags,
   parseIdAndCluster,
 } from "./flags.ts";
@@ -53,7 +55,7 @@ export function restoreUsage(): string {
     ),
     flag(
       "--data-dir DIR",
-      "the directory to seed; must be missing or empty (default: raftkv-{id})",
+      `the directory to seed; must be missing or empty (default: ${DEFAULT_DATA_DIR})`,
     ),
     "",
     "Each flag is also read from RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR); the flag wins.",
@@ -86,7 +88,7 @@ export function parseRestoreArgs(
     );
   }
   const { id, cluster } = parseIdAndCluster(raw, "restore: ");
-  const dataDir = raw("data-dir")?.text ?? `raftkv-${id}`;
+  const dataDir = parseDataDir(raw, id);
   return {
     action: "restore",
     restore: { from: from.text, dataDir, id, cluster },
