@@ -36,7 +36,7 @@ import {
 } from "./metrics_routes.ts";
 import { registerUiRoutes } from "./ui_routes.ts";
 import { rawPath } from "./validate.ts";
-import { raftBodyBytesMaxFor } from "./snapshot_chunks.ts";
+import { maxRaftBodyBytesFor } from "./snapshot_chunks.ts";
 
 /** What {@linkcode createApp} needs. */
 export interface AppDeps {
@@ -45,12 +45,12 @@ export interface AppDeps {
   /** Where unexpected errors are logged (default: dropped). */
   logger?: Logger;
   /** The largest value of a PUT in bytes (default: `DEFAULTS.maxValueBytes`); 413 beyond. */
-  valueBytesMax?: number;
+  maxValueBytes?: number;
   /**
    * The largest `POST /raft` body in bytes; 413 beyond. Default: from
-   * `snapshotChunkBytes` and `valueBytesMax` (`raftBodyBytesMaxFor`).
+   * `snapshotChunkBytes` and `maxValueBytes` (`maxRaftBodyBytesFor`).
    */
-  raftBodyBytesMax?: number;
+  maxRaftBodyBytes?: number;
   /** The snapshot chunk size the peers send (default: `DEFAULTS.snapshotChunkBytes`). */
   snapshotChunkBytes?: number;
   /** How long a request waits for the node before 504 (default: `DEFAULTS.requestTimeoutMs`). */
@@ -89,11 +89,11 @@ export function createApp(deps: AppDeps): Hono {
   const ctx: RouteContext = {
     node: deps.node,
     logger: deps.logger ?? nopLogger,
-    valueBytesMax: deps.valueBytesMax ?? DEFAULTS.maxValueBytes.value,
-    raftBodyBytesMax: deps.raftBodyBytesMax ??
-      raftBodyBytesMaxFor(
+    maxValueBytes: deps.maxValueBytes ?? DEFAULTS.maxValueBytes.value,
+    maxRaftBodyBytes: deps.maxRaftBodyBytes ??
+      maxRaftBodyBytesFor(
         deps.snapshotChunkBytes ?? DEFAULTS.snapshotChunkBytes.value,
-        deps.valueBytesMax ?? DEFAULTS.maxValueBytes.value,
+        deps.maxValueBytes ?? DEFAULTS.maxValueBytes.value,
       ),
     requestTimeoutMs: deps.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs.value,
     retryAfterSeconds: deps.retryAfterSeconds ?? 1,

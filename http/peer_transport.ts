@@ -46,7 +46,7 @@ export interface PeerTransportOptions {
   /** Deadline of one request carrying a snapshot. */
   snapshotTimeoutMs?: number;
   /** Messages a lane holds before it drops new ones. */
-  queueMax?: number;
+  maxQueue?: number;
   /** Extra headers on every request (the peer token). */
   headers?: Record<string, string>;
   /** The fetch to use (tests, TLS clients). */
@@ -90,7 +90,7 @@ class Lane {
   ) {}
 
   push(m: Message): void {
-    if (this.#queue.length >= this.o.queueMax) {
+    if (this.#queue.length >= this.o.maxQueue) {
       this.stats.dropped++;
       if (m.type === "snap") this.o.listener.reportSnapshot(this.peer, false);
       return;
@@ -217,7 +217,7 @@ export class PeerTransport {
       timeoutMs: 2_000,
       snapshotTimeoutMs: 60_000,
       snapshotChunkBytes: DEFAULTS.snapshotChunkBytes.value,
-      queueMax: 4096,
+      maxQueue: 4096,
       headers: {},
       fetch: globalThis.fetch,
       stream: true,
@@ -248,7 +248,7 @@ export class PeerTransport {
           (base?.startsWith("http:") || base?.startsWith("https:"))
         ? new StreamLane(peer, {
           ...this.#o,
-          bufferedBytesMax: 16 * 1024 * 1024,
+          maxBufferedBytes: 16 * 1024 * 1024,
           retryMs: 100,
           onUnsupported: () => this.#postInstead(peer),
         })

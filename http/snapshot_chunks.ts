@@ -25,11 +25,11 @@ import type { Message } from "../raft/core/mod.ts";
 export const RAFT_BODY_MARGIN_BYTES = 64 * 1024;
 
 /** The largest `POST /raft` body a node accepts with these limits. */
-export function raftBodyBytesMaxFor(
+export function maxRaftBodyBytesFor(
   chunkBytes: number,
-  valueBytesMax: number,
+  maxValueBytes: number,
 ): number {
-  return chunkBytes + Math.max(valueBytesMax, 1024 * 1024) +
+  return chunkBytes + Math.max(maxValueBytes, 1024 * 1024) +
     RAFT_BODY_MARGIN_BYTES;
 }
 

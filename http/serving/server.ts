@@ -88,7 +88,7 @@ export async function runServer(
       decodeMessages,
     }),
     logger,
-    valueBytesMax: config.maxValueBytes,
+    maxValueBytes: config.maxValueBytes,
     snapshotChunkBytes: config.snapshotChunkBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     peerToken: config.peerToken,
