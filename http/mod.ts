@@ -1,6 +1,7 @@
 /**
  * The HTTP layer of raftkv: the Hono app of API.md, the port it needs from
- * the node, and the error mapping.
+ * the node, the error mapping, and the serving layer that main.ts starts:
+ * the command-line configuration and a wired, running node.
  *
  * @example
  * ```ts ignore
@@ -13,13 +14,7 @@
  * @module
  */
 
-export {
-  type AppDeps,
-  createApp,
-  RAFT_BODY_BYTES_MAX_DEFAULT,
-  REQUEST_TIMEOUT_MS_DEFAULT,
-  VALUE_BYTES_MAX_DEFAULT,
-} from "./app.ts";
+export { type AppDeps, createApp } from "./app.ts";
 export {
   BadRequestError,
   errorResponse,
@@ -41,3 +36,30 @@ export type {
   NodeStatus,
   PeerProgress,
 } from "./node_port.ts";
+export {
+  type Config,
+  type ListenAddress,
+  LOG_LEVELS,
+  parseServeArgs,
+  type ServeCommand,
+  usage,
+  VERSION,
+} from "./serving/config.ts";
+export {
+  ConfigError,
+  DEFAULT_CLUSTER,
+  type Env,
+  envName,
+  EXIT_BAD_CONFIG,
+  readEnv,
+} from "./serving/flags.ts";
+export {
+  parseRestoreArgs,
+  type RestoreArgs,
+  type RestoreCommand,
+  type RestoreOutcome,
+  restoreUsage,
+  runRestore,
+} from "./serving/restore_command.ts";
+export { securityWarnings } from "./serving/security.ts";
+export { runServer, type ServerDeps } from "./serving/server.ts";

@@ -40,6 +40,7 @@ import { encodeConfContext, type Member, Members } from "./members.ts";
 import { decodeSnapshotData } from "./snapshot_data.ts";
 import { RaftMetrics } from "./raft_metrics.ts";
 import { HeartbeatWatch } from "./heartbeat_watch.ts";
+import { DEFAULTS } from "./defaults.ts";
 import {
   LeaderChangedError,
   MemberError,
@@ -109,7 +110,7 @@ export interface RaftNodeOptions {
   snapshotEntries?: number;
   /**
    * The most proposals waiting here for their outcome; more are refused
-   * with {@linkcode OverloadedError} (default 10000).
+   * with {@linkcode OverloadedError} (default: `DEFAULTS.maxPendingProposals`).
    */
   maxPendingProposals?: number;
   /** The leader's uncommitted-bytes limit (the core's `maxUncommittedBytes`). */
@@ -197,12 +198,13 @@ export class RaftNode {
     this.#logger = o.logger ?? nopLogger;
     this.#peers = o.peers;
     this.#epoch = o.epoch >>> 0;
-    this.#maxPendingProposals = o.maxPendingProposals ?? 10_000;
+    this.#maxPendingProposals = o.maxPendingProposals ??
+      DEFAULTS.maxPendingProposals.value;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
-    this.#heartbeats = o.tickMs === undefined
-      ? undefined
-      : new HeartbeatWatch(o.tickMs * (o.heartbeatTicks ?? 1));
+    this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
+      o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
+    );
 
     // Recovery order is fixed here: the newest snapshot first, then the
     // committed entries after it, which the core hands out as Ready batches.
@@ -219,8 +221,8 @@ export class RaftNode {
       rng: o.rng,
       applied: this.#applied,
       logger: this.#logger,
-      electionTicks: o.electionTicks ?? 10,
-      heartbeatTicks: o.heartbeatTicks ?? 1,
+      electionTicks: o.electionTicks ?? DEFAULTS.electionTicks.value,
+      heartbeatTicks: o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value,
       maxUncommittedBytes: o.maxUncommittedBytes,
     });
     if (o.storage.isEmpty() && !o.join) {
@@ -246,7 +248,7 @@ export class RaftNode {
       logger: this.#logger,
       metrics: this.#metrics,
       now: this.#now,
-      entries: o.snapshotEntries ?? 10_000,
+      entries: o.snapshotEntries ?? DEFAULTS.snapshotEntries.value,
       applied: () => this.#applied,
       stopped: () => this.#stopped !== undefined,
       fail: (e) => this.#fail(e),
