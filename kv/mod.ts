@@ -33,8 +33,8 @@ export {
 } from "./store.ts";
 export {
   compareKeys,
-  KEY_BYTES_MAX,
   keyProblem,
+  MAX_KEY_BYTES,
   utf8ByteLength,
   validateKey,
 } from "./key.ts";

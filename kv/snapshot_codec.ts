@@ -15,7 +15,7 @@
  */
 
 import { InvalidSnapshotError } from "./errors.ts";
-import { compareKeys, KEY_BYTES_MAX, utf8ByteLength } from "./key.ts";
+import { compareKeys, MAX_KEY_BYTES, utf8ByteLength } from "./key.ts";
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 const VERSION = 1;
@@ -138,7 +138,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
   for (let i = 0; i < count; i++) {
     need(bytes, pos, 2);
     const keyBytes = view.getUint16(pos, true);
-    if (keyBytes === 0 || keyBytes > KEY_BYTES_MAX) {
+    if (keyBytes === 0 || keyBytes > MAX_KEY_BYTES) {
       throw new InvalidSnapshotError(`bad key length ${keyBytes}`);
     }
     need(bytes, pos + 2, keyBytes + 12);

@@ -80,7 +80,7 @@ export interface DiskStorageOptions {
 }
 
 /** The default threshold of the slow-fsync warning, like etcd's. */
-export const SLOW_FSYNC_MS_DEFAULT = 100;
+export const DEFAULT_SLOW_FSYNC_MS = 100;
 
 /**
  * The file of the snapshot to send is no longer there (a newer snapshot
@@ -134,7 +134,7 @@ export class DiskStorage implements Storage {
     this.#catchUpEntries = Math.max(0, opts.catchUpEntries ?? 5000);
     this.#fsyncDuration = opts.fsyncDuration;
     this.#onSlowFsync = opts.onSlowFsync ?? (() => {});
-    this.#slowFsyncMs = opts.slowFsyncMs ?? SLOW_FSYNC_MS_DEFAULT;
+    this.#slowFsyncMs = opts.slowFsyncMs ?? DEFAULT_SLOW_FSYNC_MS;
     this.#now = opts.now ?? (() => performance.now());
     this.#snapshotDataInMemory = opts.snapshotDataInMemory ?? true;
   }

@@ -1,7 +1,10 @@
 /**
  * The node runtime: one loop around the pure core that handles each Ready in
- * the order its contract demands (persist, send, apply, advance), and the
- * waiting callers that proposals, reads and membership changes leave behind.
+ * the order its contract demands (persist, send, apply, advance), and settles
+ * the callers that proposals, reads and leadership transfers leave waiting
+ * (raft/wait.ts). Membership changes are carried out in member_changes.ts,
+ * snapshots are taken by snapshot_scheduler.ts, messages leave through
+ * outbox.ts.
  *
  * The node owns no timers and no sockets: `main.ts` calls {@linkcode
  * RaftNode.tick} from an interval and hands it a {@linkcode Transport}; the
@@ -12,18 +15,13 @@
  */
 
 import {
-  type ConfChange,
-  ConfChangeRefusedError,
-  decodeConfChange,
   decodeRefusal,
   type Entry,
   type Logger,
   type Message,
   type NodeId,
   nopLogger,
-  NotLeaderError,
   OverloadedError,
-  RaftKvError,
   RawNode,
   type Ready,
   type RefusedProposal,
@@ -38,15 +36,11 @@ import {
   unwrapPayload,
   wrapPayload,
 } from "./envelope.ts";
-import {
-  decodeConfContext,
-  encodeConfContext,
-  type Member,
-  Members,
-} from "./members.ts";
-import { decodeSnapshotData, encodeSnapshotDataFrom } from "./snapshot_data.ts";
+import { encodeConfContext, type Member, Members } from "./members.ts";
+import { decodeSnapshotData } from "./snapshot_data.ts";
 import { RaftMetrics } from "./raft_metrics.ts";
 import { HeartbeatWatch } from "./heartbeat_watch.ts";
+import { DEFAULTS } from "./defaults.ts";
 import {
   LeaderChangedError,
   MemberError,
@@ -54,6 +48,10 @@ import {
   RecoveringError,
   StoppedError,
 } from "./errors.ts";
+import { IndexWait, Wait } from "./wait.ts";
+import { MemberChanges } from "./member_changes.ts";
+import { SnapshotScheduler } from "./snapshot_scheduler.ts";
+import { Outbox } from "./outbox.ts";
 
 /** The replicated application: deterministic, driven only by applied entries. */
 export interface StateMachine {
@@ -112,7 +110,7 @@ export interface RaftNodeOptions {
   snapshotEntries?: number;
   /**
    * The most proposals waiting here for their outcome; more are refused
-   * with {@linkcode OverloadedError} (default 10000).
+   * with {@linkcode OverloadedError} (default: `DEFAULTS.maxPendingProposals`).
    */
   maxPendingProposals?: number;
   /** The leader's uncommitted-bytes limit (the core's `maxUncommittedBytes`). */
@@ -134,16 +132,6 @@ export interface Applied {
   result: unknown;
 }
 
-interface Waiter<T> {
-  resolve(v: T): void;
-  reject(e: unknown): void;
-}
-
-interface ReadWaiter extends Waiter<number> {
-  /** The read index once known, else -1. */
-  index: number;
-}
-
 /** A leader this node saw take office, for the status page. */
 export interface LeaderChange {
   /** Wall-clock time (ms since the Unix epoch) this node learned of it. */
@@ -158,18 +146,6 @@ const LEADER_CHANGES_KEPT = 20;
 /** Message types a leader may send before its own write is durable. */
 const LEADER_EARLY: ReadonlySet<string> = new Set(["app", "heartbeat", "snap"]);
 
-/** Resolves when `signal` aborts; rejects the waiter with its reason. */
-function onAbort(
-  signal: AbortSignal | undefined,
-  fn: (reason: unknown) => void,
-): void {
-  if (!signal) return;
-  if (signal.aborted) fn(signal.reason);
-  else {signal.addEventListener("abort", () => fn(signal.reason), {
-      once: true,
-    });}
-}
-
 /** A Raft node with its runtime loop. */
 export class RaftNode {
   readonly id: NodeId;
@@ -180,18 +156,16 @@ export class RaftNode {
   readonly #logger: Logger;
   readonly #peers: Map<NodeId, string>;
   readonly #epoch: number;
-  readonly #snapshotEntries: number;
   readonly #maxPendingProposals: number;
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
   /** Set when `tickMs` is known: warns when heartbeats go out late. */
   readonly #heartbeats: HeartbeatWatch | undefined;
-  #transport: Transport = { send() {} };
+  readonly #outbox: Outbox;
+  readonly #snapshots: SnapshotScheduler;
+  readonly #memberChanges: MemberChanges;
   #seq = 0;
   #applied: number;
-  #appliedSinceSnapshot = 0;
-  /** Set while a snapshot is being written (one at a time). */
-  #snapshotting = false;
   #recoverTarget: number;
   #recovering = true;
   #running = false;
@@ -203,17 +177,15 @@ export class RaftNode {
   #persistedTerm: number;
   #persistedVote: NodeId;
   /** Writes of this process by sequence number (their epoch is #epoch). */
-  readonly #writes = new Map<number, Waiter<Applied>>();
-  readonly #confs = new Map<string, Waiter<number>>();
-  /** Callers waiting for the change at `index` to apply (see #waitConfApplied). */
-  #confApplyWaits: {
-    index: number;
-    done(byUser: boolean | undefined): void;
-  }[] = [];
-  /** The newest applied membership change, and whether a user asked for it. */
-  #lastConf = { index: 0, byUser: false };
-  readonly #reads = new Map<string, ReadWaiter>();
-  #leaderWaiters: { target: NodeId; w: Waiter<void> }[] = [];
+  readonly #writes = new Wait<number, Applied>({
+    onAbort: () => this.#metrics.proposalsTimedOut.inc(),
+  });
+  /** Reads by request key, until the leader confirms their read index. */
+  readonly #reads = new Wait<string, number>();
+  /** Callers waiting for the applied index to reach a value. */
+  readonly #appliedWait: IndexWait;
+  /** Callers of transferLeader by the leader they wait for. */
+  readonly #leaderWaits = new Wait<NodeId, void>();
   /** The newest leader changes this node saw, oldest first. */
   readonly #leaderChanges: LeaderChange[] = [];
   /** Called once when the node must stop: fatal error or removal. */
@@ -226,13 +198,13 @@ export class RaftNode {
     this.#logger = o.logger ?? nopLogger;
     this.#peers = o.peers;
     this.#epoch = o.epoch >>> 0;
-    this.#snapshotEntries = o.snapshotEntries ?? 10_000;
-    this.#maxPendingProposals = o.maxPendingProposals ?? 10_000;
+    this.#maxPendingProposals = o.maxPendingProposals ??
+      DEFAULTS.maxPendingProposals.value;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
-    this.#heartbeats = o.tickMs === undefined
-      ? undefined
-      : new HeartbeatWatch(o.tickMs * (o.heartbeatTicks ?? 1));
+    this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
+      o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
+    );
 
     // Recovery order is fixed here: the newest snapshot first, then the
     // committed entries after it, which the core hands out as Ready batches.
@@ -249,8 +221,8 @@ export class RaftNode {
       rng: o.rng,
       applied: this.#applied,
       logger: this.#logger,
-      electionTicks: o.electionTicks ?? 10,
-      heartbeatTicks: o.heartbeatTicks ?? 1,
+      electionTicks: o.electionTicks ?? DEFAULTS.electionTicks.value,
+      heartbeatTicks: o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value,
       maxUncommittedBytes: o.maxUncommittedBytes,
     });
     if (o.storage.isEmpty() && !o.join) {
@@ -261,6 +233,42 @@ export class RaftNode {
         })),
       );
     }
+    this.#appliedWait = new IndexWait(this.#applied);
+    this.#outbox = new Outbox({
+      storage: o.storage,
+      logger: this.#logger,
+      stopped: () => this.#stopped !== undefined,
+      snapshotFailed: (to) => this.reportSnapshot(to, false),
+    });
+    this.#snapshots = new SnapshotScheduler({
+      raw: this.#raw,
+      storage: o.storage,
+      stateMachine: o.stateMachine,
+      members: this.members,
+      logger: this.#logger,
+      metrics: this.#metrics,
+      now: this.#now,
+      entries: o.snapshotEntries ?? DEFAULTS.snapshotEntries.value,
+      applied: () => this.#applied,
+      stopped: () => this.#stopped !== undefined,
+      fail: (e) => this.#fail(e),
+    });
+    this.#memberChanges = new MemberChanges({
+      id: this.id,
+      members: this.members,
+      raw: this.#raw,
+      logger: this.#logger,
+      applied: this.#appliedWait,
+      leader: () => this.#leader,
+      isLeader: () => this.#role === "leader",
+      checkServing: () => this.#checkServing(),
+      nextId: () => this.#nextId(),
+      schedule: () => this.#schedule(),
+      stopped: () => this.#stopped,
+      removed: () => this.#removed,
+      readBarrier: (signal) => this.readBarrier(signal),
+      transferLeader: (target, signal) => this.transferLeader(target, signal),
+    });
     const hs = o.storage.initialState().hardState;
     this.#persistedTerm = hs.term;
     this.#persistedVote = hs.vote;
@@ -274,7 +282,7 @@ export class RaftNode {
 
   /** Sets the transport (created after the node, since it reports back to it). */
   setTransport(t: Transport): void {
-    this.#transport = t;
+    this.#outbox.setTransport(t);
   }
 
   /** Starts processing: replays committed entries after the snapshot. */
@@ -306,7 +314,7 @@ export class RaftNode {
   tick(): void {
     if (this.#stopped) return;
     this.#raw.tick();
-    if (this.#role === "leader") this.#promoteCaughtUpLearners();
+    if (this.#role === "leader") this.#memberChanges.promoteCaughtUpLearners();
     this.#schedule();
   }
 
@@ -368,22 +376,13 @@ export class RaftNode {
       );
     }
     const id = this.#nextId();
-    const key = id.seq;
-    const p = new Promise<Applied>((resolve, reject) =>
-      this.#writes.set(key, { resolve, reject })
-    );
     try {
       this.#raw.propose(wrapPayload(id, payload));
     } catch (e) {
-      this.#writes.delete(key);
       this.#metrics.proposalsDropped.inc();
       throw e;
     }
-    onAbort(signal, (r) => {
-      if (this.#settle(this.#writes, key, r)) {
-        this.#metrics.proposalsTimedOut.inc();
-      }
-    });
+    const p = this.#writes.register(id.seq, signal);
     this.#schedule();
     return p;
   }
@@ -396,18 +395,10 @@ export class RaftNode {
   readBarrier(signal?: AbortSignal): Promise<void> {
     this.#checkServing();
     const key = `read:${requestKey(this.#nextId())}`;
-    const p = new Promise<number>((resolve, reject) => {
-      this.#reads.set(key, { resolve, reject, index: -1 });
-    });
-    try {
-      this.#raw.readIndex(key);
-    } catch (e) {
-      this.#reads.delete(key);
-      throw e;
-    }
-    onAbort(signal, (r) => this.#settle(this.#reads, key, r));
+    this.#raw.readIndex(key);
+    const readIndex = this.#reads.register(key, signal);
     this.#schedule();
-    return p.then(() => {});
+    return readIndex.then((index) => this.#appliedWait.wait(index, signal));
   }
 
   /**
@@ -421,208 +412,15 @@ export class RaftNode {
     role: "voter" | "learner",
     signal?: AbortSignal,
   ): Promise<void> {
-    if (this.members.isRemoved(id)) {
-      throw new MemberError(
-        "member_removed",
-        `node id ${id} was removed before and cannot be reused`,
-      );
-    }
-    if (this.members.get(id)) {
-      throw new MemberError("member_exists", `node ${id} is already a member`);
-    }
-    return this.#changeMembership(
-      {
-        type: "addLearner",
-        node: id,
-        context: "",
-      },
-      { url, promote: role === "voter" },
-      signal,
-    );
+    return this.#memberChanges.add(id, url, role, signal);
   }
 
   /**
    * Removes node `id`. When it is this node and this node leads, leadership
    * moves to the most caught-up voter first.
    */
-  async removeMember(id: NodeId, signal?: AbortSignal): Promise<void> {
-    const member = this.members.get(id);
-    if (!member) {
-      throw new MemberError("member_unknown", `node ${id} is not a member`);
-    }
-    // The leader refuses to remove itself, also when a follower forwards
-    // the change: whoever takes the request moves leadership away first.
-    if (id === this.#leader) {
-      const target = this.#role === "leader"
-        ? this.#bestTransferTarget()
-        : this.#otherVoter(id);
-      if (target === 0) {
-        throw new MemberError(
-          "member_unknown",
-          "no other voter to hand leadership to",
-        );
-      }
-      await this.transferLeader(target, signal);
-      // The new leader refuses changes until an entry of its term commits;
-      // a read fence waits for exactly that.
-      await this.readBarrier(signal);
-    }
-    try {
-      await this.#changeMembership({ type: "remove", node: id, context: "" }, {
-        url: member.url,
-      }, signal);
-    } catch (e) {
-      // A removed node may hear of its removal from a peer (and stop)
-      // before it applies the entry itself: the change did commit.
-      if (id === this.id && this.#removed) return;
-      throw e;
-    }
-  }
-
-  /** A voter other than `id`: this node when it votes, else the lowest id. */
-  #otherVoter(id: NodeId): NodeId {
-    const voters = this.members.list().filter((m) =>
-      m.role === "voter" && m.id !== id
-    );
-    return voters.find((m) => m.id === this.id)?.id ?? voters[0]?.id ?? 0;
-  }
-
-  #bestTransferTarget(): NodeId {
-    let best: NodeId = 0, bestMatch = -1;
-    for (const p of this.#raw.status().peers) {
-      if (p.id === this.id || p.learner) continue;
-      if (p.match > bestMatch) {
-        best = p.id;
-        bestMatch = p.match;
-      }
-    }
-    return best;
-  }
-
-  /**
-   * Proposes a user's membership change and waits until it is applied. A
-   * refusal that passes on its own does not reach the caller: while the
-   * leader's own change (a learner's automatic promotion) is pending, or a
-   * new leader has not committed an entry of its term, this waits for that
-   * and proposes again, until `signal` aborts. The caller then gets the
-   * refusal (409: the change was certainly not applied). Another user's
-   * pending change is a real conflict: the refusal is passed on once that
-   * change is applied, so a retry sees the membership it made.
-   */
-  async #changeMembership(
-    cc: ConfChange,
-    ctx: { url: string; promote?: boolean },
-    signal?: AbortSignal,
-  ): Promise<void> {
-    for (;;) {
-      try {
-        return await this.#proposeConf(cc, ctx, signal);
-      } catch (e) {
-        if (!(e instanceof ConfChangeRefusedError)) throw e;
-        if (e.refusal === "uncommittedTerm") {
-          try {
-            await this.readBarrier(signal);
-          } catch (err) {
-            if (signal?.aborted) throw e;
-            throw err;
-          }
-        } else if (e.refusal === "pending" && e.pendingIndex > 0) {
-          const byUser = await this.#waitConfApplied(e.pendingIndex, signal);
-          if (this.#stopped) throw this.#stopped;
-          if (byUser !== false) throw e;
-          this.#logger.info("membership change waited for a pending one", {
-            node: cc.node,
-            pending: e.pendingIndex,
-          });
-        } else {
-          throw e;
-        }
-      }
-    }
-  }
-
-  /**
-   * Resolves once the membership change at `index` (or anything past it)
-   * is applied here: `true` when a user asked for it, `false` when it was
-   * automatic (or cannot be told apart any more), `undefined` when `signal`
-   * aborted or the node stopped first.
-   */
-  #waitConfApplied(
-    index: number,
-    signal?: AbortSignal,
-  ): Promise<boolean | undefined> {
-    if (index <= this.#applied) {
-      return Promise.resolve(
-        index === this.#lastConf.index && this.#lastConf.byUser,
-      );
-    }
-    return new Promise((resolve) => {
-      const wait = { index, done: resolve };
-      this.#confApplyWaits.push(wait);
-      onAbort(signal, () => {
-        this.#confApplyWaits = this.#confApplyWaits.filter((w) => w !== wait);
-        resolve(undefined);
-      });
-    });
-  }
-
-  /** Ends the waits of #waitConfApplied up to the applied index. */
-  #releaseConfApplyWaits(): void {
-    this.#confApplyWaits = this.#confApplyWaits.filter((w) => {
-      if (w.index > this.#applied) return true;
-      w.done(w.index === this.#lastConf.index && this.#lastConf.byUser);
-      return false;
-    });
-  }
-
-  /** Fails the callers of proposals the leader refused (see the core's `propResp`). */
-  #failRefused(refused: RefusedProposal[]): void {
-    for (const r of refused) {
-      const err = decodeRefusal(r.reason);
-      for (const e of r.entries) {
-        if (e.type === "conf") {
-          let req: string | undefined;
-          try {
-            req = decodeConfContext(decodeConfChange(e.data).context).req;
-          } catch {
-            continue;
-          }
-          if (req) this.#settle(this.#confs, req, err);
-          continue;
-        }
-        const env = unwrapPayload(e.data);
-        if (
-          env && env.id.epoch === this.#epoch &&
-          this.#settle(this.#writes, env.id.seq, err)
-        ) {
-          this.#metrics.proposalsDropped.inc();
-        }
-      }
-    }
-  }
-
-  #proposeConf(
-    cc: ConfChange,
-    ctx: { url: string; promote?: boolean },
-    signal?: AbortSignal,
-  ): Promise<void> {
-    this.#checkServing();
-    const key = `conf:${requestKey(this.#nextId())}`;
-    const p = new Promise<number>((resolve, reject) =>
-      this.#confs.set(key, { resolve, reject })
-    );
-    try {
-      this.#raw.proposeConfChange({
-        ...cc,
-        context: encodeConfContext({ ...ctx, req: key }),
-      });
-    } catch (e) {
-      this.#confs.delete(key);
-      throw e;
-    }
-    onAbort(signal, (r) => this.#settle(this.#confs, key, r));
-    this.#schedule();
-    return p.then(() => {});
+  removeMember(id: NodeId, signal?: AbortSignal): Promise<void> {
+    return this.#memberChanges.remove(id, signal);
   }
 
   /** Moves leadership to `target`; resolves when this node sees it lead. */
@@ -633,31 +431,15 @@ export class RaftNode {
       throw new MemberError("member_unknown", `node ${target} is not a voter`);
     }
     if (this.#leader === target) return Promise.resolve();
-    const p = new Promise<void>((resolve, reject) => {
-      const entry = { target, w: { resolve, reject } };
-      this.#leaderWaiters.push(entry);
-      onAbort(signal, (r) => {
-        this.#leaderWaiters = this.#leaderWaiters.filter((x) => x !== entry);
-        reject(r);
-      });
-    });
+    const p = this.#leaderWaits.register(target, signal);
     this.#raw.transferLeader(target);
     this.#schedule();
     return p;
   }
 
-  /**
-   * The core's status plus the runtime's view. On the leader each peer also
-   * carries `inflight`: append messages sent to it and not yet acknowledged.
-   */
+  /** The core's status (on the leader, with each peer's progress). */
   status(): Status {
-    const s = this.#raw.status();
-    for (const p of s.peers) {
-      // An extra field, passed through to /v1/status and /metrics.
-      (p as { inflight?: number }).inflight =
-        this.#raw.raft.prs.get(p.id)?.inflightCount ?? 0;
-    }
-    return s;
+    return this.#raw.status();
   }
 
   /** The newest leader changes this node saw (at most 20), oldest first. */
@@ -690,33 +472,21 @@ export class RaftNode {
   #stop(err: StoppedError, fatal: boolean): void {
     if (this.#stopped) return;
     this.#stopped = err;
-    for (
-      const map of [this.#writes, this.#confs, this.#reads] as Map<
-        unknown,
-        Waiter<never>
-      >[]
-    ) {
-      for (const w of map.values()) w.reject(err);
-      map.clear();
-    }
-    for (const { w } of this.#leaderWaiters) w.reject(err);
-    this.#leaderWaiters = [];
-    for (const w of this.#confApplyWaits) w.done(undefined);
-    this.#confApplyWaits = [];
+    this.#writes.failAll(err);
+    this.#memberChanges.failAll(err);
+    this.#reads.failAll(err);
+    this.#leaderWaits.failAll(err);
+    this.#appliedWait.close(err);
     this.onStop(err, fatal);
   }
 
-  /** Rejects the waiter under `key`; false when none was waiting. */
-  #settle<K, T>(
-    map: Map<K, Waiter<T>>,
-    key: K,
-    reason: unknown,
-  ): boolean {
-    const w = map.get(key);
-    if (!w) return false;
-    map.delete(key);
-    w.reject(reason);
-    return true;
+  /** Logs the fatal error `e` and stops the node. */
+  #fail(e: unknown): void {
+    this.#logger.error("fatal: the node must stop", {
+      error: String(e),
+      stack: (e as Error)?.stack,
+    });
+    this.#stop(new StoppedError(`fatal error: ${String(e)}`), true);
   }
 
   // ---- the Ready loop ---------------------------------------------------
@@ -733,11 +503,7 @@ export class RaftNode {
         await this.#handleReady(this.#raw.ready());
       }
     } catch (e) {
-      this.#logger.error("fatal: the node must stop", {
-        error: String(e),
-        stack: (e as Error)?.stack,
-      });
-      this.#stop(new StoppedError(`fatal error: ${String(e)}`), true);
+      this.#fail(e);
     } finally {
       this.#running = false;
     }
@@ -758,7 +524,7 @@ export class RaftNode {
         rd.hardState.vote === this.#persistedVote));
     let later = rd.messages;
     if (early && later.length > 0) {
-      this.#send(later.filter((m) => LEADER_EARLY.has(m.type)));
+      this.#outbox.send(later.filter((m) => LEADER_EARLY.has(m.type)));
       later = later.filter((m) => !LEADER_EARLY.has(m.type));
     }
     await this.#storage.save(rd);
@@ -766,46 +532,18 @@ export class RaftNode {
       this.#persistedTerm = rd.hardState.term;
       this.#persistedVote = rd.hardState.vote;
     }
-    if (later.length > 0) this.#send(later);
+    if (later.length > 0) this.#outbox.send(later);
     if (rd.snapshot) this.#applySnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.#applyEntry(e);
-    if (this.#confApplyWaits.length > 0) this.#releaseConfApplyWaits();
+    this.#appliedWait.trigger(this.#applied);
     if (rd.refused) this.#failRefused(rd.refused);
-    for (const rs of rd.readStates) {
-      const w = this.#reads.get(rs.context);
-      if (w) w.index = rs.index;
-    }
+    for (const rs of rd.readStates) this.#reads.trigger(rs.context, rs.index);
     this.#raw.advance();
-    this.#releaseReads();
     if (this.#recovering && this.#applied >= this.#recoverTarget) {
       this.#recovering = false;
       this.#logger.info("recovered", { applied: this.#applied });
     }
-    if (
-      this.#appliedSinceSnapshot >= this.#snapshotEntries && !this.#snapshotting
-    ) {
-      this.#startSnapshot();
-    }
-  }
-
-  /**
-   * Takes a snapshot without holding up the Ready loop: the state is
-   * encoded now (it must match the applied index), and the file write, its
-   * fsync and the WAL marker run in the background, queued in the storage
-   * with the next saves, so heartbeats keep going out meanwhile.
-   */
-  #startSnapshot(): void {
-    this.#snapshotting = true;
-    this.#takeSnapshot()
-      .catch((e) => {
-        if (this.#stopped) return; // Storage closed under it at shutdown.
-        this.#logger.error("fatal: the node must stop", {
-          error: String(e),
-          stack: (e as Error)?.stack,
-        });
-        this.#stop(new StoppedError(`fatal error: ${String(e)}`), true);
-      })
-      .finally(() => this.#snapshotting = false);
+    this.#snapshots.maybeStart();
   }
 
   #onSoftState(role: Status["role"], leader: NodeId): void {
@@ -825,26 +563,8 @@ export class RaftNode {
     if (leaderChanged) {
       // Reads in flight were confirmed by (or forwarded to) the old leader,
       // which will never answer now: fail them as retryable.
-      for (const [key, w] of this.#reads) {
-        if (w.index < 0) {
-          this.#reads.delete(key);
-          w.reject(new LeaderChangedError());
-        }
-      }
-      this.#leaderWaiters = this.#leaderWaiters.filter(({ target, w }) => {
-        if (target !== leader) return true;
-        w.resolve();
-        return false;
-      });
-    }
-  }
-
-  #releaseReads(): void {
-    for (const [key, w] of this.#reads) {
-      if (w.index >= 0 && w.index <= this.#applied) {
-        this.#reads.delete(key);
-        w.resolve(w.index);
-      }
+      this.#reads.failAll(new LeaderChangedError());
+      this.#leaderWaits.trigger(leader, undefined);
     }
   }
 
@@ -855,7 +575,7 @@ export class RaftNode {
       this.members.restore(content.members);
     }
     this.#applied = snap.meta.index;
-    this.#appliedSinceSnapshot = 0;
+    this.#snapshots.restored();
     this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
   }
@@ -884,7 +604,7 @@ export class RaftNode {
 
   #applyEntry(e: Entry): void {
     this.#applied = e.index;
-    this.#appliedSinceSnapshot++;
+    this.#snapshots.entryApplied();
     if (e.type === "conf") {
       this.#applyConf(e);
       return;
@@ -895,30 +615,13 @@ export class RaftNode {
     const result = this.#sm.apply(e.index, env.payload);
     this.#metrics.applyDuration.observe((this.#now() - started) / 1000);
     if (env.id.epoch !== this.#epoch) return;
-    const w = this.#writes.get(env.id.seq);
-    if (w) {
-      this.#writes.delete(env.id.seq);
+    if (this.#writes.trigger(env.id.seq, { index: e.index, result })) {
       this.#metrics.proposalsCommitted.inc();
-      w.resolve({ index: e.index, result });
     }
   }
 
   #applyConf(e: Entry): void {
-    const cc = decodeConfChange(e.data);
-    this.members.apply(cc);
-    this.#logger.info("membership changed", {
-      change: cc.type,
-      node: cc.node,
-      index: e.index,
-    });
-    const req = decodeConfContext(cc.context).req;
-    this.#lastConf = { index: e.index, byUser: req !== undefined };
-    const w = req ? this.#confs.get(req) : undefined;
-    if (req && w) {
-      this.#confs.delete(req);
-      w.resolve(e.index);
-    }
-    if (cc.type === "remove" && cc.node === this.id) {
+    if (this.#memberChanges.apply(e)) {
       this.#removed = true;
       queueMicrotask(() =>
         this.#stop(
@@ -929,89 +632,23 @@ export class RaftNode {
     }
   }
 
-  /**
-   * Hands `msgs` to the transport. A "snap" message whose snapshot has no
-   * data (storage kept only its metadata) goes out once the data is read
-   * back; if that fails, the send is reported failed and the core retries.
-   */
-  #send(msgs: Message[]): void {
-    const load = this.#storage.loadSnapshot?.bind(this.#storage);
-    if (
-      !load ||
-      !msgs.some((m) => m.type === "snap" && m.snapshot?.data.length === 0)
-    ) {
-      this.#transport.send(msgs);
-      return;
-    }
-    const now: Message[] = [];
-    for (const m of msgs) {
-      if (m.type !== "snap" || m.snapshot?.data.length !== 0) {
-        now.push(m);
-        continue;
-      }
-      const want = m.snapshot.meta;
-      load().then((full) => {
-        if (this.#stopped) return;
-        if (full.meta.index !== want.index || full.meta.term !== want.term) {
-          throw new RaftKvError(
-            "snapshot_gone",
-            `snapshot ${want.index} was replaced by ${full.meta.index}`,
-          );
+  /** Fails the callers of proposals the leader refused (see the core's `propResp`). */
+  #failRefused(refused: RefusedProposal[]): void {
+    for (const r of refused) {
+      const err = decodeRefusal(r.reason);
+      for (const e of r.entries) {
+        if (e.type === "conf") {
+          this.#memberChanges.refused(e, err);
+          continue;
         }
-        this.#transport.send([{ ...m, snapshot: full }]);
-      }).catch((err) => {
-        if (this.#stopped) return;
-        this.#logger.warn("could not read the snapshot to send", {
-          to: m.to,
-          index: want.index,
-          error: err instanceof Error ? err.message : String(err),
-        });
-        this.reportSnapshot(m.to, false);
-      });
-    }
-    if (now.length > 0) this.#transport.send(now);
-  }
-
-  async #takeSnapshot(): Promise<void> {
-    let meta;
-    try {
-      meta = this.#raw.snapshotMeta(this.#applied);
-    } catch (e) {
-      // A leader's snapshot replaced the log meanwhile: nothing to take.
-      if (e instanceof RaftKvError && e.code === "compacted") return;
-      throw e;
-    }
-    const started = this.#now();
-    const data = encodeSnapshotDataFrom(this.members.image(), this.#sm);
-    this.#appliedSinceSnapshot = 0;
-    await this.#storage.createSnapshot({ meta, data });
-    this.#metrics.snapshotsTaken.inc();
-    this.#metrics.snapshotDuration.observe((this.#now() - started) / 1000);
-    this.#logger.info("snapshot taken", {
-      index: meta.index,
-      bytes: data.byteLength,
-    });
-  }
-
-  /** Leader: proposes promotion of auto-promote learners that caught up. */
-  #promoteCaughtUpLearners(): void {
-    const s = this.#raw.status();
-    for (const p of s.peers) {
-      if (!p.learner || p.match < s.commit) continue;
-      const m = this.members.get(p.id);
-      if (!m?.autoPromote) continue;
-      try {
-        this.#raw.proposeConfChange({
-          type: "addVoter",
-          node: p.id,
-          context: encodeConfContext({ url: m.url }),
-        });
-        this.#logger.info("promoting caught-up learner", { node: p.id });
-      } catch (e) {
-        if (e instanceof NotLeaderError) return;
-        // Another change is pending, or no reachable quorum yet: next tick.
+        const env = unwrapPayload(e.data);
+        if (
+          env && env.id.epoch === this.#epoch &&
+          this.#writes.fail(env.id.seq, err)
+        ) {
+          this.#metrics.proposalsDropped.inc();
+        }
       }
-      return;
     }
   }
 }

@@ -186,7 +186,7 @@ async function putKey(
   const ifNoneMatch = parseIfNoneMatch(req.headers.get("if-none-match"));
   requireRecovered(ctx);
   const value = await readBody(req, {
-    bytesMax: ctx.valueBytesMax,
+    maxBytes: ctx.maxValueBytes,
     code: "value_too_large",
     timeoutMs: ctx.bodyTimeoutMs,
   });

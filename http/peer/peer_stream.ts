@@ -42,9 +42,9 @@ export interface StreamLaneOptions {
   listener: StreamListener;
   logger: Logger;
   /** Messages queued (while connecting) before new ones are dropped. */
-  queueMax: number;
+  maxQueue: number;
   /** Bytes the socket may hold unsent before new batches are dropped. */
-  bufferedBytesMax: number;
+  maxBufferedBytes: number;
   /** The wait after a failed or lost connection before the next attempt. */
   retryMs: number;
   /** Headers of the handshake (the peer token). */
@@ -83,7 +83,7 @@ export class StreamLane {
 
   /** Queues `m`; it goes out with the others queued in this turn. */
   push(m: Message): void {
-    if (this.#queue.length >= this.o.queueMax) {
+    if (this.#queue.length >= this.o.maxQueue) {
       this.stats.dropped++;
       return;
     }
@@ -166,7 +166,7 @@ export class StreamLane {
     this.#queue = [];
     // A peer that stopped reading (paused, overloaded) must not make this
     // node buffer without bound: drop, as a full POST queue would.
-    if (ws.bufferedAmount > this.o.bufferedBytesMax) {
+    if (ws.bufferedAmount > this.o.maxBufferedBytes) {
       this.stats.dropped += batch.length;
       this.o.listener.reportUnreachable(this.peer);
       return;

@@ -18,12 +18,12 @@
 
 import type { Logger, Message, NodeId } from "../../raft/core/mod.ts";
 import { nopLogger } from "../../raft/core/mod.ts";
+import { DEFAULTS } from "../../raft/mod.ts";
 import { StreamLane } from "./peer_stream.ts";
 import {
   chunkBody,
   type ChunkRequest,
   encodeWithin,
-  SNAPSHOT_CHUNK_BYTES_DEFAULT,
 } from "./snapshot_chunks.ts";
 
 /** What the transport reports back to the node. */
@@ -46,7 +46,7 @@ export interface PeerTransportOptions {
   /** Deadline of one request carrying a snapshot. */
   snapshotTimeoutMs?: number;
   /** Messages a lane holds before it drops new ones. */
-  queueMax?: number;
+  maxQueue?: number;
   /** Extra headers on every request (the peer token). */
   headers?: Record<string, string>;
   /** The fetch to use (tests, TLS clients). */
@@ -58,7 +58,7 @@ export interface PeerTransportOptions {
   caCerts?: string[];
   /**
    * The largest snapshot chunk, and the budget of one ordinary `POST /raft`
-   * body (http/peer/snapshot_chunks.ts; default 1 MiB).
+   * body (http/peer/snapshot_chunks.ts; default: `DEFAULTS.snapshotChunkBytes`).
    */
   snapshotChunkBytes?: number;
   /**
@@ -90,7 +90,7 @@ class Lane {
   ) {}
 
   push(m: Message): void {
-    if (this.#queue.length >= this.o.queueMax) {
+    if (this.#queue.length >= this.o.maxQueue) {
       this.stats.dropped++;
       if (m.type === "snap") this.o.listener.reportSnapshot(this.peer, false);
       return;
@@ -216,8 +216,8 @@ export class PeerTransport {
     this.#o = {
       timeoutMs: 2_000,
       snapshotTimeoutMs: 60_000,
-      snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES_DEFAULT,
-      queueMax: 4096,
+      snapshotChunkBytes: DEFAULTS.snapshotChunkBytes.value,
+      maxQueue: 4096,
       headers: {},
       fetch: globalThis.fetch,
       stream: true,
@@ -248,7 +248,7 @@ export class PeerTransport {
           (base?.startsWith("http:") || base?.startsWith("https:"))
         ? new StreamLane(peer, {
           ...this.#o,
-          bufferedBytesMax: 16 * 1024 * 1024,
+          maxBufferedBytes: 16 * 1024 * 1024,
           retryMs: 100,
           onUnsupported: () => this.#postInstead(peer),
         })

@@ -28,7 +28,7 @@ import {
 } from "./peer_stream.ts";
 
 /** The largest frame on `GET /raft/stream`. */
-const FRAME_BYTES_MAX = 64 * 1024 * 1024;
+const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /** Registers `POST /raft` and `GET /raft/stream`. */
 export function registerRaftRoutes(app: Hono, ctx: RouteContext): void {
@@ -37,7 +37,7 @@ export function registerRaftRoutes(app: Hono, ctx: RouteContext): void {
     snapshots.sweep();
     const chunk = chunkInfoOf(c.req.raw.headers);
     const body = await readBody(c.req.raw, {
-      bytesMax: ctx.raftBodyBytesMax,
+      maxBytes: ctx.maxRaftBodyBytes,
       code: "body_too_large",
     });
     const whole = chunk ? snapshots.accept(chunk, body) : body;
@@ -90,7 +90,7 @@ function acceptStream(
     }
     // Frames are ordinary batches, never chunked, and arrive whole from
     // the WebSocket layer: the old 64 MiB bound, not the chunked body's.
-    if (ev.data.byteLength > Math.max(ctx.raftBodyBytesMax, FRAME_BYTES_MAX)) {
+    if (ev.data.byteLength > Math.max(ctx.maxRaftBodyBytes, MAX_FRAME_BYTES)) {
       socket.close(CLOSE_BAD_FRAME, "frame too large");
       return;
     }

@@ -17,9 +17,6 @@
 import { crc32 } from "node:zlib";
 import type { Message } from "../../raft/core/mod.ts";
 
-/** The default chunk size of a snapshot transfer: 1 MiB. */
-export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
-
 /**
  * What a `POST /raft` body may hold beyond the chunk size: the largest
  * ordinary message is one append of `maxMsgBytes` (1 MiB) or of a single
@@ -28,11 +25,11 @@ export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
 export const RAFT_BODY_MARGIN_BYTES = 64 * 1024;
 
 /** The largest `POST /raft` body a node accepts with these limits. */
-export function raftBodyBytesMaxFor(
+export function maxRaftBodyBytesFor(
   chunkBytes: number,
-  valueBytesMax: number,
+  maxValueBytes: number,
 ): number {
-  return chunkBytes + Math.max(valueBytesMax, 1024 * 1024) +
+  return chunkBytes + Math.max(maxValueBytes, 1024 * 1024) +
     RAFT_BODY_MARGIN_BYTES;
 }
 

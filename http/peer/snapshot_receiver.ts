@@ -19,14 +19,14 @@ import { bodyCrc, CHUNK_HEADERS, type ChunkInfo } from "./snapshot_chunks.ts";
 import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
 
 /** The default largest whole body of a transfer: 1 GiB. */
-export const SNAPSHOT_BYTES_MAX_DEFAULT = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024;
 /** The default time after which a silent transfer is dropped: 60 s. */
-export const SNAPSHOT_STALE_MS_DEFAULT = 60_000;
+export const DEFAULT_SNAPSHOT_STALE_MS = 60_000;
 
 /** Options of {@linkcode SnapshotReceiver}. */
 export interface SnapshotReceiverOptions {
   /** The largest whole body accepted (413 beyond). */
-  totalBytesMax?: number;
+  maxTotalBytes?: number;
   /** Drop a transfer that received no chunk for this long. */
   staleMs?: number;
   /** The clock (tests). */
@@ -45,13 +45,13 @@ interface Transfer {
 /** Reassembles chunked transfers; see the module doc. */
 export class SnapshotReceiver {
   readonly #transfers = new Map<number, Transfer>();
-  readonly #totalBytesMax: number;
+  readonly #maxTotalBytes: number;
   readonly #staleMs: number;
   readonly #now: () => number;
 
   constructor(o: SnapshotReceiverOptions = {}) {
-    this.#totalBytesMax = o.totalBytesMax ?? SNAPSHOT_BYTES_MAX_DEFAULT;
-    this.#staleMs = o.staleMs ?? SNAPSHOT_STALE_MS_DEFAULT;
+    this.#maxTotalBytes = o.maxTotalBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES;
+    this.#staleMs = o.staleMs ?? DEFAULT_SNAPSHOT_STALE_MS;
     this.#now = o.now ?? Date.now;
   }
 
@@ -77,11 +77,11 @@ export class SnapshotReceiver {
    */
   accept(info: ChunkInfo, chunk: Uint8Array): Uint8Array | undefined {
     this.sweep();
-    if (info.total > this.#totalBytesMax) {
+    if (info.total > this.#maxTotalBytes) {
       this.#transfers.delete(info.from);
       throw new PayloadTooLargeError(
         "body_too_large",
-        `a snapshot of ${info.total} bytes is larger than ${this.#totalBytesMax} bytes`,
+        `a snapshot of ${info.total} bytes is larger than ${this.#maxTotalBytes} bytes`,
       );
     }
     if (info.offset + chunk.length > info.total || chunk.length === 0) {

@@ -43,7 +43,7 @@ export interface WsClientOptions {
 export const CLOSE_ABNORMAL = 1006;
 
 const HEADER_END = new Uint8Array([13, 10, 13, 10]);
-const HANDSHAKE_BYTES_MAX = 16 * 1024;
+const MAX_HANDSHAKE_BYTES = 16 * 1024;
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
@@ -230,7 +230,7 @@ export class BinaryWsClient {
         if (n === null) throw new Error("connection closed during handshake");
         buf = concat(buf, chunk.subarray(0, n));
         end = indexOfBytes(buf, HEADER_END);
-        if (end < 0 && buf.length > HANDSHAKE_BYTES_MAX) {
+        if (end < 0 && buf.length > MAX_HANDSHAKE_BYTES) {
           throw new Error("handshake answer too long");
         }
       }

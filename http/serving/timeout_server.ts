@@ -82,7 +82,7 @@ const EMPTY = new Uint8Array(0);
 class ClientGoneError extends Error {}
 
 /** Bodies with a declared length up to this are read before the handler runs. */
-const COLLECT_BYTES_MAX = 4 * 1024 * 1024;
+const MAX_COLLECT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Serves `handler` with connection timeouts; see the module doc.
@@ -267,7 +267,7 @@ async function toRequest(
   if (method !== "GET" && method !== "HEAD") {
     const declared = Number(req.headers["content-length"]);
     if (
-      Number.isSafeInteger(declared) && declared <= COLLECT_BYTES_MAX
+      Number.isSafeInteger(declared) && declared <= MAX_COLLECT_BYTES
     ) {
       init.body = declared === 0 ? null : await collect(req, bodyTimeoutMs);
     } else {

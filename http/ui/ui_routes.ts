@@ -18,7 +18,7 @@ import type {
 import { UI_PAGE_HTML } from "./ui_page.ts";
 
 /** How long the aggregate waits for one member's `/v1/status` by default. */
-export const MEMBER_STATUS_TIMEOUT_MS_DEFAULT = 1000;
+export const DEFAULT_MEMBER_STATUS_TIMEOUT_MS = 1000;
 /** How many leader changes the aggregate returns (newest first). */
 const LEADER_CHANGES_SHOWN = 20;
 
@@ -67,7 +67,7 @@ export function registerUiRoutes(
   options: UiOptions = {},
 ): void {
   const fetchFn = options.fetch ?? fetch;
-  const timeoutMs = options.memberTimeoutMs ?? MEMBER_STATUS_TIMEOUT_MS_DEFAULT;
+  const timeoutMs = options.memberTimeoutMs ?? DEFAULT_MEMBER_STATUS_TIMEOUT_MS;
   app.get("/ui", (c) => {
     c.header("cache-control", "no-store");
     c.header("x-content-type-options", "nosniff");

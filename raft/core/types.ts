@@ -244,6 +244,8 @@ export interface PeerStatus {
   learner: boolean;
   /** Whether the peer answered since the last check-quorum round. */
   recentActive: boolean;
+  /** Append messages sent to this peer and not yet acknowledged. */
+  inflight: number;
 }
 
 /** A node's view of itself, for `/v1/status` and tests. */

@@ -231,7 +231,7 @@ Deno.test("a key path with more than one segment or none answers 400", async () 
 });
 
 Deno.test("a value over the limit answers 413; the limit itself is accepted", async () => {
-  const { app, node } = setup({ valueBytesMax: 10 });
+  const { app, node } = setup({ maxValueBytes: 10 });
   const exact = await app.request("/v1/kv/a", {
     method: "PUT",
     body: new Uint8Array(10),

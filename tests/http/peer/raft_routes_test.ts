@@ -39,7 +39,7 @@ Deno.test("garbage on POST /raft answers 400 and the node keeps serving", async 
 });
 
 Deno.test("POST /raft over its body limit answers 413", async () => {
-  const { app, node } = setup({ raftBodyBytesMax: 16 });
+  const { app, node } = setup({ maxRaftBodyBytes: 16 });
   const res = await app.request("/raft", {
     method: "POST",
     body: new Uint8Array(17).fill(RAFT_BATCH_MAGIC),

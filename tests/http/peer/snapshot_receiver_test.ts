@@ -11,7 +11,7 @@ import {
   bodyCrc,
   chunkBody,
   type ChunkInfo,
-  raftBodyBytesMaxFor,
+  maxRaftBodyBytesFor,
 } from "../../../http/peer/snapshot_chunks.ts";
 import {
   chunkInfoOf,
@@ -149,7 +149,7 @@ Deno.test("a damaged body fails its CRC and is not handed on", () => {
 });
 
 Deno.test("a transfer over the total limit is refused at its first chunk", () => {
-  const rx = new SnapshotReceiver({ totalBytesMax: 5000 });
+  const rx = new SnapshotReceiver({ maxTotalBytes: 5000 });
   const parts = chunks(body(6000), 3000);
   assert.throws(
     () => rx.accept(parts[0]!.info, parts[0]!.bytes),
@@ -216,12 +216,12 @@ Deno.test("POST /raft refuses an out-of-order chunk and the node sees nothing", 
 
 Deno.test("the POST /raft body limit is about one chunk, not 64 MiB", async () => {
   const chunkBytes = 64 * 1024;
-  const valueBytesMax = 1024;
-  const limit = raftBodyBytesMaxFor(chunkBytes, valueBytesMax);
+  const maxValueBytes = 1024;
+  const limit = maxRaftBodyBytesFor(chunkBytes, maxValueBytes);
   assert.ok(limit < 2 * 1024 * 1024, `limit ${limit}`);
   const { app, node } = setup({
     snapshotChunkBytes: chunkBytes,
-    valueBytesMax,
+    maxValueBytes,
   });
   const over = await app.request("/raft", {
     method: "POST",

@@ -171,8 +171,8 @@ Deno.test("GET /v1/cluster/status marks a member down when it does not answer in
   registerUiRoutes(app, {
     node,
     logger: nopLogger,
-    valueBytesMax: 1024,
-    raftBodyBytesMax: 1024,
+    maxValueBytes: 1024,
+    maxRaftBodyBytes: 1024,
     requestTimeoutMs: 1000,
     retryAfterSeconds: 1,
     bodyTimeoutMs: 1000,

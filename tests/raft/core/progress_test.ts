@@ -29,7 +29,7 @@ Deno.test("progress probe: one append at a time; an acknowledgement or a heartbe
   assert.deepEqual([pr.match, pr.next], [7, 8]);
 });
 
-Deno.test("progress replicate: at most inflightMax appends unanswered; answers free the window in order", () => {
+Deno.test("progress replicate: at most maxInflight appends unanswered; answers free the window in order", () => {
   const pr = new Progress(1, 3, false);
   pr.maybeUpdate(4);
   pr.becomeReplicate();
@@ -136,6 +136,11 @@ Deno.test("replicate state: the leader streams at most maxInflightMsgs unanswere
     [[base + 1], [base + 2]],
     "two in flight, then paused",
   );
+  assert.equal(
+    p.status().peers.find((s) => s.id === 2)?.inflight,
+    2,
+    "status() counts the unanswered appends",
+  );
   p.step({ type: "appResp", from: 2, term: 2, index: base + 1 });
   const more = ofType(p.flush(), "app").filter((m) =>
     m.to === 2 && m.entries.length > 0
@@ -146,10 +151,11 @@ Deno.test("replicate state: the leader streams at most maxInflightMsgs unanswere
     base + 5,
   ]]);
   const s2 = p.status().peers.find((s) => s.id === 2)!;
-  assert.deepEqual([s2.state, s2.match, s2.next], [
+  assert.deepEqual([s2.state, s2.match, s2.next, s2.inflight], [
     "replicate",
     base + 1,
     base + 6,
+    2,
   ]);
 });
 
