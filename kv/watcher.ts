@@ -49,7 +49,8 @@ export class Watcher {
   /**
    * Called (synchronously, from inside the apply) when the watcher had
    * nothing to take and now has: a message, or its cancellation. Set by
-   * the sender; it should take on a later turn, not inside the call.
+   * the sender. The watcher's state is settled before the call, so the
+   * sender may take inside it; it must not throw.
    */
   onReady: (() => void) | undefined;
   readonly #host: WatcherHost;
