@@ -9,6 +9,12 @@
  * here. It only moves forward, by dropping old batches or by
  * {@linkcode WatchHistory.reset} (a snapshot replaced the state).
  *
+ * Memory: `bytes` counts what {@linkcode batchBytes} charges (keys, values
+ * and about 150 bytes of overhead per event, close to their JSON size); the
+ * heap holds about 300 bytes more per batch (measured: 100,000 batches of
+ * one 100-byte put take about 44 MB), so the defaults hold at most about
+ * 64 MiB plus 30 MB.
+ *
  * The history is not in snapshots: it is rebuilt by applying entries, so a
  * node that starts from a snapshot at index S and replays its log serves
  * every change from S + 1 on (`compactIndex` = S + 1).
