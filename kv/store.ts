@@ -248,13 +248,15 @@ export class KvStore implements KvReader {
   get(key: string): KvEntry | undefined {
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
-    return this.#entry(slot);
+    return this.#entry(slot, key);
   }
 
-  #entry(slot: number): KvEntry {
+  /** The key in `slot` as a listing item (a get's answer too). */
+  #entry(slot: number, key: string): KvItem {
     const r = this.#revisions;
     const modIndex = r.modIndex(slot);
     return {
+      key,
       value: this.#values.get(slot),
       index: modIndex,
       createIndex: r.createIndex(slot),
@@ -288,7 +290,7 @@ export class KvStore implements KvReader {
         more = true;
         return false;
       }
-      items.push({ key, ...this.#entry(this.#slots.get(key)!) });
+      items.push(this.#entry(this.#slots.get(key)!, key));
       return true;
     });
     return { items, more };

@@ -6,8 +6,9 @@
  * `--watch-history` promise), unless the batches kept pass `bytes`; then
  * the oldest go first, whatever their index. `compactIndex` is the oldest
  * index a watcher can resume from: every change with an index >= it is
- * here. It only moves forward, by dropping old batches or by
- * {@linkcode WatchHistory.reset} (a snapshot replaced the state).
+ * here. It moves forward as old batches are dropped, and to the snapshot's
+ * index + 1 on {@linkcode WatchHistory.reset} (a snapshot replaced the
+ * state).
  *
  * Memory: `bytes` counts what {@linkcode batchBytes} charges (keys, values
  * and about 150 bytes of overhead per event, close to their JSON size); the
@@ -112,13 +113,17 @@ export class WatchHistory {
     this.#compact();
   }
 
-  /** Forgets everything: the state jumped to `appliedIndex` (a snapshot). */
+  /**
+   * Forgets everything: the state was replaced by a snapshot's at
+   * `appliedIndex`, so the history starts over after it (`compactIndex` =
+   * `appliedIndex` + 1, also when that is lower than before).
+   */
   reset(appliedIndex: number): void {
     this.#batches = [];
     this.#sizes = [];
     this.#head = 0;
     this.#bytes = 0;
-    this.#compactIndex = Math.max(this.#compactIndex, appliedIndex + 1);
+    this.#compactIndex = appliedIndex + 1;
   }
 
   #dropOldest(): void {

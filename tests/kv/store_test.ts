@@ -318,3 +318,19 @@ Deno.test("a history event owns its value: later writes and the caller's buffer 
   assert.equal(event.type, "put");
   assert.equal(event.type === "put" && str(event.value), "one");
 });
+
+Deno.test("after a restore to an older state the history starts over after it, and applying goes on", () => {
+  const old = new KvStore();
+  apply(old, 3, put("a", "old"));
+  const store = new KvStore({ history: { entries: 2 } });
+  for (let i = 1; i <= 10; i++) apply(store, i, put("a", `${i}`));
+  assert.equal(store.history.compactIndex, 9);
+  store.restore(old.snapshot());
+  assert.equal(store.history.compactIndex, 4);
+  apply(store, 4, put("a", "new"));
+  assert.deepEqual(
+    store.history.read(4, [{ key: "a" }]).batches.map((b) => b.index),
+    [4],
+  );
+  assert.equal(store.revision("a").version, 2);
+});
