@@ -195,7 +195,7 @@ export class WatchHistory {
 }
 
 /** The events of `events` whose key is in any of `ranges`, in order. */
-export function eventsIn(
+function eventsIn(
   events: readonly WatchEvent[],
   ranges: readonly KeyRange[],
 ): WatchEvent[] {

@@ -369,3 +369,15 @@ Deno.test("a restarted node (snapshot at S, then its log replayed) serves every 
     before.history.read(1, [{ prefix: "" }]).batches,
   );
 });
+
+Deno.test("a disposed hub stops fanning changes out", () => {
+  const store = new KvStore();
+  const hub = new WatchHub(store);
+  const w = hub.open([{ prefix: "" }], 1);
+  drain(w);
+  put(store, 1, "a");
+  hub.dispose();
+  put(store, 2, "a");
+  assert.deepEqual(w.take().map((b) => b.index), [1]);
+  assert.deepEqual(w.take(), []);
+});
