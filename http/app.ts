@@ -25,6 +25,8 @@ import {
 } from "./member_routes.ts";
 import type { NodePort } from "./node_port.ts";
 import { registerRaftRoutes } from "./raft_routes.ts";
+import { type PeerDirectory, PeerGuard } from "./peer_guard.ts";
+import { SnapshotReceiver } from "./snapshot_receiver.ts";
 import { authMiddleware } from "./auth.ts";
 import { BODY_TIMEOUT_MS_DEFAULT } from "./body.ts";
 import { registerSnapshotRoutes } from "./snapshot_routes.ts";
@@ -90,6 +92,17 @@ export interface AppDeps {
    * registry of the node's RaftMetrics (default: a new one, HTTP only).
    */
   metrics?: Registry;
+  /**
+   * Who this node is and whom it takes Raft messages from; with it, every
+   * peer request is checked before the node sees it (http/peer_guard.ts).
+   * Default: none, no checks (tests of other routes).
+   */
+  peers?: PeerDirectory;
+  /**
+   * The most bytes all snapshot transfers in progress may announce
+   * together (`--max-snapshot-bytes`; default 2 GiB); 413 beyond.
+   */
+  snapshotBytesMax?: number;
 }
 
 /**
@@ -136,7 +149,23 @@ export function createApp(deps: AppDeps): Hono {
   registerStatusRoutes(app, ctx);
   registerMetricsRoutes(app, ctx, metrics);
   registerUiRoutes(app, ctx, { fetch: deps.memberFetch });
-  registerRaftRoutes(app, ctx);
+  const snapshots = new SnapshotReceiver({
+    totalBytesMax: deps.snapshotBytesMax,
+  });
+  const reserved = metrics.gauge(
+    "raftkv_snapshot_receive_reserved_bytes",
+    "Bytes reserved by snapshot transfers this node is receiving.",
+  );
+  metrics.onCollect(() => reserved.set(snapshots.reservedBytes));
+  registerRaftRoutes(app, ctx, {
+    snapshots,
+    guard: deps.peers &&
+      new PeerGuard({
+        directory: deps.peers,
+        logger: ctx.logger,
+        registry: metrics,
+      }),
+  });
   registerMemberRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
   registerKvRoutes(app, ctx);
