@@ -22,6 +22,15 @@ import { KvNode } from "./http/kv_node.ts";
 import { PeerTransport } from "./http/peer_transport.ts";
 import { isLoopbackHost } from "./http/auth.ts";
 import { restoreBackup } from "./raft/restore.ts";
+import {
+  clusterIdOf,
+  ClusterMismatchError,
+  resolveClusterId,
+} from "./raft/cluster_id.ts";
+import { StorageMismatchError } from "./raft/disk_storage.ts";
+import { PEER_HEADERS } from "./http/peer_guard.ts";
+import { RaftPeerDirectory } from "./http/peer_directory.ts";
+import { SNAPSHOT_BYTES_MAX_DEFAULT } from "./http/snapshot_receiver.ts";
 
 /** raftkv's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -76,6 +85,8 @@ export interface Config {
   snapshotEntries: number;
   /** Snapshots go to peers in chunks of at most this many bytes. */
   snapshotChunkBytes: number;
+  /** The most bytes of snapshot transfers this node receives at once (413 beyond). */
+  maxSnapshotBytes: number;
   /** The address the node binds its own URL's port to. */
   listen: ListenAddress;
   /** Milliseconds per Raft tick. */
@@ -91,6 +102,10 @@ export interface Config {
   requestTimeoutMs: number;
   /** Peers must present it on the peer routes; this node sends it to them. */
   peerToken?: string;
+  /** Mixed into the cluster id at bootstrap (raft/cluster_id.ts). */
+  clusterToken?: string;
+  /** Serve peers without a peer token although reachable from other machines. */
+  insecurePeers: boolean;
   /** When set, client routes need `Authorization: Bearer <it>`. */
   clientToken?: string;
   /** PEM certificate chain file: serve HTTPS (with {@linkcode tlsKey}). */
@@ -121,6 +136,8 @@ export interface RestoreCommand {
   id: number;
   /** The new cluster's member URLs, in id order. */
   cluster: string[];
+  /** The new cluster's `--cluster-token`, when it is started with one. */
+  clusterToken?: string;
 }
 
 /** What the command line asks for. */
@@ -155,6 +172,13 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "comma-separated URLs of the initial members, in id order",
     default: `${DEFAULT_CLUSTER} with --id 1`,
   },
+  "cluster-token": {
+    type: "string",
+    value: "TOKEN",
+    help:
+      "mixed into the cluster id when the cluster is bootstrapped; the same on every member",
+    default: "none",
+  },
   "port": {
     type: "string",
     value: "P",
@@ -183,6 +207,12 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "N",
     help: "send snapshots to peers in chunks of at most N bytes",
     default: "1048576",
+  },
+  "max-snapshot-bytes": {
+    type: "string",
+    value: "N",
+    help: "the most bytes of snapshots this node receives at once (413 beyond)",
+    default: String(SNAPSHOT_BYTES_MAX_DEFAULT),
   },
   "listen": {
     type: "string",
@@ -231,6 +261,12 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "TOKEN",
     help: "shared secret peers present on /raft (docs/SECURITY.md)",
     default: "none: peer routes are open",
+  },
+  "insecure-peers": {
+    type: "boolean",
+    help:
+      "serve peers without --peer-token although reachable from other machines",
+    default: "off: such a node refuses to start",
   },
   "client-token": {
     type: "string",
@@ -403,7 +439,18 @@ export function parseConfig(
       1024,
       256 * 1024 * 1024,
     ),
+    maxSnapshotBytes: intOr(
+      "max-snapshot-bytes",
+      raw,
+      SNAPSHOT_BYTES_MAX_DEFAULT,
+      1024 * 1024,
+    ),
     listen,
+    insecurePeers: parseBoolean(
+      "insecure-peers",
+      values["insecure-peers"],
+      env,
+    ),
     tickMs: intOr("tick-ms", raw, 100, 1, 60_000),
     electionTicks: intOr("election-ticks", raw, 10, 2),
     heartbeatTicks: intOr("heartbeat-ticks", raw, 1, 1),
@@ -428,6 +475,12 @@ export function parseConfig(
     idleTimeoutMs: intOr("idle-timeout-ms", raw, 0, 0, 3_600_000),
   };
   parseSecurity(config, raw);
+  const clusterToken = raw("cluster-token");
+  if (clusterToken) {
+    config.clusterToken = parseToken("cluster-token", clusterToken);
+  }
+  const exposed = peerPortExposed(config);
+  if (exposed !== undefined) throw new ConfigError("--peer-token", exposed);
   const portValue = raw("port");
   if (portValue !== undefined) {
     config.port = parseInteger("port", portValue, 1, 65535);
@@ -468,6 +521,10 @@ export function restoreUsage(): string {
       "--data-dir DIR",
       "the directory to seed; must be missing or empty (default: raftkv-{id})",
     ),
+    flag(
+      "--cluster-token TOKEN",
+      "the new cluster's --cluster-token, if it is started with one",
+    ),
     "",
     "Each flag is also read from RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR); the flag wins.",
   ].join("\n");
@@ -487,6 +544,7 @@ function parseRestore(
         "id": { type: "string" },
         "cluster": { type: "string" },
         "data-dir": { type: "string" },
+        "cluster-token": { type: "string" },
         "help": { type: "boolean" },
       },
       strict: true,
@@ -506,9 +564,16 @@ function parseRestore(
   }
   const { id, cluster } = parseIdAndCluster(raw, "restore: ");
   const dataDir = raw("data-dir")?.text ?? `raftkv-${id}`;
+  const token = raw("cluster-token");
   return {
     action: "restore",
-    restore: { from: from.text, dataDir, id, cluster },
+    restore: {
+      from: from.text,
+      dataDir,
+      id,
+      cluster,
+      ...(token ? { clusterToken: parseToken("cluster-token", token) } : {}),
+    },
   };
 }
 
@@ -773,6 +838,25 @@ export async function run(config: Config): Promise<number> {
   let node: RaftNode | undefined;
   let storage: DiskStorage | undefined;
   let transport: PeerTransport | undefined;
+  // Who this node says it is on every peer request (http/peer_guard.ts);
+  // the transport reads the object on each request, so a cluster id learned
+  // later (a joining node) goes out from then on.
+  const auth = peerTransportAuth(config, tls);
+  let clusterId = "";
+  const setClusterId = (id: string) => {
+    clusterId = id;
+    auth.headers[PEER_HEADERS.cluster] = id;
+  };
+  auth.headers[PEER_HEADERS.from] = String(config.id);
+  const peers = new RaftPeerDirectory({
+    id: config.id,
+    node: () => node,
+    clusterId: () => clusterId,
+    learnClusterId: async (id) => {
+      await storage!.adoptClusterId(id);
+      setClusterId(id);
+    },
+  });
   const port = new KvNode({
     store,
     node: () => node,
@@ -790,6 +874,8 @@ export async function run(config: Config): Promise<number> {
     bodyTimeoutMs: config.bodyTimeoutMs,
     memberFetch: tls.fetch,
     metrics: metrics.registry,
+    peers,
+    snapshotBytesMax: config.maxSnapshotBytes,
   });
   const servers: { shutdown(): Promise<void> }[] = [];
   const timeouts = config.headerTimeoutMs > 0 || config.idleTimeoutMs > 0;
@@ -860,12 +946,24 @@ export async function run(config: Config): Promise<number> {
       // bytes need not stay in memory between snapshots.
       snapshotDataInMemory: false,
     });
-    const peers = new Map(
+    const id = resolveClusterId({
+      stored: storage.metadata.clusterId,
+      join: config.join,
+      cluster: config.cluster,
+      token: config.clusterToken ?? "",
+      dataDir: config.dataDir,
+    });
+    if (id !== "") await storage.adoptClusterId(id);
+    setClusterId(id);
+    logger.info("cluster id", {
+      clusterId: id || "(learned from the cluster when joining)",
+    });
+    const initial = new Map(
       config.cluster.map((url, i) => [i + 1, url] as const),
     );
     node = new RaftNode({
       id: config.id,
-      peers,
+      peers: initial,
       join: config.join,
       storage,
       stateMachine: store,
@@ -887,7 +985,7 @@ export async function run(config: Config): Promise<number> {
       listener: raftNode,
       logger,
       snapshotChunkBytes: config.snapshotChunkBytes,
-      ...peerTransportAuth(config, tls),
+      ...auth,
     });
     transport = peerTransport;
     metrics.registry.onCollect(() =>
@@ -903,8 +1001,13 @@ export async function run(config: Config): Promise<number> {
     raftNode.start();
     ticker = setInterval(() => raftNode.tick(), config.tickMs);
   } catch (e) {
-    logger.error("cannot start", { error: String(e) });
-    shutdown("start-up failed", 1);
+    // A directory of another cluster or node is a mistake in the flags.
+    const foreign = e instanceof ClusterMismatchError ||
+      e instanceof StorageMismatchError;
+    logger.error("cannot start", {
+      error: foreign ? (e as Error).message : String(e),
+    });
+    shutdown("start-up failed", foreign ? EXIT_BAD_CONFIG : 1);
   }
 
   await done.promise;
@@ -1003,10 +1106,29 @@ function peerTransportAuth(
 }
 
 /**
+ * Why a node must not start as configured, or undefined: it can be reached
+ * from other machines (its listen address or URL is not loopback) and has
+ * no peer token, so anyone who reaches the port could send it Raft
+ * messages, and `--insecure-peers` does not say this is wanted. TLS alone
+ * does not count: the server does not authenticate its clients, so only
+ * the token keeps strangers off `/raft`.
+ */
+export function peerPortExposed(config: Config): string | undefined {
+  if (config.peerToken !== undefined || config.insecurePeers) return undefined;
+  const hosts = [config.listen.hostname, new URL(config.url).hostname];
+  if (hosts.every(isLoopbackHost)) return undefined;
+  return `no --peer-token (RAFTKV_PEER_TOKEN) while listening on ` +
+    `${config.listen.hostname} and advertising ${config.url}: anyone who ` +
+    "can reach this port could send Raft messages; set the same " +
+    "--peer-token on every node, or pass --insecure-peers " +
+    "(RAFTKV_INSECURE_PEERS=1) to run without one (docs/SECURITY.md)";
+}
+
+/**
  * The warnings a node logs at start-up about how it is exposed: loudly when
- * it has no peer token but can be reached from other machines (anyone who
- * reaches it could inject Raft messages), and when it advertises https but
- * serves plain HTTP.
+ * it has no peer token but can be reached from other machines (allowed by
+ * `--insecure-peers` only: anyone who reaches it could inject Raft
+ * messages), and when it advertises https but serves plain HTTP.
  */
 export function securityWarnings(config: Config): string[] {
   const warnings: string[] = [];
@@ -1019,11 +1141,11 @@ export function securityWarnings(config: Config): string[] {
   const hosts = [config.listen.hostname, new URL(config.url).hostname];
   if (config.peerToken === undefined && !hosts.every(isLoopbackHost)) {
     warnings.push(
-      `INSECURE: no --peer-token (RAFTKV_PEER_TOKEN) while listening on ` +
-        `${config.listen.hostname} and advertising ${config.url}: anyone who ` +
-        "can reach this port can send Raft messages and take over or corrupt " +
-        "the cluster; set the same --peer-token on every node " +
-        "(docs/SECURITY.md)",
+      `INSECURE (--insecure-peers): no --peer-token (RAFTKV_PEER_TOKEN) ` +
+        `while listening on ${config.listen.hostname} and advertising ` +
+        `${config.url}: anyone who can reach this port can send Raft ` +
+        "messages and take over or corrupt the cluster; set the same " +
+        "--peer-token on every node (docs/SECURITY.md)",
     );
   }
   return warnings;
@@ -1039,6 +1161,12 @@ export async function runRestore(cmd: RestoreCommand): Promise<number> {
     const r = await restoreBackup({
       fs: new DenoFs(),
       ...cmd,
+      // The id the new cluster's members compute when started with these
+      // --cluster URLs (raft/cluster_id.ts).
+      metadata: {
+        clusterId: clusterIdOf(cmd.cluster, cmd.clusterToken ?? ""),
+        nodeId: cmd.id,
+      },
       // The store's own decoder checks the image before anything is written.
       checkState: (state) => new KvStore().restore(state),
     });
