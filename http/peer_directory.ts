@@ -33,6 +33,10 @@ export class RaftPeerDirectory implements PeerDirectory {
     return this.#o.node() !== undefined;
   }
 
+  recovering(): boolean {
+    return this.#o.node()?.recovering() ?? true;
+  }
+
   selfId(): number {
     return this.#o.id;
   }
@@ -50,12 +54,11 @@ export class RaftPeerDirectory implements PeerDirectory {
     if (!n) return "unknown";
     if (n.members.isRemoved(id)) return "removed";
     if (n.members.get(id)) return "member";
-    // No configuration yet (a node joining, or one replaying its log):
-    // the members of --cluster stand in for it.
-    if (n.members.list().length === 0 && n.urlOf(id) !== undefined) {
-      return "member";
-    }
-    return "unknown";
+    // Named in --cluster (and not removed): an initial member, or one added
+    // since that this node has not applied yet (it was down, or is joining
+    // and has no configuration at all). Its messages are what let this
+    // node catch up, so they must not be refused.
+    return n.urlOf(id) !== undefined ? "member" : "unknown";
   }
 
   leader(): number {

@@ -6,17 +6,20 @@
  * and node id. Refused, with a 403 (http/errors.ts' PeerRefusedError):
  *
  * - another cluster id, or none: `cluster_mismatch`;
- * - a sender that is not a current member (voter or learner) of this
- *   node's configuration: `peer_unknown` (a removed member still gets its
- *   410 `peer_removed` from the node, which makes it stop);
+ * - a sender that is neither a current member (voter or learner) of this
+ *   node's configuration nor named in its `--cluster` list:
+ *   `peer_unknown` (a removed member still gets its 410 `peer_removed` from
+ *   the node, which makes it stop);
  * - a message whose `from` is not the declared sender, or whose `to` is not
  *   this node: `peer_mismatch`;
  * - a snapshot chunk from a node this node does not know as its leader:
  *   `peer_not_leader`; one naming another sender: `peer_mismatch`.
  *
- * A node that has no configuration yet (started with `--join` on an empty
- * data directory) takes the members of its `--cluster` list as members,
- * and learns its cluster id from the first of them that writes to it.
+ * The `--cluster` list counts because a node's configuration can lag: a
+ * node that was down while members were added (or that is joining, with no
+ * configuration at all) must take the messages of a new leader it does not
+ * know yet, or it could never catch up. A joining node learns its cluster
+ * id from the first member that writes to it.
  *
  * Each refusal is counted in `raftkv_peer_refused_total{reason}` and logged
  * at warn once per sender and reason (the set of senders logged is bounded).
@@ -49,6 +52,12 @@ export type PeerStanding = "member" | "removed" | "unknown";
 export interface PeerDirectory {
   /** False until the node is created (storage open): peers get 503. */
   ready(): boolean;
+  /**
+   * True while the node replays its log after a start: its membership may
+   * still lack members added since its snapshot, so an unknown sender gets
+   * 503 (retry) instead of 403.
+   */
+  recovering(): boolean;
   /** This node's id. */
   selfId(): number;
   /** This node's cluster id; "" while a joining node has not learned it. */
@@ -56,8 +65,8 @@ export interface PeerDirectory {
   /** Makes `id` this node's cluster id for good (persisted first). */
   learnClusterId(id: string): Promise<void>;
   /**
-   * `member` for a voter or learner of this node's configuration (or, while
-   * it has none, of its `--cluster` list), `removed` for a removed one.
+   * `removed` for a removed member; `member` for a voter or learner of this
+   * node's configuration, or a node its `--cluster` list names.
    */
   standing(id: number): PeerStanding;
   /** The leader this node knows, 0 for none. */
@@ -131,6 +140,9 @@ export class PeerGuard {
         `this node belongs to cluster ${own || "(not known yet)"}, ` +
           `not ${declared.slice(0, 64) || "(none declared)"}`,
       );
+    }
+    if (standing !== "member" && this.#dir.recovering()) {
+      throw new NodeRecoveringError();
     }
     if (standing !== "member") {
       throw this.#refuse(

@@ -27,6 +27,9 @@ class Directory implements PeerDirectory {
   ready(): boolean {
     return true;
   }
+  recovering(): boolean {
+    return false;
+  }
   selfId(): number {
     return 1;
   }
