@@ -1161,12 +1161,6 @@ export async function runRestore(cmd: RestoreCommand): Promise<number> {
     const r = await restoreBackup({
       fs: new DenoFs(),
       ...cmd,
-      // The id the new cluster's members compute when started with these
-      // --cluster URLs (raft/cluster_id.ts).
-      metadata: {
-        clusterId: clusterIdOf(cmd.cluster, cmd.clusterToken ?? ""),
-        nodeId: cmd.id,
-      },
       // The store's own decoder checks the image before anything is written.
       checkState: (state) => new KvStore().restore(state),
     });
