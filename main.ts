@@ -23,7 +23,6 @@ import { PeerTransport } from "./http/peer_transport.ts";
 import { isLoopbackHost } from "./http/auth.ts";
 import { restoreBackup } from "./raft/restore.ts";
 import {
-  clusterIdOf,
   ClusterMismatchError,
   resolveClusterId,
 } from "./raft/cluster_id.ts";
