@@ -22,10 +22,7 @@ import { KvNode } from "./http/kv_node.ts";
 import { PeerTransport } from "./http/peer_transport.ts";
 import { isLoopbackHost } from "./http/auth.ts";
 import { restoreBackup } from "./raft/restore.ts";
-import {
-  ClusterMismatchError,
-  resolveClusterId,
-} from "./raft/cluster_id.ts";
+import { ClusterMismatchError, resolveClusterId } from "./raft/cluster_id.ts";
 import { StorageMismatchError } from "./raft/disk_storage.ts";
 import { PEER_HEADERS } from "./http/peer_guard.ts";
 import { RaftPeerDirectory } from "./http/peer_directory.ts";
