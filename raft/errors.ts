@@ -26,11 +26,10 @@ export class StoppedError extends RaftKvError {
 
 /** Leadership moved while the request waited: it was not applied; retry. */
 export class LeaderChangedError extends RaftKvError {
-  constructor() {
-    super(
-      "leader_changed",
-      "leadership changed while the request waited: retry",
-    );
+  constructor(
+    message = "leadership changed while the request waited: retry",
+  ) {
+    super("leader_changed", message);
   }
 }
 

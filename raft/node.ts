@@ -2,7 +2,8 @@
  * The node runtime: one loop around the pure core that handles each Ready in
  * the order its contract demands (persist, send, apply, advance), and settles
  * the callers that proposals, reads and leadership transfers leave waiting
- * (raft/wait.ts). Membership changes are carried out in member_changes.ts,
+ * (raft/wait.ts); writes wait in proposals.ts, which also proposes again
+ * the ones a leader change left dead. Membership changes are carried out in member_changes.ts,
  * snapshots are taken by snapshot_scheduler.ts, messages leave through
  * outbox.ts.
  *
@@ -21,7 +22,6 @@ import {
   type Message,
   type NodeId,
   nopLogger,
-  OverloadedError,
   RawNode,
   type Ready,
   type RefusedProposal,
@@ -31,10 +31,10 @@ import {
   type Storage,
 } from "./core/mod.ts";
 import {
+  isStaleCopy,
   type RequestId,
   requestKey,
   unwrapPayload,
-  wrapPayload,
 } from "./envelope.ts";
 import { encodeConfContext, type Member, Members } from "./members.ts";
 import { decodeSnapshotData } from "./snapshot_data.ts";
@@ -51,6 +51,9 @@ import { IndexWait, Wait } from "./wait.ts";
 import { MemberChanges } from "./member_changes.ts";
 import { SnapshotScheduler } from "./snapshot_scheduler.ts";
 import { Outbox } from "./outbox.ts";
+import { type Applied, Proposals } from "./proposals.ts";
+
+export type { Applied } from "./proposals.ts";
 
 /** The replicated application: deterministic, driven only by applied entries. */
 export interface StateMachine {
@@ -125,12 +128,6 @@ export interface RaftNodeOptions {
   now?: () => number;
 }
 
-/** The result of an applied proposal. */
-export interface Applied {
-  index: number;
-  result: unknown;
-}
-
 /** A leader this node saw take office, for the status page. */
 export interface LeaderChange {
   /** Wall-clock time (ms since the Unix epoch) this node learned of it. */
@@ -155,7 +152,6 @@ export class RaftNode {
   readonly #logger: Logger;
   readonly #peers: Map<NodeId, string>;
   readonly #epoch: number;
-  readonly #maxPendingProposals: number;
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
   /** Set when `tickMs` is known: warns when heartbeats go out late. */
@@ -176,9 +172,7 @@ export class RaftNode {
   #persistedTerm: number;
   #persistedVote: NodeId;
   /** Writes of this process by sequence number (their epoch is #epoch). */
-  readonly #writes = new Wait<number, Applied>({
-    onAbort: () => this.#metrics.proposalsTimedOut.inc(),
-  });
+  readonly #writes: Proposals;
   /** Reads by request key, until the leader confirms their read index. */
   readonly #reads = new Wait<string, number>();
   /** Callers waiting for the applied index to reach a value. */
@@ -197,7 +191,6 @@ export class RaftNode {
     this.#logger = o.logger ?? nopLogger;
     this.#peers = o.peers;
     this.#epoch = o.epoch >>> 0;
-    this.#maxPendingProposals = o.maxPendingProposals ?? 10_000;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
     this.#heartbeats = o.tickMs === undefined
@@ -232,6 +225,13 @@ export class RaftNode {
       );
     }
     this.#appliedWait = new IndexWait(this.#applied);
+    this.#writes = new Proposals({
+      raw: this.#raw,
+      metrics: this.#metrics,
+      term: () => this.#raw.raft.term,
+      leader: () => this.#leader,
+      maxPending: o.maxPendingProposals ?? 10_000,
+    });
     this.#outbox = new Outbox({
       storage: o.storage,
       logger: this.#logger,
@@ -361,26 +361,16 @@ export class RaftNode {
 
   /**
    * Proposes `payload` and resolves once it is committed and applied here,
-   * with the state machine's result. Rejects with the core's typed errors
-   * when it cannot be proposed, or with `signal.reason` when the caller
-   * gives up (the outcome is then unknown).
+   * with the state machine's result; it is applied at most once. Throws
+   * the core's typed errors when it cannot be proposed. After a leader
+   * change that left it dead it is proposed again (proposals.ts); it
+   * rejects with {@linkcode LeaderChangedError} when `signal` aborts before
+   * that could be done (not applied), with `signal.reason` when it aborts
+   * while a copy may still commit (the outcome is then unknown).
    */
   propose(payload: Uint8Array, signal?: AbortSignal): Promise<Applied> {
     this.#checkServing();
-    if (this.#writes.size >= this.#maxPendingProposals) {
-      this.#metrics.proposalsDropped.inc();
-      throw new OverloadedError(
-        `${this.#writes.size} proposals are waiting on this node (limit ${this.#maxPendingProposals})`,
-      );
-    }
-    const id = this.#nextId();
-    try {
-      this.#raw.propose(wrapPayload(id, payload));
-    } catch (e) {
-      this.#metrics.proposalsDropped.inc();
-      throw e;
-    }
-    const p = this.#writes.register(id.seq, signal);
+    const p = this.#writes.propose(this.#nextId(), payload, signal);
     this.#schedule();
     return p;
   }
@@ -537,6 +527,7 @@ export class RaftNode {
     if (rd.refused) this.#failRefused(rd.refused);
     for (const rs of rd.readStates) this.#reads.trigger(rs.context, rs.index);
     this.#raw.advance();
+    this.#writes.proposeAgain();
     if (this.#recovering && this.#applied >= this.#recoverTarget) {
       this.#recovering = false;
       this.#logger.info("recovered", { applied: this.#applied });
@@ -573,6 +564,7 @@ export class RaftNode {
       this.members.restore(content.members);
     }
     this.#applied = snap.meta.index;
+    this.#writes.snapshotApplied(snap.meta.term);
     this.#snapshots.restored();
     this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
@@ -603,19 +595,22 @@ export class RaftNode {
   #applyEntry(e: Entry): void {
     this.#applied = e.index;
     this.#snapshots.entryApplied();
+    this.#writes.entryApplying(e.term);
     if (e.type === "conf") {
       this.#applyConf(e);
       return;
     }
     const env = unwrapPayload(e.data);
     if (!env) return;
+    if (isStaleCopy(env, e.term)) {
+      this.#metrics.staleEntriesSkipped.inc();
+      return;
+    }
     const started = this.#now();
     const result = this.#sm.apply(e.index, env.payload);
     this.#metrics.applyDuration.observe((this.#now() - started) / 1000);
     if (env.id.epoch !== this.#epoch) return;
-    if (this.#writes.trigger(env.id.seq, { index: e.index, result })) {
-      this.#metrics.proposalsCommitted.inc();
-    }
+    this.#writes.applied(env.id.seq, { index: e.index, result });
   }
 
   #applyConf(e: Entry): void {
@@ -640,11 +635,8 @@ export class RaftNode {
           continue;
         }
         const env = unwrapPayload(e.data);
-        if (
-          env && env.id.epoch === this.#epoch &&
-          this.#writes.fail(env.id.seq, err)
-        ) {
-          this.#metrics.proposalsDropped.inc();
+        if (env && env.id.epoch === this.#epoch) {
+          this.#writes.refused(env.id.seq, env.term, err);
         }
       }
     }
