@@ -30,7 +30,7 @@ import {
   ProposalDroppedError,
   type RawNode,
 } from "./core/mod.ts";
-import { type RequestId, wrapPayload } from "./envelope.ts";
+import { type RequestId, unwrapPayload, wrapPayload } from "./envelope.ts";
 import { LeaderChangedError } from "./errors.ts";
 import type { RaftMetrics } from "./raft_metrics.ts";
 import { Wait } from "./wait.ts";
@@ -51,7 +51,8 @@ type State = "sent" | "retry" | "parked" | "unknown";
 
 interface Pending {
   readonly id: RequestId;
-  readonly payload: Uint8Array;
+  /** The newest copy's entry data (the payload in its envelope). */
+  data: Uint8Array;
   /** The term of the newest copy proposed. */
   term: number;
   state: State;
@@ -107,13 +108,14 @@ export class Proposals {
       );
     }
     const term = host.term();
+    const data = wrapPayload(id, term, payload);
     try {
-      host.raw.propose(wrapPayload(id, term, payload));
+      host.raw.propose(data);
     } catch (e) {
       host.metrics.proposalsDropped.inc();
       throw e;
     }
-    const p: Pending = { id, payload, term, state: "sent" };
+    const p: Pending = { id, data, term, state: "sent" };
     const done = this.#waits.register(id.seq);
     this.#pending.set(id.seq, p);
     if (signal) {
@@ -186,8 +188,9 @@ export class Proposals {
     for (const p of this.#again) {
       if (p.state === "parked" && host.leader() === 0) continue;
       const term = host.term();
+      const data = wrapPayload(p.id, term, unwrapPayload(p.data)!.payload);
       try {
-        host.raw.propose(wrapPayload(p.id, term, p.payload));
+        host.raw.propose(data);
       } catch (e) {
         if (e instanceof NoLeaderError || e instanceof ProposalDroppedError) {
           p.state = "parked";
@@ -199,6 +202,7 @@ export class Proposals {
         continue;
       }
       this.#again.delete(p);
+      p.data = data;
       p.term = term;
       p.state = "sent";
       host.metrics.proposalsRetried.inc();
