@@ -33,6 +33,20 @@ export class LeaderChangedError extends RaftKvError {
   }
 }
 
+/**
+ * The node stopped while a write it proposed could still commit elsewhere:
+ * the outcome is unknown (504), unlike {@linkcode StoppedError} (503, not
+ * applied).
+ */
+export class OutcomeUnknownError extends RaftKvError {
+  constructor(reason: string) {
+    super(
+      "outcome_unknown",
+      `${reason}: the request was proposed and may still be applied`,
+    );
+  }
+}
+
 /** A membership request names a node it cannot apply to. */
 export class MemberError extends RaftKvError {
   constructor(

@@ -43,6 +43,7 @@ import { HeartbeatWatch } from "./heartbeat_watch.ts";
 import {
   LeaderChangedError,
   MemberError,
+  OutcomeUnknownError,
   PeerRemovedError,
   RecoveringError,
   StoppedError,
@@ -452,7 +453,11 @@ export class RaftNode {
     return { leader: this.#leader, members: this.members.list() };
   }
 
-  /** Stops the node: every waiting caller is rejected as not applied or unknown. */
+  /**
+   * Stops the node: every waiting caller is rejected, as not applied
+   * ({@linkcode StoppedError}) or, for a write or membership change that
+   * may still commit elsewhere, as unknown ({@linkcode OutcomeUnknownError}).
+   */
   stop(reason = "the node is shutting down"): void {
     this.#stop(new StoppedError(reason), false);
   }
@@ -461,7 +466,7 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#stopped = err;
     this.#writes.failAll(err);
-    this.#memberChanges.failAll(err);
+    this.#memberChanges.failAll(new OutcomeUnknownError(err.message));
     this.#reads.failAll(err);
     this.#leaderWaits.failAll(err);
     this.#appliedWait.close(err);

@@ -31,7 +31,7 @@ import {
   type RawNode,
 } from "./core/mod.ts";
 import { type RequestId, unwrapPayload, wrapPayload } from "./envelope.ts";
-import { LeaderChangedError } from "./errors.ts";
+import { LeaderChangedError, OutcomeUnknownError } from "./errors.ts";
 import type { RaftMetrics } from "./raft_metrics.ts";
 import { Wait } from "./wait.ts";
 
@@ -209,11 +209,18 @@ export class Proposals {
     }
   }
 
-  /** Fails every waiting caller with `err` (the node stops). */
-  failAll(err: unknown): void {
-    this.#pending.clear();
+  /**
+   * Fails every waiting caller as the node stops for `err`: with `err`
+   * (503) when no copy of the write can commit any more, else with
+   * {@linkcode OutcomeUnknownError} (504).
+   */
+  failAll(err: Error): void {
+    const unknown = new OutcomeUnknownError(err.message);
+    for (const p of [...this.#pending.values()]) {
+      const dead = p.state === "retry" || p.state === "parked";
+      this.#settleFailed(p, dead ? err : unknown);
+    }
     this.#again.clear();
-    this.#waits.failAll(err);
   }
 
   /** The caller gave up: not applied when every copy is dead, else unknown. */
