@@ -32,7 +32,10 @@ export class RaftMetrics {
   readonly leaderChanges: Counter;
   /** Proposals made on this node that were committed and applied here. */
   readonly proposalsCommitted: Counter;
-  /** Proposals the core refused at once (no leader, transfer, limits). */
+  /**
+   * Proposals known not applied: refused (no leader, transfer, limits) or
+   * left dead by a leader change until their caller gave up.
+   */
   readonly proposalsDropped: Counter;
   /** Proposals whose caller stopped waiting (deadline) before they applied. */
   readonly proposalsTimedOut: Counter;
