@@ -3,9 +3,9 @@
  * the order its contract demands (persist, send, apply, advance), and settles
  * the callers that proposals, reads and leadership transfers leave waiting
  * (raft/wait.ts); writes wait in proposals.ts, which also proposes again
- * the ones a leader change left dead. Membership changes are carried out in member_changes.ts,
- * snapshots are taken by snapshot_scheduler.ts, messages leave through
- * outbox.ts.
+ * the ones a leader change left dead. Membership changes are carried out in
+ * member_changes.ts, snapshots are taken by snapshot_scheduler.ts, messages
+ * leave through outbox.ts.
  *
  * The node owns no timers and no sockets: `main.ts` calls {@linkcode
  * RaftNode.tick} from an interval and hands it a {@linkcode Transport}; the
