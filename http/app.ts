@@ -6,7 +6,7 @@
  */
 
 import { Hono } from "hono";
-import { type Logger, nopLogger, Registry } from "../raft/mod.ts";
+import { DEFAULTS, type Logger, nopLogger, Registry } from "../raft/mod.ts";
 import type { RouteContext } from "./context.ts";
 import {
   errorResponse,
@@ -14,46 +14,25 @@ import {
   RouteNotFoundError,
 } from "./errors.ts";
 import { InvalidKeyError } from "../kv/mod.ts";
-import {
-  kvFastPath,
-  registerKvRoutes,
-  registerRootKvRoutes,
-} from "./kv_routes.ts";
+import { kvKeyRouter, registerKvRoutes } from "./api/kv_routes.ts";
 import {
   registerMemberRoutes,
   registerRootMemberRoutes,
-} from "./member_routes.ts";
+} from "./api/member_routes.ts";
 import type { NodePort } from "./node_port.ts";
-import { registerRaftRoutes } from "./raft_routes.ts";
-import { authMiddleware } from "./auth.ts";
-import { BODY_TIMEOUT_MS_DEFAULT } from "./body.ts";
-import { registerSnapshotRoutes } from "./snapshot_routes.ts";
-import { allowedMethods, KV_KEY_PREFIX } from "./route_table.ts";
-import { registerStatusRoutes } from "./status_routes.ts";
+import { registerRaftRoutes } from "./peer/raft_routes.ts";
+import { authCheck, authMiddleware } from "./auth.ts";
+import { registerSnapshotRoutes } from "./api/snapshot_routes.ts";
+import { allowedMethods, KV_KEY_PREFIX } from "./api/route_table.ts";
+import { registerStatusRoutes } from "./api/status_routes.ts";
 import {
   HttpMetrics,
   httpMetricsMiddleware,
   registerMetricsRoutes,
-} from "./metrics_routes.ts";
-import { registerUiRoutes } from "./ui_routes.ts";
+} from "./api/metrics_routes.ts";
+import { registerUiRoutes } from "./ui/ui_routes.ts";
 import { rawPath } from "./validate.ts";
-import {
-  raftBodyBytesMaxFor,
-  SNAPSHOT_CHUNK_BYTES_DEFAULT,
-} from "./snapshot_chunks.ts";
-
-/** The default largest value: 1 MiB (API.md). */
-export const VALUE_BYTES_MAX_DEFAULT = 1024 * 1024;
-/**
- * The default largest `POST /raft` body: one snapshot chunk plus the
- * largest ordinary message (http/snapshot_chunks.ts), about 2 MiB.
- */
-export const RAFT_BODY_BYTES_MAX_DEFAULT = raftBodyBytesMaxFor(
-  SNAPSHOT_CHUNK_BYTES_DEFAULT,
-  VALUE_BYTES_MAX_DEFAULT,
-);
-/** The default request deadline: 5 s. */
-export const REQUEST_TIMEOUT_MS_DEFAULT = 5000;
+import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
 
 /** What {@linkcode createApp} needs. */
 export interface AppDeps {
@@ -61,16 +40,16 @@ export interface AppDeps {
   node: NodePort;
   /** Where unexpected errors are logged (default: dropped). */
   logger?: Logger;
-  /** The largest value of a PUT in bytes (default 1 MiB); 413 beyond. */
-  valueBytesMax?: number;
+  /** The largest value of a PUT in bytes (default: `DEFAULTS.maxValueBytes`); 413 beyond. */
+  maxValueBytes?: number;
   /**
    * The largest `POST /raft` body in bytes; 413 beyond. Default: from
-   * `snapshotChunkBytes` and `valueBytesMax` (`raftBodyBytesMaxFor`).
+   * `snapshotChunkBytes` and `maxValueBytes` (`maxRaftBodyBytesFor`).
    */
-  raftBodyBytesMax?: number;
-  /** The snapshot chunk size the peers send (default 1 MiB). */
+  maxRaftBodyBytes?: number;
+  /** The snapshot chunk size the peers send (default: `DEFAULTS.snapshotChunkBytes`). */
   snapshotChunkBytes?: number;
-  /** How long a request waits for the node before 504 (default 5000 ms). */
+  /** How long a request waits for the node before 504 (default: `DEFAULTS.requestTimeoutMs`). */
   requestTimeoutMs?: number;
   /** `Retry-After` of every 503 in seconds (default 1). */
   retryAfterSeconds?: number;
@@ -78,7 +57,7 @@ export interface AppDeps {
   peerToken?: string;
   /** The token clients must present on client routes (default: none, open). */
   clientToken?: string;
-  /** How long a client may take to send a request body (default 30 s); 408 beyond. */
+  /** How long a client may take to send a request body (default: `DEFAULTS.bodyTimeoutMs`); 408 beyond. */
   bodyTimeoutMs?: number;
   /**
    * How `GET /v1/cluster/status` reaches the other members (default: the
@@ -106,33 +85,33 @@ export function createApp(deps: AppDeps): Hono {
   const ctx: RouteContext = {
     node: deps.node,
     logger: deps.logger ?? nopLogger,
-    valueBytesMax: deps.valueBytesMax ?? VALUE_BYTES_MAX_DEFAULT,
-    raftBodyBytesMax: deps.raftBodyBytesMax ??
-      raftBodyBytesMaxFor(
-        deps.snapshotChunkBytes ?? SNAPSHOT_CHUNK_BYTES_DEFAULT,
-        deps.valueBytesMax ?? VALUE_BYTES_MAX_DEFAULT,
+    maxValueBytes: deps.maxValueBytes ?? DEFAULTS.maxValueBytes.value,
+    maxRaftBodyBytes: deps.maxRaftBodyBytes ??
+      maxRaftBodyBytesFor(
+        deps.snapshotChunkBytes ?? DEFAULTS.snapshotChunkBytes.value,
+        deps.maxValueBytes ?? DEFAULTS.maxValueBytes.value,
       ),
-    requestTimeoutMs: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+    requestTimeoutMs: deps.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs.value,
     retryAfterSeconds: deps.retryAfterSeconds ?? 1,
-    bodyTimeoutMs: deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS_DEFAULT,
+    bodyTimeoutMs: deps.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs.value,
   };
   const app = new Hono();
   const metrics = deps.metrics ?? new Registry();
   const httpMetrics = new HttpMetrics(metrics);
   // First, so it counts every request, also those a middleware rejects.
   app.use(httpMetricsMiddleware(httpMetrics));
-  const auth = Boolean(deps.peerToken || deps.clientToken);
-  // Without tokens every route is open: no middleware, no cost per request.
-  if (auth) {
-    app.use(authMiddleware({
+  // Without tokens every route is open: no check, no cost per request.
+  const auth = deps.peerToken || deps.clientToken
+    ? authCheck({
       peerToken: deps.peerToken,
       clientToken: deps.clientToken,
       logger: ctx.logger,
-    }));
-  }
+    })
+    : undefined;
+  if (auth) app.use(authMiddleware(auth));
   // Body deadlines (--body-timeout-ms) are set where bodies are read
   // (http/body.ts), only for requests that have one.
-  // Order matters: exact routes first, raftexample's /{key} and /{id} last.
+  // Order matters: exact routes first, raftexample's /{id} last.
   registerStatusRoutes(app, ctx);
   registerMetricsRoutes(app, ctx, metrics);
   registerUiRoutes(app, ctx, { fetch: deps.memberFetch });
@@ -140,16 +119,13 @@ export function createApp(deps: AppDeps): Hono {
   registerMemberRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
   registerKvRoutes(app, ctx);
-  registerRootKvRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);
-  if (!auth) {
-    // The key routes skip Hono's router and context when nothing but the
-    // metrics middleware would run (http/kv_routes.ts' kvFastPath).
-    const fast = kvFastPath(ctx, httpMetrics);
-    const routed = app.fetch;
-    app.fetch = (req, env, executionCtx) =>
-      fast(req) ?? routed(req, env, executionCtx);
-  }
+  // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own
+  // router, ahead of Hono's: http/api/kv_routes.ts, docs/notes/router_ab.md.
+  const keys = kvKeyRouter(ctx, httpMetrics, auth);
+  const routed = app.fetch;
+  app.fetch = (req, env, executionCtx) =>
+    keys(req, env) ?? routed(req, env, executionCtx);
   app.notFound((c) => {
     throw unmatched(c.req.raw);
   });

@@ -98,7 +98,7 @@ export class RateLimiter {
   }
 }
 
-/** Options of {@linkcode authMiddleware}. */
+/** Options of {@linkcode authCheck}. */
 export interface AuthOptions {
   /** The cluster's peer token; without it `/raft` is open. */
   peerToken?: string;
@@ -119,49 +119,65 @@ function remoteOf(env: unknown): string | undefined {
 }
 
 /**
- * The middleware that checks tokens before any route runs. Throws
- * {@linkcode UnauthorizedError} (401 with `WWW-Authenticate`) when a token
- * is required and missing or wrong.
+ * Checks one request's token: throws {@linkcode UnauthorizedError} (401
+ * with `WWW-Authenticate`) when a token is required and missing or wrong,
+ * and returns otherwise. `env` is what Deno.serve hands the app (for the
+ * remote address in the warning).
  */
-export function authMiddleware(o: AuthOptions): MiddlewareHandler {
+export type AuthCheck = (req: Request, env?: unknown) => void;
+
+/** The token check of {@linkcode AuthOptions}, shared by every router. */
+export function authCheck(o: AuthOptions): AuthCheck {
   const peer = o.peerToken ? new Token(o.peerToken) : undefined;
   const client = o.clientToken ? new Token(o.clientToken) : undefined;
   const interval = o.warnIntervalMs ?? 10_000;
   const peerWarn = new RateLimiter(interval, o.now);
   const clientWarn = new RateLimiter(interval, o.now);
-  return async (c, next) => {
-    const path = rawPath(c.req.url);
+  return (req, env) => {
+    const path = rawPath(req.url);
     const isPeer = PEER_PATHS.has(path);
     const token = isPeer ? peer : isOpenPath(path) ? undefined : client;
     if (
-      token &&
-      !token.matches(bearerToken(c.req.raw.headers.get("authorization")))
+      !token || token.matches(bearerToken(req.headers.get("authorization")))
     ) {
-      const limiter = isPeer ? peerWarn : clientWarn;
-      const suppressed = limiter.take();
-      if (suppressed !== undefined) {
-        o.logger.warn(
-          isPeer
-            ? "refused a peer request without the right peer token"
-            : "refused a client request without the right client token",
-          {
-            method: c.req.method,
-            path: isPeer ? path : undefined,
-            remote: remoteOf(c.env),
-            suppressed,
-          },
-        );
-      }
-      throw isPeer
-        ? new UnauthorizedError(
-          "peer requests need the cluster's peer token (--peer-token)",
-          PEER_CHALLENGE,
-        )
-        : new UnauthorizedError(
-          "this node requires Authorization: Bearer <client token>",
-          CLIENT_CHALLENGE,
-        );
+      return;
     }
+    const limiter = isPeer ? peerWarn : clientWarn;
+    const suppressed = limiter.take();
+    if (suppressed !== undefined) {
+      o.logger.warn(
+        isPeer
+          ? "refused a peer request without the right peer token"
+          : "refused a client request without the right client token",
+        {
+          method: req.method,
+          path: isPeer ? path : undefined,
+          remote: remoteOf(env),
+          suppressed,
+        },
+      );
+    }
+    throw isPeer
+      ? new UnauthorizedError(
+        "peer requests need the cluster's peer token (--peer-token)",
+        PEER_CHALLENGE,
+      )
+      : new UnauthorizedError(
+        "this node requires Authorization: Bearer <client token>",
+        CLIENT_CHALLENGE,
+      );
+  };
+}
+
+/**
+ * The middleware that checks tokens before any Hono route runs
+ * ({@linkcode authCheck}; pass the same check to every router of an app so
+ * they share its warning limiter).
+ */
+export function authMiddleware(o: AuthOptions | AuthCheck): MiddlewareHandler {
+  const check = typeof o === "function" ? o : authCheck(o);
+  return async (c, next) => {
+    check(c.req.raw, c.env);
     await next();
   };
 }

@@ -19,13 +19,10 @@ import {
   PayloadTooLargeError,
 } from "./errors.ts";
 
-/** The default time a client has to send a request body: 30 s. */
-export const BODY_TIMEOUT_MS_DEFAULT = 30_000;
-
 /** Options of {@linkcode readBody}. */
 export interface ReadBodyOptions {
   /** The largest body accepted, in bytes. */
-  bytesMax: number;
+  maxBytes: number;
   /** The 413 error code: `value_too_large` or `body_too_large`. */
   code: "value_too_large" | "body_too_large";
   /**
@@ -42,14 +39,14 @@ function tooLarge(options: ReadBodyOptions): PayloadTooLargeError {
   const what = options.code === "value_too_large" ? "the value" : "the body";
   return new PayloadTooLargeError(
     options.code,
-    `${what} is larger than ${options.bytesMax} bytes`,
+    `${what} is larger than ${options.maxBytes} bytes`,
   );
 }
 
 /**
  * Reads the whole body of `req` as bytes, within `options.timeoutMs`.
  *
- * @throws {PayloadTooLargeError} when it is larger than `options.bytesMax`;
+ * @throws {PayloadTooLargeError} when it is larger than `options.maxBytes`;
  * {BodyTimeoutError} when it has not arrived within `options.timeoutMs`.
  */
 export function readBody(
@@ -59,7 +56,7 @@ export function readBody(
   const declared = req.headers.get("content-length");
   if (declared !== null) {
     const length = Number(declared);
-    if (length > options.bytesMax) return Promise.reject(tooLarge(options));
+    if (length > options.maxBytes) return Promise.reject(tooLarge(options));
     if (Number.isSafeInteger(length)) {
       // Deno.serve hands over a body of known length without building a
       // stream for it; only a chunked body is read chunk by chunk. Not
@@ -98,7 +95,7 @@ async function readChunked(
       if (timedOut) throw new BodyTimeoutError(timeoutMs!);
       if (done) break;
       total += value.length;
-      if (total > options.bytesMax) {
+      if (total > options.maxBytes) {
         reader.cancel().catch(() => {});
         throw tooLarge(options);
       }
@@ -119,7 +116,7 @@ async function readChunked(
 }
 
 /**
- * `req.bytes()` of at most `options.bytesMax` bytes, failing with
+ * `req.bytes()` of at most `options.maxBytes` bytes, failing with
  * {@linkcode BodyTimeoutError} once `options.timeoutMs` passes. The late
  * read is left to end with the connection (a locked body cannot be
  * cancelled); the 408 goes out at once.
@@ -131,7 +128,7 @@ function bytesWithin(
   const timeoutMs = options.timeoutMs;
   if (timeoutMs === undefined) {
     return req.bytes().then((bytes) => {
-      if (bytes.length > options.bytesMax) throw tooLarge(options);
+      if (bytes.length > options.maxBytes) throw tooLarge(options);
       return bytes;
     });
   }
@@ -142,7 +139,7 @@ function bytesWithin(
     );
     req.bytes().then((bytes) => {
       cancelDeadline(slot);
-      if (bytes.length > options.bytesMax) reject(tooLarge(options));
+      if (bytes.length > options.maxBytes) reject(tooLarge(options));
       else resolve(bytes);
     }, (err) => {
       cancelDeadline(slot);
@@ -152,7 +149,7 @@ function bytesWithin(
 }
 
 /** The largest JSON or text body of the membership routes. */
-export const SMALL_BODY_BYTES_MAX = 64 * 1024;
+export const MAX_SMALL_BODY_BYTES = 64 * 1024;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -167,7 +164,7 @@ export async function readText(
   timeoutMs: number,
 ): Promise<string> {
   const bytes = await readBody(req, {
-    bytesMax: SMALL_BODY_BYTES_MAX,
+    maxBytes: MAX_SMALL_BODY_BYTES,
     code: "body_too_large",
     timeoutMs,
   });

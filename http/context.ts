@@ -12,9 +12,9 @@ export interface RouteContext {
   node: NodePort;
   logger: Logger;
   /** The largest value of a PUT, in bytes (413 beyond). */
-  valueBytesMax: number;
+  maxValueBytes: number;
   /** The largest `POST /raft` body, in bytes (413 beyond). */
-  raftBodyBytesMax: number;
+  maxRaftBodyBytes: number;
   /** How long a request waits for the node before 504. */
   requestTimeoutMs: number;
   /** The `Retry-After` of every 503, in seconds. */

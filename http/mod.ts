@@ -1,6 +1,12 @@
 /**
- * The HTTP layer of raftkv: the Hono app of API.md, the port it needs from
- * the node, and the error mapping.
+ * The HTTP layer of raftkv, entered only through this module (the other
+ * folders and main.ts import nothing else of http/; tests/arch_test.ts):
+ * the Hono app of API.md, the port it needs from the node, the error
+ * mapping, and the serving layer that main.ts starts: the command-line
+ * configuration and a wired, running node. Inside: `api/` the client API,
+ * `peer/` node to node, `serving/` configuration, server wiring and the
+ * socket layer, `ui/` the status page; shared middleware at the top
+ * (docs/ARCHITECTURE.md).
  *
  * @example
  * ```ts ignore
@@ -13,13 +19,7 @@
  * @module
  */
 
-export {
-  type AppDeps,
-  createApp,
-  RAFT_BODY_BYTES_MAX_DEFAULT,
-  REQUEST_TIMEOUT_MS_DEFAULT,
-  VALUE_BYTES_MAX_DEFAULT,
-} from "./app.ts";
+export { type AppDeps, createApp } from "./app.ts";
 export {
   BadRequestError,
   errorResponse,
@@ -41,3 +41,31 @@ export type {
   NodeStatus,
   PeerProgress,
 } from "./node_port.ts";
+export { HttpMetrics, httpMetricsMiddleware } from "./api/metrics_routes.ts";
+export {
+  type Config,
+  type ListenAddress,
+  LOG_LEVELS,
+  parseServeArgs,
+  type ServeCommand,
+  usage,
+  VERSION,
+} from "./serving/config.ts";
+export {
+  ConfigError,
+  DEFAULT_CLUSTER,
+  type Env,
+  envName,
+  EXIT_BAD_CONFIG,
+  readEnv,
+} from "./serving/flags.ts";
+export {
+  parseRestoreArgs,
+  type RestoreArgs,
+  type RestoreCommand,
+  type RestoreOutcome,
+  restoreUsage,
+  runRestore,
+} from "./serving/restore_command.ts";
+export { securityWarnings } from "./serving/security.ts";
+export { runServer, type ServerDeps } from "./serving/server.ts";

@@ -178,9 +178,9 @@ export function parseStale(query: string | undefined): boolean {
 }
 
 /** The default `limit` of a listing. */
-export const LIST_LIMIT_DEFAULT = 1000;
+export const DEFAULT_LIST_LIMIT = 1000;
 /** The largest `limit` of a listing. */
-export const LIST_LIMIT_MAX = 10000;
+export const MAX_LIST_LIMIT = 10000;
 
 /** A parsed `GET /v1/kv` query. */
 export interface ListQuery {
@@ -208,14 +208,14 @@ export function parseListQuery(query: string | undefined): ListQuery {
       "prefix must be at most 4096 bytes of UTF-8",
     );
   }
-  let limit = LIST_LIMIT_DEFAULT;
+  let limit = DEFAULT_LIST_LIMIT;
   const rawLimit = params.get("limit");
   if (rawLimit !== null) {
     limit = /^[0-9]{1,6}$/.test(rawLimit) ? Number(rawLimit) : NaN;
-    if (!(limit >= 1 && limit <= LIST_LIMIT_MAX)) {
+    if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) {
       throw new BadRequestError(
         "invalid_query",
-        `limit must be an integer from 1 to ${LIST_LIMIT_MAX}`,
+        `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`,
       );
     }
   }

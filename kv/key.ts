@@ -9,7 +9,7 @@
 import { InvalidKeyError } from "./errors.ts";
 
 /** The longest key, in bytes of UTF-8. */
-export const KEY_BYTES_MAX = 4096;
+export const MAX_KEY_BYTES = 4096;
 
 /** Returns the length of `s` in bytes of UTF-8 (lone surrogates count 3, as U+FFFD). */
 export function utf8ByteLength(s: string): number {
@@ -52,8 +52,8 @@ function hasLoneSurrogate(s: string): boolean {
  */
 export function keyProblem(key: string): string | undefined {
   if (key.length === 0) return "the key is empty";
-  if (key.length * 3 > KEY_BYTES_MAX && utf8ByteLength(key) > KEY_BYTES_MAX) {
-    return `the key is longer than ${KEY_BYTES_MAX} bytes of UTF-8`;
+  if (key.length * 3 > MAX_KEY_BYTES && utf8ByteLength(key) > MAX_KEY_BYTES) {
+    return `the key is longer than ${MAX_KEY_BYTES} bytes of UTF-8`;
   }
   if (hasLoneSurrogate(key)) return "the key is not valid UTF-8";
   return undefined;

@@ -12,10 +12,10 @@
  */
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { AssertionError, RaftKvError } from "./core/errors.ts";
+import { AssertionError, RaftKvError } from "./core/mod.ts";
 import { MsgpackReader, UNHANDLED } from "./msgpack_reader.ts";
 import { MsgpackWriter } from "./msgpack_writer.ts";
-import { MESSAGE_TYPES } from "./core/types.ts";
+import { MESSAGE_TYPES } from "./core/mod.ts";
 import type {
   ConfState,
   Entry,
@@ -24,7 +24,7 @@ import type {
   Message,
   Snapshot,
   SnapshotMeta,
-} from "./core/types.ts";
+} from "./core/mod.ts";
 
 /** Bytes that do not decode to the expected value. */
 export class CodecError extends RaftKvError {

@@ -8,10 +8,10 @@
  * @module
  */
 
-import { RaftKvError } from "./core/errors.ts";
-import type { Logger } from "./core/logger.ts";
-import { MemoryStorage } from "./core/storage.ts";
-import type { Entry, HardState, Snapshot } from "./core/types.ts";
+import { RaftKvError } from "./core/mod.ts";
+import type { Logger } from "./core/mod.ts";
+import { MemoryStorage } from "./core/mod.ts";
+import type { Entry, HardState, Snapshot } from "./core/mod.ts";
 import {
   RecordKind,
   type ReplayedRecord,

@@ -12,10 +12,10 @@
  * @module
  */
 
-import { assert, RaftKvError } from "./core/errors.ts";
-import { type Logger, nopLogger } from "./core/logger.ts";
-import type { InitialState, MemoryStorage, Storage } from "./core/storage.ts";
-import type { Entry, HardState, Snapshot } from "./core/types.ts";
+import { assert, RaftKvError } from "./core/mod.ts";
+import { type Logger, nopLogger } from "./core/mod.ts";
+import type { InitialState, MemoryStorage, Storage } from "./core/mod.ts";
+import type { Entry, HardState, Snapshot } from "./core/mod.ts";
 import {
   type Fs,
   joinPath,
@@ -80,7 +80,7 @@ export interface DiskStorageOptions {
 }
 
 /** The default threshold of the slow-fsync warning, like etcd's. */
-export const SLOW_FSYNC_MS_DEFAULT = 100;
+export const DEFAULT_SLOW_FSYNC_MS = 100;
 
 /**
  * The file of the snapshot to send is no longer there (a newer snapshot
@@ -134,7 +134,7 @@ export class DiskStorage implements Storage {
     this.#catchUpEntries = Math.max(0, opts.catchUpEntries ?? 5000);
     this.#fsyncDuration = opts.fsyncDuration;
     this.#onSlowFsync = opts.onSlowFsync ?? (() => {});
-    this.#slowFsyncMs = opts.slowFsyncMs ?? SLOW_FSYNC_MS_DEFAULT;
+    this.#slowFsyncMs = opts.slowFsyncMs ?? DEFAULT_SLOW_FSYNC_MS;
     this.#now = opts.now ?? (() => performance.now());
     this.#snapshotDataInMemory = opts.snapshotDataInMemory ?? true;
   }

@@ -42,3 +42,13 @@ export {
   encodeBackupFile,
 } from "./backup_file.ts";
 export type { Backup, BackupMeta } from "./backup_file.ts";
+export { DEFAULTS } from "./defaults.ts";
+export type { Tunable, TunableName } from "./defaults.ts";
+export { DiskStorage } from "./disk_storage.ts";
+export type { DiskStorageOptions } from "./disk_storage.ts";
+export { DataDirLock } from "./data_dir_lock.ts";
+export { decodeMessages, encodeEntries, encodeMessages } from "./codec.ts";
+export { restoreBackup } from "./restore.ts";
+export type { RestoreOptions, RestoreResult } from "./restore.ts";
+/** The filesystem DiskStorage and restoreBackup run over (wal/'s). */
+export type { Fs } from "../wal/mod.ts";

@@ -40,6 +40,7 @@ import { encodeConfContext, type Member, Members } from "./members.ts";
 import { decodeSnapshotData } from "./snapshot_data.ts";
 import { RaftMetrics } from "./raft_metrics.ts";
 import { HeartbeatWatch } from "./heartbeat_watch.ts";
+import { DEFAULTS } from "./defaults.ts";
 import {
   LeaderChangedError,
   MemberError,
@@ -113,7 +114,7 @@ export interface RaftNodeOptions {
   snapshotEntries?: number;
   /**
    * The most proposals waiting here for their outcome; more are refused
-   * with {@linkcode OverloadedError} (default 10000).
+   * with {@linkcode OverloadedError} (default: `DEFAULTS.maxPendingProposals`).
    */
   maxPendingProposals?: number;
   /** The leader's uncommitted-bytes limit (the core's `maxUncommittedBytes`). */
@@ -194,9 +195,9 @@ export class RaftNode {
     this.#epoch = o.epoch >>> 0;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
-    this.#heartbeats = o.tickMs === undefined
-      ? undefined
-      : new HeartbeatWatch(o.tickMs * (o.heartbeatTicks ?? 1));
+    this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
+      o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
+    );
 
     // Recovery order is fixed here: the newest snapshot first, then the
     // committed entries after it, which the core hands out as Ready batches.
@@ -213,8 +214,8 @@ export class RaftNode {
       rng: o.rng,
       applied: this.#applied,
       logger: this.#logger,
-      electionTicks: o.electionTicks ?? 10,
-      heartbeatTicks: o.heartbeatTicks ?? 1,
+      electionTicks: o.electionTicks ?? DEFAULTS.electionTicks.value,
+      heartbeatTicks: o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value,
       maxUncommittedBytes: o.maxUncommittedBytes,
     });
     if (o.storage.isEmpty() && !o.join) {
@@ -231,7 +232,7 @@ export class RaftNode {
       metrics: this.#metrics,
       term: () => this.#raw.raft.term,
       leader: () => this.#leader,
-      maxPending: o.maxPendingProposals ?? 10_000,
+      maxPending: o.maxPendingProposals ?? DEFAULTS.maxPendingProposals.value,
     });
     this.#outbox = new Outbox({
       storage: o.storage,
@@ -247,7 +248,7 @@ export class RaftNode {
       logger: this.#logger,
       metrics: this.#metrics,
       now: this.#now,
-      entries: o.snapshotEntries ?? 10_000,
+      entries: o.snapshotEntries ?? DEFAULTS.snapshotEntries.value,
       applied: () => this.#applied,
       stopped: () => this.#stopped !== undefined,
       fail: (e) => this.#fail(e),

@@ -3,7 +3,7 @@
  * transport), registered once on a shared {@linkcode Registry}. Gauges that
  * are a plain read of the node's status (term, role, indexes, WAL size) are
  * not here: `/metrics` sets them from the status at scrape time
- * (http/metrics_routes.ts). docs/METRICS.md lists every metric.
+ * (http/api/metrics_routes.ts). docs/METRICS.md lists every metric.
  *
  * @module
  */

@@ -18,7 +18,7 @@
 
 import type { Fs } from "../wal/mod.ts";
 import { type Logger, nopLogger, RaftKvError } from "./core/mod.ts";
-import type { Snapshot } from "./core/types.ts";
+import type { Snapshot } from "./core/mod.ts";
 import { type Backup, decodeBackupFile } from "./backup_file.ts";
 import type { StorageMetadata } from "./codec.ts";
 import { LOCK_FILE } from "./data_dir_lock.ts";

@@ -89,7 +89,7 @@ export function encodeSnapshotDataFrom(
   }
   const membersBytes = encode(members);
   const headroom = SNAPSHOT_DATA_PREFIX.length + membersBytes.length +
-    STATE_KEY.length + BIN_HEADER_BYTES_MAX;
+    STATE_KEY.length + MAX_BIN_HEADER_BYTES;
   const whole = source.snapshotAfter(headroom);
   const stateLength = whole.length - headroom;
   const at = headroom - framingLength(membersBytes, stateLength);
@@ -98,7 +98,7 @@ export function encodeSnapshotDataFrom(
 }
 
 /** The longest msgpack bin header (bin 32). */
-const BIN_HEADER_BYTES_MAX = 5;
+const MAX_BIN_HEADER_BYTES = 5;
 
 /** msgpack of a 3-entry map's start: `{ v: 1, members: ` (the value follows). */
 const SNAPSHOT_DATA_PREFIX = new Uint8Array([

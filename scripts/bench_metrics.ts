@@ -2,7 +2,7 @@
 // A benchmark script: it reports on the terminal.
 /**
  * Cost of recording metrics (raft/metrics.ts) and of the HTTP metrics
- * middleware (http/metrics_routes.ts), in nanoseconds per operation.
+ * middleware (http/api/metrics_routes.ts), in nanoseconds per operation.
  * Run: `deno run -A scripts/bench_metrics.ts [iterations]`.
  *
  * @module
@@ -11,7 +11,7 @@
 import { cpuUsage } from "node:process";
 import { Hono, type MiddlewareHandler } from "hono";
 import { DURATION_BUCKETS, Registry } from "../raft/mod.ts";
-import { HttpMetrics, httpMetricsMiddleware } from "../http/metrics_routes.ts";
+import { HttpMetrics, httpMetricsMiddleware } from "../http/mod.ts";
 
 const n = Number(Deno.args[0] ?? 2_000_000);
 

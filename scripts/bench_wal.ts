@@ -11,9 +11,7 @@
  */
 
 import { DenoFs, RecordKind, Wal } from "../wal/mod.ts";
-import { encodeEntries } from "../raft/codec.ts";
-import { DiskStorage } from "../raft/disk_storage.ts";
-import type { Entry } from "../raft/core/types.ts";
+import { DiskStorage, encodeEntries, type Entry } from "../raft/mod.ts";
 
 const CASE_MS = Number(Deno.env.get("BENCH_WAL_MS") ?? "2000");
 const ROUNDS = 4;

@@ -1,5 +1,7 @@
 /**
- * Architecture rules (ARCHITECTURE.md §4.2), checked by scanning the source:
+ * Architecture rules (docs/ARCHITECTURE.md, "Layers" and "Entry points"),
+ * checked by scanning every source file (main.ts, raft/, kv/, wal/, http/,
+ * scripts/):
  *
  * - `raft/core/` is pure: it imports only `raft/core/` (no npm:, node:, jsr:
  *   or URL imports) and uses none of the ambient globals that bring I/O,
@@ -8,9 +10,17 @@
  * - `wal/` never imports `raft/`, `kv/` or `http/`.
  * - `kv/` imports only `kv/` and `@msgpack/msgpack`.
  * - `raft/` (the runtime around the core) never imports `kv/` or `http/`.
- * - `http/` never imports `wal/`, and reaches `raft/` only through
- *   `raft/mod.ts` or `raft/core/mod.ts`.
+ * - `http/` never imports `wal/`.
+ * - Entry points: a file outside `raft/` reaches it only through
+ *   `raft/mod.ts` (or `raft/core/mod.ts`); a file outside `raft/core/`
+ *   reaches the core only through `raft/core/mod.ts`; a file outside
+ *   `http/` reaches it only through `http/mod.ts`. Inside a folder, files
+ *   import each other freely (`http/app.ts` imports `http/api/kv_routes.ts`).
  * - Nobody imports `main.ts` except tests.
+ *
+ * Tests are not held to the entry-point rule: a test may import the
+ * internals it unit-tests (tests/http/api/kv_routes_test.ts, the simulator
+ * over raft/core). The rule is for the product's source folders.
  *
  * Comments and string contents are blanked before the globals are looked
  * for, so documentation may mention `Date` or `console.log` freely. Every
@@ -27,7 +37,7 @@ const SKIP_DIRS = new Set([
   ".git",
   ".ci",
   "node_modules",
-  "tests",
+  "tests", // tests may import the internals they unit-test (see above)
   "dist",
   "bench-out",
   "docs",
@@ -242,6 +252,32 @@ function under(path: string | undefined, dir: string): boolean {
   return path !== undefined && (path === dir || path.startsWith(dir + "/"));
 }
 
+/**
+ * The folders that other folders may enter only through their `mod.ts`,
+ * innermost first: `raft/core` from outside it, then `raft` and `http`.
+ */
+const ENTRY_POINTS: readonly { dir: string; allowed: readonly string[] }[] = [
+  { dir: "raft/core", allowed: ["raft/core/mod.ts"] },
+  { dir: "raft", allowed: ["raft/mod.ts", "raft/core/mod.ts"] },
+  { dir: "http", allowed: ["http/mod.ts"] },
+];
+
+/**
+ * Why importing `path` from `file` bypasses a folder's `mod.ts`, or
+ * undefined when it does not (or `file` is inside that folder).
+ */
+function entryPointProblem(
+  file: string,
+  path: string | undefined,
+): string | undefined {
+  for (const { dir, allowed } of ENTRY_POINTS) {
+    if (!under(path, dir)) continue;
+    if (under(file, dir) || allowed.includes(path!)) return undefined;
+    return `outside ${dir}/, import ${allowed.join(" or ")} only`;
+  }
+  return undefined;
+}
+
 /** The rule violations of one file (`file` relative to the repo root). */
 export function checkFile(file: string, src: string): string[] {
   const problems: string[] = [];
@@ -251,6 +287,7 @@ export function checkFile(file: string, src: string): string[] {
   for (const { specifier, line } of importsOf(src)) {
     const t = target(file, specifier);
     const what = `imports "${specifier}"`;
+    const before = problems.length;
     if (t.path === "main.ts") {
       report(line, `${what}: nobody imports main.ts (only tests)`);
     }
@@ -280,15 +317,12 @@ export function checkFile(file: string, src: string): string[] {
       if (under(t.path, "wal")) {
         report(line, `${what}: http/ never imports wal/`);
       }
-      if (
-        under(t.path, "raft") && t.path !== "raft/mod.ts" &&
-        t.path !== "raft/core/mod.ts"
-      ) {
-        report(
-          line,
-          `${what}: http/ reaches raft only through raft/mod.ts or raft/core/mod.ts`,
-        );
-      }
+    }
+    // A layer violation is reported alone; the entry point matters only
+    // for an import the layers allow.
+    const entry = entryPointProblem(file, t.path);
+    if (entry !== undefined && problems.length === before) {
+      report(line, `${what}: ${entry}`);
     }
   }
   if (under(file, "raft/core")) {
@@ -395,7 +429,7 @@ Deno.test("architecture: each folder rule reports the offending file and line", 
       src:
         'import { Hono } from "hono";\nimport { RaftNode } from "../raft/mod.ts";\nimport { Raft } from "../raft/core/raft.ts";\nimport { Wal } from "../wal/mod.ts";',
       want: [
-        'http/app.ts:3: imports "../raft/core/raft.ts": http/ reaches raft only through raft/mod.ts or raft/core/mod.ts',
+        'http/app.ts:3: imports "../raft/core/raft.ts": outside raft/core/, import raft/core/mod.ts only',
         'http/app.ts:4: imports "../wal/mod.ts": http/ never imports wal/',
       ],
     },
@@ -410,8 +444,49 @@ Deno.test("architecture: each folder rule reports the offending file and line", 
     },
     {
       file: "main.ts",
-      src: 'import { createApp } from "./http/mod.ts";',
-      want: [],
+      src: [
+        'import { createApp } from "./http/mod.ts";',
+        'import { RaftNode } from "./raft/mod.ts";',
+        'import { KvNode } from "./http/api/kv_node.ts";',
+        'import { DiskStorage } from "./raft/disk_storage.ts";',
+        'import { RawNode } from "./raft/core/raw_node.ts";',
+      ].join("\n"),
+      want: [
+        'main.ts:3: imports "./http/api/kv_node.ts": outside http/, import http/mod.ts only',
+        'main.ts:4: imports "./raft/disk_storage.ts": outside raft/, import raft/mod.ts or raft/core/mod.ts only',
+        'main.ts:5: imports "./raft/core/raw_node.ts": outside raft/core/, import raft/core/mod.ts only',
+      ],
+    },
+    {
+      // Inside a folder files import each other freely, subfolders too.
+      file: "http/api/kv_routes.ts",
+      src: [
+        'import { readBody } from "../body.ts";',
+        'import { nodeUpgrade } from "../serving/node_upgrade.ts";',
+        'import { RaftNode } from "../../raft/mod.ts";',
+        'import { nopLogger } from "../../raft/core/mod.ts";',
+        'import { Members } from "../../raft/members.ts";',
+      ].join("\n"),
+      want: [
+        'http/api/kv_routes.ts:5: imports "../../raft/members.ts": outside raft/, import raft/mod.ts or raft/core/mod.ts only',
+      ],
+    },
+    {
+      // The runtime reaches the core through its mod.ts too.
+      file: "raft/disk_storage.ts",
+      src:
+        'import { Wal } from "../wal/mod.ts";\nimport { RaftKvError } from "./core/mod.ts";\nimport { nopLogger } from "./core/logger.ts";\nimport { encodeEntries } from "./codec.ts";',
+      want: [
+        'raft/disk_storage.ts:3: imports "./core/logger.ts": outside raft/core/, import raft/core/mod.ts only',
+      ],
+    },
+    {
+      file: "scripts/bench_x.ts",
+      src:
+        'import { DiskStorage } from "../raft/mod.ts";\nimport { HttpMetrics } from "../http/api/metrics_routes.ts";',
+      want: [
+        'scripts/bench_x.ts:2: imports "../http/api/metrics_routes.ts": outside http/, import http/mod.ts only',
+      ],
     },
   ];
   for (const c of cases) {

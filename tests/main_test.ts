@@ -3,11 +3,11 @@ import {
   type Config,
   ConfigError,
   envName,
-  parseConfig,
   securityWarnings,
   usage,
   VERSION,
-} from "../main.ts";
+} from "../http/mod.ts";
+import { parseConfig } from "../main.ts";
 
 const CLUSTER =
   "http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379";

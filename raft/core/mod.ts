@@ -17,6 +17,7 @@ export * from "./types.ts";
 export * from "./errors.ts";
 export { RawNode } from "./raw_node.ts";
 export type { RaftConfig } from "./raft.ts";
+export { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from "./raft.ts";
 export { MemoryStorage } from "./storage.ts";
 export type { InitialState, Storage } from "./storage.ts";
 export { seededRng } from "./rng.ts";

@@ -6,7 +6,7 @@
  * - `probe`: the leader does not know where the logs match; it sends one
  *   append at a time and waits (or for the next heartbeat) before the next.
  * - `replicate`: the logs match up to `match`; the leader streams appends
- *   optimistically, up to `inflightMax` messages without an answer.
+ *   optimistically, up to `maxInflight` messages without an answer.
  * - `snapshot`: the entries the follower needs are compacted away; a
  *   snapshot is on its way and nothing else is sent until it is reported.
  *
@@ -37,12 +37,12 @@ export class Progress {
    */
   #inflights: number[] = [];
   #inflightHead = 0;
-  readonly inflightMax: number;
+  readonly maxInflight: number;
   isLearner: boolean;
 
-  constructor(next: number, inflightMax: number, isLearner: boolean) {
+  constructor(next: number, maxInflight: number, isLearner: boolean) {
     this.next = next;
-    this.inflightMax = inflightMax;
+    this.maxInflight = maxInflight;
     this.isLearner = isLearner;
   }
 
@@ -62,7 +62,7 @@ export class Progress {
       case "probe":
         return this.probeSent;
       case "replicate":
-        return this.inflightCount >= this.inflightMax;
+        return this.inflightCount >= this.maxInflight;
       case "snapshot":
         return true;
     }

@@ -86,6 +86,11 @@ export interface RaftConfig {
   logger?: Logger;
 }
 
+/** The election timeout in ticks when {@linkcode RaftConfig} sets none. */
+export const DEFAULT_ELECTION_TICKS = 10;
+/** The heartbeat interval in ticks when {@linkcode RaftConfig} sets none. */
+export const DEFAULT_HEARTBEAT_TICKS = 1;
+
 /** Context marking a vote request that comes from a leadership transfer. */
 const TRANSFER_CONTEXT = "transfer";
 
@@ -140,8 +145,8 @@ export class Raft {
   constructor(c: RaftConfig) {
     assert(Number.isSafeInteger(c.id) && c.id > 0, `bad node id ${c.id}`);
     this.id = c.id;
-    this.electionTicks = c.electionTicks ?? 10;
-    this.heartbeatTicks = c.heartbeatTicks ?? 1;
+    this.electionTicks = c.electionTicks ?? DEFAULT_ELECTION_TICKS;
+    this.heartbeatTicks = c.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS;
     assert(this.heartbeatTicks > 0, "heartbeatTicks must be positive");
     assert(
       this.electionTicks > this.heartbeatTicks,

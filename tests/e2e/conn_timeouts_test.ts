@@ -1,6 +1,6 @@
 /**
  * A plain-HTTP cluster started with `--header-timeout-ms` and
- * `--idle-timeout-ms` (http/timeout_server.ts): peers still talk over the
+ * `--idle-timeout-ms` (http/serving/timeout_server.ts): peers still talk over the
  * WebSocket stream, writes commit, and a client that stalls its header or
  * sits idle on a keep-alive connection is disconnected. The TLS variant is
  * in tls_test.ts.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allowedMethods } from "../../http/route_table.ts";
+import { allowedMethods } from "../../http/api/route_table.ts";
 import { encodeCommand } from "../../kv/mod.ts";
 import { errorOf, setup } from "./fake_node.ts";
 

@@ -1,6 +1,6 @@
 /**
  * A throw-away CA and a certificate it signs for 127.0.0.1 and localhost,
- * made with openssl at test time (tests/http/peer_stream_test.ts,
+ * made with openssl at test time (tests/http/peer/peer_stream_test.ts,
  * tests/e2e/tls_test.ts).
  *
  * @module

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import {
   compareKeys,
   InvalidKeyError,
-  KEY_BYTES_MAX,
   keyProblem,
+  MAX_KEY_BYTES,
   utf8ByteLength,
   validateKey,
 } from "../../kv/mod.ts";
@@ -53,11 +53,11 @@ Deno.test("utf8ByteLength matches TextEncoder", () => {
 
 Deno.test("keys are 1 to 4096 bytes of UTF-8", () => {
   assert.equal(keyProblem("a"), undefined);
-  assert.equal(keyProblem("a".repeat(KEY_BYTES_MAX)), undefined);
-  assert.equal(keyProblem("é".repeat(KEY_BYTES_MAX / 2)), undefined);
+  assert.equal(keyProblem("a".repeat(MAX_KEY_BYTES)), undefined);
+  assert.equal(keyProblem("é".repeat(MAX_KEY_BYTES / 2)), undefined);
   assert.match(keyProblem("")!, /empty/);
-  assert.match(keyProblem("a".repeat(KEY_BYTES_MAX + 1))!, /4096/);
-  assert.match(keyProblem("é".repeat(KEY_BYTES_MAX / 2) + "a")!, /4096/);
+  assert.match(keyProblem("a".repeat(MAX_KEY_BYTES + 1))!, /4096/);
+  assert.match(keyProblem("é".repeat(MAX_KEY_BYTES / 2) + "a")!, /4096/);
   assert.match(keyProblem("a\ud800")!, /UTF-8/);
   assert.match(keyProblem("\udc00a")!, /UTF-8/);
   assert.throws(() => validateKey(""), InvalidKeyError);

@@ -280,7 +280,7 @@ export class Simulation implements NodeObserver {
     const c = this.config;
     let ms = this.rng.disk.exp(c.diskMeanMs);
     if (this.rng.disk.chance(c.diskSlowRate)) {
-      ms += this.rng.disk.range(1, c.diskSlowMaxMs);
+      ms += this.rng.disk.range(1, c.maxDiskSlowMs);
     }
     return ms;
   }

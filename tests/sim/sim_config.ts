@@ -27,22 +27,22 @@ export interface SimConfig {
   crashRate: number;
   /**
    * Probability that a newly elected leader is crashed or cut off soon
-   * after (within `flapMaxMs`): short-lived leaders leave the divergent
+   * after (within `maxFlapMs`): short-lived leaders leave the divergent
    * logs that the commit rules (§5.4.2, Figure 8) must survive.
    */
   leaderFlapRate: number;
-  flapMaxMs: number;
+  maxFlapMs: number;
   /** Probability that a node crashes right after granting a vote (and restarts within 40 ms). */
   voterCrashRate: number;
   /** How long a crashed node stays down, in ms. */
-  downMinMs: number;
-  downMaxMs: number;
+  minDownMs: number;
+  maxDownMs: number;
   /** Probability that a crash hits a node's write in flight (torn write). */
   tornRate: number;
   /** Disk latency of one Ready: mean ms, and the odds and size of a slow write. */
   diskMeanMs: number;
   diskSlowRate: number;
-  diskSlowMaxMs: number;
+  maxDiskSlowMs: number;
   /** Per-tick client probabilities (up to three proposals and reads a tick). */
   proposeRate: number;
   readRate: number;
@@ -78,10 +78,10 @@ export function drawConfig(rng: SimRng): SimConfig {
     network: {
       lossRate: rng.chance(0.2) ? 0 : rng.float() * (hostile ? 0.2 : 0.05),
       dupRate: rng.chance(0.3) ? 0 : rng.float() * 0.08,
-      delayMinMs: rng.range(1, 5),
+      minDelayMs: rng.range(1, 5),
       delayMeanMs: rng.range(1, hostile ? 25 : 8),
       spikeRate: rng.float() * 0.02,
-      spikeMaxMs: rng.range(20, 200),
+      maxSpikeMs: rng.range(20, 200),
       partitionRate: rng.float() * (hostile ? 0.04 : 0.01),
       healRate: 0.02 + rng.float() * 0.1,
     },
@@ -89,14 +89,14 @@ export function drawConfig(rng: SimRng): SimConfig {
     livenessTicks: 30 * electionTicks + 200,
     crashRate: rng.chance(0.15) ? 0 : rng.float() * (hostile ? 0.03 : 0.01),
     leaderFlapRate: rng.chance(0.4) ? 0 : rng.float() * 0.5,
-    flapMaxMs: rng.range(2, 80),
+    maxFlapMs: rng.range(2, 80),
     voterCrashRate: rng.chance(0.5) ? 0 : rng.float() * 0.3,
-    downMinMs: 10,
-    downMaxMs: rng.range(50, 1500),
+    minDownMs: 10,
+    maxDownMs: rng.range(50, 1500),
     tornRate: rng.float(),
     diskMeanMs: rng.range(0, 4),
     diskSlowRate: rng.float() * 0.05,
-    diskSlowMaxMs: rng.range(5, 60),
+    maxDiskSlowMs: rng.range(5, 60),
     proposeRate: 0.1 + rng.float() * 0.8,
     readRate: rng.float() * 0.5,
     confChangeRate: rng.chance(0.25) ? 0 : rng.float() * 0.03,

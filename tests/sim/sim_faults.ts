@@ -57,7 +57,7 @@ export class Faults {
     await this.crash(n, rng.chance(h.config.tornRate));
     h.schedule(
       { kind: "restart", node: n.id },
-      h.now + rng.range(h.config.downMinMs, h.config.downMaxMs),
+      h.now + rng.range(h.config.minDownMs, h.config.maxDownMs),
     );
   }
 
@@ -115,7 +115,7 @@ export class Faults {
     await this.crash(n, true);
     h.schedule(
       { kind: "restart", node: n.id },
-      h.now + rng.range(h.config.downMinMs, h.config.downMaxMs),
+      h.now + rng.range(h.config.minDownMs, h.config.maxDownMs),
     );
     return true;
   }
@@ -124,7 +124,7 @@ export class Faults {
   onNewLeader(n: SimNode): void {
     const h = this.#host, rng = this.#rng;
     if (h.phase !== "faults" || !rng.chance(h.config.leaderFlapRate)) return;
-    const at = h.now + rng.range(1, h.config.flapMaxMs);
+    const at = h.now + rng.range(1, h.config.maxFlapMs);
     h.schedule({
       kind: "flap",
       node: n.id,
@@ -165,7 +165,7 @@ export class Faults {
       return;
     }
     await this.crash(n, rng.chance(h.config.tornRate));
-    const down = ev.downMs ?? rng.range(h.config.downMinMs, h.config.downMaxMs);
+    const down = ev.downMs ?? rng.range(h.config.minDownMs, h.config.maxDownMs);
     h.schedule({ kind: "restart", node: n.id }, h.now + down);
   }
 }

@@ -24,13 +24,13 @@ export interface NetworkConfig {
   /** Probability that a message is delivered twice (independent delays). */
   dupRate: number;
   /** The least delay of a message, in ms. */
-  delayMinMs: number;
+  minDelayMs: number;
   /** The mean of the exponential delay added to the minimum, in ms. */
   delayMeanMs: number;
   /** Probability that a message suffers a latency spike. */
   spikeRate: number;
   /** The largest extra delay of a spike, in ms. */
-  spikeMaxMs: number;
+  maxSpikeMs: number;
   /** Per-tick probability that a new partition starts. */
   partitionRate: number;
   /** Per-tick probability that every partition heals. */
@@ -41,10 +41,10 @@ export interface NetworkConfig {
 export const CALM: NetworkConfig = {
   lossRate: 0,
   dupRate: 0,
-  delayMinMs: 1,
+  minDelayMs: 1,
   delayMeanMs: 2,
   spikeRate: 0,
-  spikeMaxMs: 0,
+  maxSpikeMs: 0,
   partitionRate: 0,
   healRate: 1,
 };
@@ -101,9 +101,9 @@ export class SimNetwork {
 
   #enqueue(now: number, m: Message): void {
     const c = this.config;
-    let delay = c.delayMinMs + this.#rng.exp(c.delayMeanMs);
+    let delay = c.minDelayMs + this.#rng.exp(c.delayMeanMs);
     if (this.#rng.chance(c.spikeRate)) {
-      delay += this.#rng.range(1, c.spikeMaxMs);
+      delay += this.#rng.range(1, c.maxSpikeMs);
     }
     this.#queue.push({
       at: now + delay,

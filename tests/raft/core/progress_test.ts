@@ -29,7 +29,7 @@ Deno.test("progress probe: one append at a time; an acknowledgement or a heartbe
   assert.deepEqual([pr.match, pr.next], [7, 8]);
 });
 
-Deno.test("progress replicate: at most inflightMax appends unanswered; answers free the window in order", () => {
+Deno.test("progress replicate: at most maxInflight appends unanswered; answers free the window in order", () => {
   const pr = new Progress(1, 3, false);
   pr.maybeUpdate(4);
   pr.becomeReplicate();

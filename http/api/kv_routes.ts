@@ -1,0 +1,283 @@
+/**
+ * The key routes: `/v1/kv/{key}` (GET, HEAD, PUT, DELETE), the listing
+ * `GET /v1/kv`, and raftexample's `GET`, `HEAD` and `PUT /{key}`. This is
+ * the benchmark's hot path: handlers read the raw URL once, build no JSON
+ * on success and hand the stored bytes to the response without copying.
+ *
+ * The key routes have a router of their own, {@linkcode kvKeyRouter}, that
+ * answers them before Hono sees the request: no Hono route exists for them,
+ * so there is one place that decides which request is a key request. It
+ * records the same metrics series as the Hono routes and maps errors in the
+ * same place (http/errors.ts); why it and not Hono's router:
+ * docs/notes/router_ab.md. The listing and every other route are Hono's.
+ *
+ * @module
+ */
+
+import type { Hono } from "hono";
+import {
+  type ApplyResult,
+  type DeleteCommand,
+  InvalidCommandError,
+  KeyNotFoundError,
+  type KvItem,
+  PreconditionFailedError,
+  type PutCommand,
+} from "../../kv/mod.ts";
+import type { AuthCheck } from "../auth.ts";
+import { readBody } from "../body.ts";
+import type { RouteContext } from "../context.ts";
+import { withDeadline } from "../deadline.ts";
+import {
+  BadRequestError,
+  errorResponse,
+  NodeRecoveringError,
+} from "../errors.ts";
+import type { HttpMetrics } from "./metrics_routes.ts";
+import { KV_KEY_PREFIX, RESERVED_ROOT_PATHS } from "./route_table.ts";
+import {
+  decodeKey,
+  parseIfMatch,
+  parseIfNoneMatch,
+  parseListQuery,
+  parseStale,
+  pathBounds,
+  rawQuery,
+} from "../validate.ts";
+
+/** Registers the listing `GET /v1/kv` (the keys themselves: {@linkcode kvKeyRouter}). */
+export function registerKvRoutes(app: Hono, ctx: RouteContext): void {
+  app.get("/v1/kv", (c) => listKeys(c.req.raw, ctx));
+}
+
+/** The route patterns, as the metrics label them (as Hono would). */
+const KV_KEY_ROUTE = "/v1/kv/:key";
+const ROOT_KEY_ROUTE = "/:key";
+
+/** A request answered by the key router, or undefined for Hono's routes. */
+export type KeyRouter = (
+  req: Request,
+  env?: unknown,
+) => Promise<Response> | undefined;
+
+/**
+ * Returns the router of the key routes: it answers `GET`, `HEAD`, `PUT` and
+ * `DELETE /v1/kv/{key}` and raftexample's `GET`, `HEAD` and `PUT /{key}`
+ * (one path segment, not a route of its own such as `/health`), and returns
+ * undefined for any other request, which then goes to Hono. It records each
+ * request in `metrics` and checks the token with `auth` (when the node has
+ * tokens) before the handler runs, as Hono's middleware does for the other
+ * routes. A HEAD is answered as the GET without its body.
+ */
+export function kvKeyRouter(
+  ctx: RouteContext,
+  metrics: HttpMetrics,
+  auth?: AuthCheck,
+): KeyRouter {
+  const prefix = KV_KEY_PREFIX.length;
+  const answer = async (
+    req: Request,
+    env: unknown,
+    route: string,
+    run: () => Promise<Response>,
+  ): Promise<Response> => {
+    const started = performance.now();
+    let res: Response;
+    try {
+      auth?.(req, env);
+      res = await run();
+    } catch (err) {
+      res = errorResponse(err, {
+        logger: ctx.logger,
+        retryAfterSeconds: ctx.retryAfterSeconds,
+        request: req,
+      });
+    }
+    metrics.record(route, req.method, res.status, started);
+    // HEAD: the GET's status and headers, errors included, without a body.
+    return req.method === "HEAD" ? new Response(null, res) : res;
+  };
+  return (req, env) => {
+    const method = req.method;
+    const isGet = method === "GET" || method === "HEAD";
+    if (!isGet && method !== "PUT" && method !== "DELETE") return undefined;
+    const url = req.url;
+    const { start, end } = pathBounds(url);
+    if (url.startsWith(KV_KEY_PREFIX, start)) {
+      // One segment after /v1/kv/, not empty; anything else goes to Hono
+      // (its 404/405/400 for unmatched paths, http/app.ts).
+      const keyStart = start + prefix;
+      const next = url.indexOf("/", keyStart);
+      if (end === keyStart || (next >= 0 && next < end)) return undefined;
+      if (isGet) {
+        return answer(req, env, KV_KEY_ROUTE, () => getKey(req, ctx, prefix));
+      }
+      if (method === "PUT") {
+        return answer(req, env, KV_KEY_ROUTE, () => putKey(req, ctx, prefix));
+      }
+      return answer(
+        req,
+        env,
+        KV_KEY_ROUTE,
+        () => deleteKey(req, ctx, prefix),
+      );
+    }
+    // raftexample's /{key}: one segment that no route of its own has.
+    if (method === "DELETE" || end <= start + 1) return undefined;
+    const slash = url.indexOf("/", start + 1);
+    if (slash >= 0 && slash < end) return undefined;
+    if (RESERVED_ROOT_PATHS.has(url.slice(start, end))) return undefined;
+    if (isGet) {
+      return answer(req, env, ROOT_KEY_ROUTE, () => getKey(req, ctx, 1));
+    }
+    return answer(req, env, ROOT_KEY_ROUTE, () => putKey(req, ctx, 1));
+  };
+}
+
+/** Throws 503 while the node recovers its state. */
+function requireRecovered(ctx: RouteContext): void {
+  if (ctx.node.recovering()) throw new NodeRecoveringError();
+}
+
+/**
+ * The key of a key route: the path after its first `prefix` characters,
+ * percent-decoded and checked; `end` is where the path ends in `url`.
+ */
+function keyOf(url: string, prefix: number): { key: string; end: number } {
+  const { start, end } = pathBounds(url);
+  return { key: decodeKey(url.slice(start + prefix, end)), end };
+}
+
+/** Waits for the linearizable read fence unless the read is stale. */
+function readFence(ctx: RouteContext, stale: boolean): Promise<void> | void {
+  if (stale) return;
+  return withDeadline(ctx.requestTimeoutMs, (s) => ctx.node.readBarrier(s));
+}
+
+async function getKey(
+  req: Request,
+  ctx: RouteContext,
+  prefix: number,
+): Promise<Response> {
+  const url = req.url;
+  const { key, end } = keyOf(url, prefix);
+  const stale = end < url.length && parseStale(rawQuery(url));
+  requireRecovered(ctx);
+  await readFence(ctx, stale);
+  const entry = ctx.node.store.get(key);
+  if (entry === undefined) throw new KeyNotFoundError();
+  const index = String(entry.index);
+  return new Response(entry.value as Uint8Array<ArrayBuffer>, {
+    headers: {
+      "content-type": "application/octet-stream",
+      "x-raft-index": index,
+      etag: `"${index}"`,
+    },
+  });
+}
+
+async function putKey(
+  req: Request,
+  ctx: RouteContext,
+  prefix: number,
+): Promise<Response> {
+  const key = keyOf(req.url, prefix).key;
+  const ifMatch = parseIfMatch(req.headers.get("if-match"));
+  const ifNoneMatch = parseIfNoneMatch(req.headers.get("if-none-match"));
+  requireRecovered(ctx);
+  const value = await readBody(req, {
+    maxBytes: ctx.maxValueBytes,
+    code: "value_too_large",
+    timeoutMs: ctx.bodyTimeoutMs,
+  });
+  const cmd: PutCommand = { op: "put", key, value };
+  if (ifMatch !== undefined) cmd.ifMatch = ifMatch;
+  if (ifNoneMatch) cmd.ifNoneMatch = true;
+  return writeResponse(
+    await withDeadline(ctx.requestTimeoutMs, (s) => ctx.node.write(cmd, s)),
+  );
+}
+
+async function deleteKey(
+  req: Request,
+  ctx: RouteContext,
+  prefix: number,
+): Promise<Response> {
+  const key = keyOf(req.url, prefix).key;
+  const ifMatch = parseIfMatch(req.headers.get("if-match"));
+  if (req.headers.has("if-none-match")) {
+    throw new BadRequestError(
+      "invalid_header",
+      "If-None-Match applies to PUT only",
+    );
+  }
+  requireRecovered(ctx);
+  const cmd: DeleteCommand = { op: "delete", key };
+  if (ifMatch !== undefined) cmd.ifMatch = ifMatch;
+  return writeResponse(
+    await withDeadline(ctx.requestTimeoutMs, (s) => ctx.node.write(cmd, s)),
+  );
+}
+
+/** Turns the store's answer to a write into 204 + `X-Raft-Index`, or throws. */
+function writeResponse(result: ApplyResult): Response {
+  switch (result.status) {
+    case "ok":
+      return new Response(null, {
+        status: 204,
+        headers: { "x-raft-index": String(result.index) },
+      });
+    case "precondition_failed":
+      throw new PreconditionFailedError(result.currentIndex);
+    case "invalid":
+      throw new InvalidCommandError(result.message);
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** One item of the listing's JSON. */
+interface JsonItem {
+  key: string;
+  value: string;
+  index: number;
+  /** Present when `value` is base64 rather than the value's UTF-8 text. */
+  encoding?: "base64";
+}
+
+/** Renders an item: its value as text when it is UTF-8, else as base64. */
+function jsonItem(item: KvItem, forceBase64: boolean): JsonItem {
+  if (!forceBase64) {
+    try {
+      return {
+        key: item.key,
+        value: utf8.decode(item.value),
+        index: item.index,
+      };
+    } catch {
+      // Not UTF-8: fall through to base64.
+    }
+  }
+  return {
+    key: item.key,
+    value: item.value.toBase64(),
+    index: item.index,
+    encoding: "base64",
+  };
+}
+
+async function listKeys(req: Request, ctx: RouteContext): Promise<Response> {
+  const query = parseListQuery(rawQuery(req.url));
+  requireRecovered(ctx);
+  await readFence(ctx, query.stale);
+  const page = ctx.node.store.list(
+    query.prefix,
+    query.limit,
+    query.after === undefined ? {} : { after: query.after },
+  );
+  const forceBase64 = query.encoding === "base64";
+  const items = page.items.map((item) => jsonItem(item, forceBase64));
+  return new Response(JSON.stringify({ items, more: page.more }), {
+    headers: { "content-type": "application/json" },
+  });
+}

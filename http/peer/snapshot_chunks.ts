@@ -1,0 +1,112 @@
+/**
+ * How a large `POST /raft` body travels: the sender cuts a snapshot's
+ * encoded batch into chunks of at most `chunkBytes`, each one `POST /raft`
+ * with the headers below; the receiver (http/peer/snapshot_receiver.ts) puts
+ * them back together and only then hands the whole batch to the node. So no
+ * request body is larger than a chunk (plus one ordinary message), and a
+ * peer's heartbeats, which travel on another lane, keep flowing while a
+ * snapshot is on its way.
+ *
+ * Ordinary message batches are not chunked: the sender splits a batch into
+ * several requests instead, each under the budget unless it holds a single
+ * message larger than that (one entry of the largest value).
+ *
+ * @module
+ */
+
+import { crc32 } from "node:zlib";
+import type { Message } from "../../raft/core/mod.ts";
+
+/**
+ * What a `POST /raft` body may hold beyond the chunk size: the largest
+ * ordinary message is one append of `maxMsgBytes` (1 MiB) or of a single
+ * entry of the largest value, plus its key and framing.
+ */
+export const RAFT_BODY_MARGIN_BYTES = 64 * 1024;
+
+/** The largest `POST /raft` body a node accepts with these limits. */
+export function maxRaftBodyBytesFor(
+  chunkBytes: number,
+  maxValueBytes: number,
+): number {
+  return chunkBytes + Math.max(maxValueBytes, 1024 * 1024) +
+    RAFT_BODY_MARGIN_BYTES;
+}
+
+/** Request headers of one chunk; their presence makes a body a chunk. */
+export const CHUNK_HEADERS = {
+  /** The sending node's id (one transfer per sender at a time). */
+  from: "x-raft-from",
+  /** An id of the transfer, new for each snapshot sent. */
+  transfer: "x-raft-transfer",
+  /** Where this chunk starts in the whole body. */
+  offset: "x-raft-offset",
+  /** The whole body's length. */
+  total: "x-raft-total",
+  /** CRC-32 of the whole body, checked once it is complete. */
+  crc: "x-raft-crc32",
+} as const;
+
+/** What a chunk's headers say. */
+export interface ChunkInfo {
+  from: number;
+  transfer: string;
+  offset: number;
+  total: number;
+  crc: number;
+}
+
+/** One request of a transfer: its body and its chunk headers. */
+export interface ChunkRequest {
+  body: Uint8Array;
+  headers: Record<string, string>;
+}
+
+/** The CRC-32 of `bytes`, as carried in {@linkcode CHUNK_HEADERS}.crc. */
+export function bodyCrc(bytes: Uint8Array): number {
+  return crc32(bytes) >>> 0;
+}
+
+/**
+ * Cuts `body` into requests of at most `chunkBytes` bytes, in order, all
+ * under one transfer id.
+ */
+export function chunkBody(
+  body: Uint8Array,
+  o: { from: number; transfer: string; chunkBytes: number },
+): ChunkRequest[] {
+  const crc = String(bodyCrc(body));
+  const out: ChunkRequest[] = [];
+  for (let offset = 0; offset < body.length; offset += o.chunkBytes) {
+    out.push({
+      body: body.subarray(offset, offset + o.chunkBytes),
+      headers: {
+        [CHUNK_HEADERS.from]: String(o.from),
+        [CHUNK_HEADERS.transfer]: o.transfer,
+        [CHUNK_HEADERS.offset]: String(offset),
+        [CHUNK_HEADERS.total]: String(body.length),
+        [CHUNK_HEADERS.crc]: crc,
+      },
+    });
+  }
+  return out;
+}
+
+/**
+ * Encodes `batch` as one or more bodies of at most `budget` bytes each,
+ * splitting it in order (halves, recursively); a single message larger than
+ * the budget goes alone.
+ */
+export function encodeWithin(
+  batch: Message[],
+  budget: number,
+  encode: (msgs: Message[]) => Uint8Array,
+): Uint8Array[] {
+  const body = encode(batch);
+  if (body.length <= budget || batch.length === 1) return [body];
+  const half = Math.ceil(batch.length / 2);
+  return [
+    ...encodeWithin(batch.slice(0, half), budget, encode),
+    ...encodeWithin(batch.slice(half), budget, encode),
+  ];
+}

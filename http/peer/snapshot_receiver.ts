@@ -1,0 +1,185 @@
+/**
+ * The receiving side of chunked `POST /raft` bodies (http/peer/snapshot_chunks.ts):
+ * puts each sender's chunks back together and returns the whole body only
+ * once every byte is there and its CRC matches, so the node never sees a
+ * partial snapshot.
+ *
+ * Each sender has at most one transfer in progress. Chunks must come in
+ * order (the sender's snapshot lane sends one at a time): a chunk that does
+ * not continue the transfer discards it and is refused, and the sender
+ * reports the snapshot as failed (the leader retries later). A chunk at
+ * offset 0 starts a new transfer and drops the sender's previous one; a
+ * transfer that hears nothing for `staleMs` is dropped by {@linkcode
+ * SnapshotReceiver.sweep}, which the peer routes call on every request.
+ *
+ * @module
+ */
+
+import { bodyCrc, CHUNK_HEADERS, type ChunkInfo } from "./snapshot_chunks.ts";
+import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
+
+/** The default largest whole body of a transfer: 1 GiB. */
+export const DEFAULT_MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024;
+/** The default time after which a silent transfer is dropped: 60 s. */
+export const DEFAULT_SNAPSHOT_STALE_MS = 60_000;
+
+/** Options of {@linkcode SnapshotReceiver}. */
+export interface SnapshotReceiverOptions {
+  /** The largest whole body accepted (413 beyond). */
+  maxTotalBytes?: number;
+  /** Drop a transfer that received no chunk for this long. */
+  staleMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+interface Transfer {
+  id: string;
+  total: number;
+  crc: number;
+  received: number;
+  chunks: Uint8Array[];
+  lastAt: number;
+}
+
+/** Reassembles chunked transfers; see the module doc. */
+export class SnapshotReceiver {
+  readonly #transfers = new Map<number, Transfer>();
+  readonly #maxTotalBytes: number;
+  readonly #staleMs: number;
+  readonly #now: () => number;
+
+  constructor(o: SnapshotReceiverOptions = {}) {
+    this.#maxTotalBytes = o.maxTotalBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES;
+    this.#staleMs = o.staleMs ?? DEFAULT_SNAPSHOT_STALE_MS;
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** How many transfers are in progress. */
+  get pending(): number {
+    return this.#transfers.size;
+  }
+
+  /** Drops transfers that heard nothing for `staleMs`. */
+  sweep(): void {
+    const now = this.#now();
+    for (const [from, t] of this.#transfers) {
+      if (now - t.lastAt >= this.#staleMs) this.#transfers.delete(from);
+    }
+  }
+
+  /**
+   * Adds one chunk. Returns the whole body when this chunk completes it,
+   * else undefined. Throws {@linkcode BadRequestError} (the transfer is
+   * discarded) for a chunk out of order, of another transfer, or a whole
+   * body whose CRC does not match; {@linkcode PayloadTooLargeError} for a
+   * transfer over the limit.
+   */
+  accept(info: ChunkInfo, chunk: Uint8Array): Uint8Array | undefined {
+    this.sweep();
+    if (info.total > this.#maxTotalBytes) {
+      this.#transfers.delete(info.from);
+      throw new PayloadTooLargeError(
+        "body_too_large",
+        `a snapshot of ${info.total} bytes is larger than ${this.#maxTotalBytes} bytes`,
+      );
+    }
+    if (info.offset + chunk.length > info.total || chunk.length === 0) {
+      this.#transfers.delete(info.from);
+      throw new BadRequestError(
+        "invalid_body",
+        `a snapshot chunk of ${chunk.length} bytes at ${info.offset} does not fit a total of ${info.total}`,
+      );
+    }
+    let t = this.#transfers.get(info.from);
+    if (info.offset === 0) {
+      t = {
+        id: info.transfer,
+        total: info.total,
+        crc: info.crc,
+        received: 0,
+        chunks: [],
+        lastAt: 0,
+      };
+      this.#transfers.set(info.from, t);
+    } else if (
+      !t || t.id !== info.transfer || t.total !== info.total ||
+      t.crc !== info.crc || t.received !== info.offset
+    ) {
+      this.#transfers.delete(info.from);
+      throw new BadRequestError(
+        "invalid_body",
+        t && t.id === info.transfer
+          ? `snapshot chunk at ${info.offset}, expected ${t.received}: transfer discarded`
+          : `snapshot chunk of unknown transfer ${info.transfer}: discarded`,
+      );
+    }
+    t.chunks.push(chunk);
+    t.received += chunk.length;
+    t.lastAt = this.#now();
+    if (t.received < t.total) return undefined;
+    this.#transfers.delete(info.from);
+    const whole = concat(t.chunks, t.total);
+    if (bodyCrc(whole) !== t.crc) {
+      throw new BadRequestError(
+        "invalid_body",
+        "the reassembled snapshot does not match its CRC: transfer discarded",
+      );
+    }
+    return whole;
+  }
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** A non-negative safe integer header, or a 400. */
+function uintHeader(headers: Headers, name: string, max: number): number {
+  const raw = headers.get(name) ?? "";
+  const n = /^[0-9]{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n > max) {
+    throw new BadRequestError(
+      "invalid_header",
+      `${name} must be an integer from 0 to ${max}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Reads the chunk headers of a `POST /raft`, or returns undefined when the
+ * request carries none (an ordinary batch). Throws a 400 for a chunk with
+ * malformed headers.
+ */
+export function chunkInfoOf(headers: Headers): ChunkInfo | undefined {
+  const transfer = headers.get(CHUNK_HEADERS.transfer);
+  if (transfer === null) return undefined;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(transfer)) {
+    throw new BadRequestError(
+      "invalid_header",
+      `${CHUNK_HEADERS.transfer} must be 1 to 64 letters, digits, '-', '_' or '.'`,
+    );
+  }
+  const from = uintHeader(headers, CHUNK_HEADERS.from, Number.MAX_SAFE_INTEGER);
+  if (from === 0) {
+    throw new BadRequestError(
+      "invalid_header",
+      `${CHUNK_HEADERS.from} must be a node id`,
+    );
+  }
+  return {
+    from,
+    transfer,
+    offset: uintHeader(headers, CHUNK_HEADERS.offset, Number.MAX_SAFE_INTEGER),
+    total: uintHeader(headers, CHUNK_HEADERS.total, Number.MAX_SAFE_INTEGER),
+    crc: uintHeader(headers, CHUNK_HEADERS.crc, 0xffff_ffff),
+  };
+}

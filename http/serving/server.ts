@@ -1,0 +1,241 @@
+/**
+ * A running node, wired: the data directory lock, the HTTP listeners (with
+ * TLS and connection timeouts), the disk storage, the {@linkcode RaftNode},
+ * its peer transport and ticker, and an orderly shutdown.
+ *
+ * @module
+ */
+
+import { KvStore } from "../../kv/mod.ts";
+import {
+  DataDirLock,
+  decodeMessages,
+  DiskStorage,
+  encodeMessages,
+  type Fs,
+  jsonLogger,
+  type Logger,
+  RaftMetrics,
+  RaftNode,
+  seededRng,
+} from "../../raft/mod.ts";
+import { createApp } from "../app.ts";
+import { KvNode } from "../api/kv_node.ts";
+import { PeerTransport } from "../peer/peer_transport.ts";
+import { serveWithTimeouts } from "./timeout_server.ts";
+import type { Config } from "./config.ts";
+import { EXIT_BAD_CONFIG } from "./flags.ts";
+import {
+  loadTls,
+  peerTransportAuth,
+  securityWarnings,
+  type TlsFiles,
+} from "./security.ts";
+
+/** What {@linkcode runServer} runs over, chosen by the caller. */
+export interface ServerDeps {
+  /** The filesystem of the data directory (`DenoFs` in production). */
+  fs: Fs;
+  /** Aborting it shuts the node down with exit code 0 (e.g. on SIGTERM). */
+  signal: AbortSignal;
+}
+
+/** A listener that can be shut down. */
+interface Listener {
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Runs a node until it is stopped: serves HTTP at once (answering 503 while
+ * recovering), opens storage (newest snapshot, then the WAL after it),
+ * starts the Raft loop and its ticker, and shuts down when `deps.signal`
+ * aborts or the node stops. Resolves with the process exit code: 0 on a
+ * requested stop, {@linkcode EXIT_BAD_CONFIG} on unusable TLS files, 1 on
+ * any other failure.
+ */
+export async function runServer(
+  config: Config,
+  deps: ServerDeps,
+): Promise<number> {
+  const logger = jsonLogger(config.logLevel, { node: config.id });
+  let tls: TlsFiles;
+  try {
+    tls = await loadTls(config);
+  } catch (e) {
+    logger.error("cannot start", { error: String((e as Error)?.message ?? e) });
+    return EXIT_BAD_CONFIG;
+  }
+  for (const warning of securityWarnings(config)) logger.warn(warning);
+  // Before anything else: a second process on this directory must not
+  // even serve (it would answer for state it cannot own).
+  let lock: DataDirLock;
+  try {
+    lock = await DataDirLock.acquire(config.dataDir);
+  } catch (e) {
+    logger.error("cannot start", { error: String((e as Error)?.message ?? e) });
+    return 1;
+  }
+  const store = new KvStore();
+  const metrics = new RaftMetrics();
+  let node: RaftNode | undefined;
+  let storage: DiskStorage | undefined;
+  let transport: PeerTransport | undefined;
+  const app = createApp({
+    node: new KvNode({
+      store,
+      node: () => node,
+      wal: () => storage,
+      decodeMessages,
+    }),
+    logger,
+    maxValueBytes: config.maxValueBytes,
+    snapshotChunkBytes: config.snapshotChunkBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    peerToken: config.peerToken,
+    clientToken: config.clientToken,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    memberFetch: tls.fetch,
+    metrics: metrics.registry,
+  });
+  const servers = await listen(config, tls, app.fetch, logger);
+
+  let exitCode = 0;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  const done = Promise.withResolvers<void>();
+  const shutdown = (why: string, code: number) => {
+    if (ticker !== undefined) clearInterval(ticker);
+    ticker = undefined;
+    exitCode = Math.max(exitCode, code);
+    logger.info("shutting down", { reason: why });
+    node?.stop(why);
+    done.resolve();
+  };
+  const onAbort = () => shutdown("signal", 0);
+  if (deps.signal.aborted) onAbort();
+  else deps.signal.addEventListener("abort", onAbort, { once: true });
+
+  try {
+    storage = await DiskStorage.open(deps.fs, config.dataDir, {
+      logger,
+      // The node id guards against starting node 2 on node 1's directory.
+      metadata: { clusterId: "", nodeId: config.id },
+      fsyncDuration: metrics.walFsyncDuration,
+      onSlowFsync: () => metrics.walSlowFsyncs.inc(),
+      // A follower that needs the snapshot gets it read from its file; the
+      // bytes need not stay in memory between snapshots.
+      snapshotDataInMemory: false,
+    });
+    const peers = new Map(
+      config.cluster.map((url, i) => [i + 1, url] as const),
+    );
+    node = new RaftNode({
+      id: config.id,
+      peers,
+      join: config.join,
+      storage,
+      stateMachine: store,
+      rng: seededRng(crypto.getRandomValues(new Uint32Array(1))[0]!),
+      epoch: crypto.getRandomValues(new Uint32Array(1))[0]!,
+      logger,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      snapshotEntries: config.snapshotEntries,
+      maxPendingProposals: config.maxPendingProposals,
+      maxUncommittedBytes: config.maxUncommittedBytes,
+      metrics,
+      tickMs: config.tickMs,
+    });
+    const raftNode = node;
+    const peerTransport = new PeerTransport({
+      urlOf: (id) => raftNode.urlOf(id),
+      encode: encodeMessages,
+      listener: raftNode,
+      logger,
+      snapshotChunkBytes: config.snapshotChunkBytes,
+      ...peerTransportAuth(config, tls),
+    });
+    transport = peerTransport;
+    metrics.registry.onCollect(() =>
+      metrics.setPeerTotals(peerTransport.stats())
+    );
+    raftNode.setTransport(transport);
+    raftNode.onStop = (reason, fatal) => {
+      logger[fatal ? "error" : "warn"]("node stopped", {
+        reason: reason.message,
+      });
+      shutdown(reason.message, fatal ? 1 : 0);
+    };
+    // A stop requested while storage opened: do not start at all.
+    if (!deps.signal.aborted) {
+      raftNode.start();
+      ticker = setInterval(() => raftNode.tick(), config.tickMs);
+    }
+  } catch (e) {
+    logger.error("cannot start", { error: String(e) });
+    shutdown("start-up failed", 1);
+  }
+
+  await done.promise;
+  deps.signal.removeEventListener("abort", onAbort);
+  transport?.close();
+  await Promise.all(servers.map((s) => s.shutdown()));
+  await storage?.close().catch(() => {});
+  lock.release();
+  return exitCode;
+}
+
+/**
+ * Serves `fetch` on the node's own address and on `--port`, with TLS when
+ * configured; with a header or idle timeout, on Node's HTTP server (which
+ * has them, docs/SECURITY.md). Resolves once every listener listens; fails
+ * (as `Deno.serve` throws) when one cannot.
+ */
+async function listen(
+  config: Config,
+  tls: TlsFiles,
+  fetch: (request: Request) => Response | Promise<Response>,
+  logger: Logger,
+): Promise<Listener[]> {
+  const servers: Listener[] = [];
+  const timeouts = config.headerTimeoutMs > 0 || config.idleTimeoutMs > 0;
+  const serve = async (hostname: string, port: number) => {
+    if (!timeouts) {
+      servers.push(Deno.serve(
+        tls.cert !== undefined && tls.key !== undefined
+          ? { hostname, port, cert: tls.cert, key: tls.key, onListen() {} }
+          : { hostname, port, onListen() {} },
+        fetch,
+      ));
+      return;
+    }
+    const server = serveWithTimeouts(fetch, {
+      hostname,
+      port,
+      cert: tls.cert,
+      key: tls.key,
+      headerTimeoutMs: config.headerTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      bodyTimeoutMs: config.bodyTimeoutMs,
+      onError: (err) =>
+        logger.error("http server error", { error: String(err) }),
+    });
+    await server.listening;
+    servers.push(server);
+  };
+  await serve(config.listen.hostname, config.listen.port);
+  if (config.port !== undefined) {
+    await serve(config.listen.hostname, config.port);
+  }
+  logger.info("serving", {
+    url: config.url,
+    port: config.port,
+    // Node's HTTP server, for the connection timeouts (docs/SECURITY.md).
+    ...(timeouts
+      ? {
+        headerTimeoutMs: config.headerTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+      }
+      : {}),
+  });
+  return servers;
+}

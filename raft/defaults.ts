@@ -1,0 +1,73 @@
+/**
+ * The one table of raftkv's tunables: each one's default and the range a
+ * flag may set it to. The flag parser and `--help` (http/serving/config.ts),
+ * {@linkcode RaftNode} and the HTTP app all read their defaults here, so a
+ * default is changed in this file only (the tick counts are the pure
+ * core's own defaults, which may not import this file). docs/API.md lists
+ * them for users.
+ *
+ * @module
+ */
+
+/** One tunable: the value used when nothing sets it, and its bounds. */
+export interface Tunable {
+  /** The default. */
+  readonly value: number;
+  /** The smallest value a flag may set. */
+  readonly min: number;
+  /** The largest value a flag may set. */
+  readonly max: number;
+}
+
+/** The names of the tunables; each is also the field of the node's config. */
+export type TunableName =
+  | "snapshotEntries"
+  | "snapshotChunkBytes"
+  | "tickMs"
+  | "electionTicks"
+  | "heartbeatTicks"
+  | "maxValueBytes"
+  | "requestTimeoutMs"
+  | "maxPendingProposals"
+  | "maxUncommittedBytes"
+  | "bodyTimeoutMs"
+  | "headerTimeoutMs"
+  | "idleTimeoutMs";
+
+import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from "./core/mod.ts";
+
+const MiB = 1024 * 1024;
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
+const HOUR_MS = 3_600_000;
+
+/**
+ * Every tunable's default and bounds. The unit is the name's suffix: `Ms`
+ * milliseconds, `Bytes` bytes, `Ticks` Raft ticks, `Entries` log entries.
+ * A timeout whose minimum is 0 is off at 0.
+ */
+export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
+  /** Take a snapshot after this many applied entries. */
+  snapshotEntries: { value: 10_000, min: 1, max: UNBOUNDED },
+  /** Snapshots go to peers in chunks of at most this many bytes. */
+  snapshotChunkBytes: { value: MiB, min: 1024, max: 256 * MiB },
+  /** Milliseconds per Raft tick. */
+  tickMs: { value: 100, min: 1, max: 60_000 },
+  /** Election timeout in ticks (randomized in [n, 2n) by the core). */
+  electionTicks: { value: DEFAULT_ELECTION_TICKS, min: 2, max: UNBOUNDED },
+  /** Heartbeat interval in ticks. */
+  heartbeatTicks: { value: DEFAULT_HEARTBEAT_TICKS, min: 1, max: UNBOUNDED },
+  /** The largest value of a PUT (413 beyond). */
+  maxValueBytes: { value: MiB, min: 1, max: 32 * MiB },
+  /** How long a request waits for the cluster before 504. */
+  requestTimeoutMs: { value: 5000, min: 1, max: 600_000 },
+  /** Proposals waiting on a node before writes get 503. */
+  maxPendingProposals: { value: 10_000, min: 1, max: UNBOUNDED },
+  /** Uncommitted log bytes on the leader before writes get 503. */
+  maxUncommittedBytes: { value: 64 * MiB, min: 1, max: UNBOUNDED },
+  /** How long a client may take to send a request body (408 beyond). */
+  bodyTimeoutMs: { value: 30_000, min: 1, max: HOUR_MS },
+  /** Time to send a request header before 408 and close; 0: no limit. */
+  headerTimeoutMs: { value: 0, min: 0, max: HOUR_MS },
+  /** Time a keep-alive connection may sit idle before it closes; 0: none. */
+  idleTimeoutMs: { value: 0, min: 0, max: HOUR_MS },
+};
