@@ -150,6 +150,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["invalid_message", 400],
   ["invalid_encoding", 400],
   ["invalid_command", 400],
+  ["invalid_value", 400],
   ["unauthorized", 401],
   ["cluster_mismatch", 403],
   ["peer_unknown", 403],

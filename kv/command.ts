@@ -5,6 +5,7 @@
  *
  * - put: `[1, key, value, ifMatch (0 = none), ifNoneMatch (0 | 1)]`
  * - delete: `[2, key, ifMatch (0 = none)]`
+ * - txn: `[3, compares, success, failure]` (kv/txn.ts)
  *
  * @module
  */
@@ -12,6 +13,7 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { InvalidCommandError } from "./errors.ts";
 import { keyProblem } from "./key.ts";
+import { checkTxn, type TxnCommand, txnFromWire, txnToWire } from "./txn.ts";
 
 /** Create or replace `key`, optionally only under a condition. */
 export interface PutCommand {
@@ -34,10 +36,11 @@ export interface DeleteCommand {
 }
 
 /** Everything the key-value state machine applies. */
-export type Command = PutCommand | DeleteCommand;
+export type Command = PutCommand | DeleteCommand | TxnCommand;
 
 const OP_PUT = 1;
 const OP_DELETE = 2;
+const OP_TXN = 3;
 
 const encoder = new Encoder();
 const decoder = new Decoder();
@@ -69,6 +72,10 @@ function checkKey(key: unknown): asserts key is string {
  * @throws {InvalidCommandError} when a field is out of range.
  */
 export function encodeCommand(cmd: Command): Uint8Array {
+  if (cmd.op === "txn") {
+    checkTxn(cmd);
+    return encoder.encode([OP_TXN, ...txnToWire(cmd)]);
+  }
   checkKey(cmd.key);
   checkIfMatch(cmd.ifMatch);
   switch (cmd.op) {
@@ -255,5 +262,6 @@ export function decodeCommandGeneric(data: Uint8Array): Command {
     if (match !== undefined) cmd.ifMatch = match;
     return cmd;
   }
+  if (op === OP_TXN) return txnFromWire(raw.slice(1));
   throw new InvalidCommandError(`unknown operation ${String(op)}`);
 }

@@ -24,6 +24,20 @@ export {
   type PutCommand,
 } from "./command.ts";
 export {
+  checkTxn,
+  compareHolds,
+  type CompareOperator,
+  type CompareTarget,
+  MAX_TXN_GET_LIMIT,
+  MAX_TXN_PARTS,
+  type TxnCommand,
+  type TxnCompare,
+  type TxnDelete,
+  type TxnGet,
+  type TxnOperation,
+  type TxnPut,
+} from "./txn.ts";
+export {
   type ApplyResult,
   type ChangeListener,
   type KvEntry,
@@ -33,6 +47,8 @@ export {
   KvStore,
   type KvStoreOptions,
   type ListOptions,
+  type TxnOpResult,
+  type TxnOutcome,
 } from "./store.ts";
 export { ABSENT_REVISION, type KeyRevision } from "./revision.ts";
 export {

@@ -13,6 +13,7 @@
  */
 
 import { type Command, decodeCommand } from "./command.ts";
+import { compareHolds, type TxnCommand, type TxnOperation } from "./txn.ts";
 import { ApplyOrderError, InvalidCommandError } from "./errors.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 import { compareKeys } from "./key.ts";
@@ -56,18 +57,34 @@ export interface ListOptions {
   after?: string;
 }
 
+/** What one operation of a transaction's branch gave. */
+export type TxnOpResult =
+  /** A get: the items (values copied), and whether a prefix had more. */
+  | { op: "get"; items: KvItem[]; more: boolean }
+  /** A delete: how many keys it removed. */
+  | { op: "delete"; deleted: number }
+  /** A put. */
+  | { op: "put" };
+
+/** What a transaction did: which branch ran, and one result per operation. */
+export interface TxnOutcome {
+  succeeded: boolean;
+  results: TxnOpResult[];
+}
+
 /**
  * What a command's application did. Every outcome is deterministic, and
  * every outcome advances the applied index.
  *
- * - `ok`: applied; `index` is the write's index.
+ * - `ok`: applied; `index` is the write's index; `txn` what a transaction
+ *   did (transactions only).
  * - `precondition_failed`: a condition did not hold and nothing changed;
  *   `currentIndex` is the key's write index, 0 when absent (HTTP 412).
  * - `invalid`: the bytes were not a valid command and nothing changed. The
  *   HTTP layer never proposes such bytes, so this means a foreign writer.
  */
 export type ApplyResult =
-  | { status: "ok"; index: number }
+  | { status: "ok"; index: number; txn?: TxnOutcome }
   | { status: "precondition_failed"; currentIndex: number }
   | { status: "invalid"; message: string };
 
@@ -181,6 +198,7 @@ export class KvStore implements KvReader {
   }
 
   #applyCommand(index: number, cmd: Command): ApplyResult {
+    if (cmd.op === "txn") return this.#applyTxn(index, cmd);
     const slot = this.#slots.get(cmd.key);
     const currentIndex = slot === undefined
       ? 0
@@ -192,33 +210,121 @@ export class KvStore implements KvReader {
       if (cmd.ifNoneMatch && slot !== undefined) {
         return { status: "precondition_failed", currentIndex };
       }
-      let target = slot;
-      if (target === undefined) {
-        target = this.#newSlot();
-        this.#slots.set(cmd.key, target);
-        this.#keys.insert(cmd.key);
-      }
-      this.#values.set(target, cmd.value);
-      this.#revisions.write(target, index, slot === undefined, 0);
-      const r = this.#revisions;
-      this.#changed(index, [{
-        type: "put",
-        key: cmd.key,
-        value: cmd.value.slice(),
-        createIndex: r.createIndex(target),
-        modIndex: index,
-        version: r.version(target),
-        lease: r.lease(target),
-      }]);
-    } else if (slot !== undefined) {
-      this.#slots.delete(cmd.key);
-      this.#keys.delete(cmd.key);
-      this.#values.clear(slot);
-      this.#revisions.clear(slot);
-      this.#freeSlots.push(slot);
-      this.#changed(index, [{ type: "delete", key: cmd.key, modIndex: index }]);
+      this.#changed(index, [this.#put(index, cmd.key, cmd.value, 0)]);
+    } else {
+      const event = this.#delete(index, cmd.key);
+      if (event !== undefined) this.#changed(index, [event]);
     }
     return { status: "ok", index };
+  }
+
+  /** Writes `value` at `key` in the entry at `index`; returns its event. */
+  #put(
+    index: number,
+    key: string,
+    value: Uint8Array,
+    lease: number,
+  ): WatchEvent {
+    const slot = this.#slots.get(key);
+    let target = slot;
+    if (target === undefined) {
+      target = this.#newSlot();
+      this.#slots.set(key, target);
+      this.#keys.insert(key);
+    }
+    this.#values.set(target, value);
+    this.#revisions.write(target, index, slot === undefined, lease);
+    const r = this.#revisions;
+    return {
+      type: "put",
+      key,
+      value: value.slice(),
+      createIndex: r.createIndex(target),
+      modIndex: index,
+      version: r.version(target),
+      lease: r.lease(target),
+    };
+  }
+
+  /** Removes `key` in the entry at `index`; its event, or undefined when absent. */
+  #delete(index: number, key: string): WatchEvent | undefined {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    this.#slots.delete(key);
+    this.#keys.delete(key);
+    this.#values.clear(slot);
+    this.#revisions.clear(slot);
+    this.#freeSlots.push(slot);
+    return { type: "delete", key, modIndex: index };
+  }
+
+  /**
+   * Applies a transaction: every compare against the state before it, then
+   * the operations of the branch taken, in order (a get sees the puts
+   * before it). All its changes are one batch at `index`.
+   */
+  #applyTxn(index: number, cmd: TxnCommand): ApplyResult {
+    const succeeded = cmd.compare.every((c) =>
+      compareHolds(c, this.revision(c.key), this.get(c.key)?.value)
+    );
+    const events: WatchEvent[] = [];
+    const results = (succeeded ? cmd.success : cmd.failure).map((op) =>
+      this.#txnOperation(index, op, events)
+    );
+    if (events.length > 0) this.#changed(index, events);
+    return { status: "ok", index, txn: { succeeded, results } };
+  }
+
+  /** Applies one operation of a transaction; its events go to `events`. */
+  #txnOperation(
+    index: number,
+    op: TxnOperation,
+    events: WatchEvent[],
+  ): TxnOpResult {
+    switch (op.op) {
+      case "put":
+        events.push(this.#put(index, op.key, op.value, op.lease ?? 0));
+        return { op: "put" };
+      case "delete": {
+        const keys = "prefix" in op ? this.#keysWith(op.prefix) : [op.key];
+        let deleted = 0;
+        for (const key of keys) {
+          const event = this.#delete(index, key);
+          if (event === undefined) continue;
+          events.push(event);
+          deleted++;
+        }
+        return { op: "delete", deleted };
+      }
+      case "get": {
+        // Copies: a later put of the same entry may reuse the value's memory.
+        const copy = (item: KvItem): KvItem => ({
+          ...item,
+          value: item.value.slice(),
+        });
+        if ("prefix" in op) {
+          const page = this.list(op.prefix, op.limit);
+          return { op: "get", items: page.items.map(copy), more: page.more };
+        }
+        const slot = this.#slots.get(op.key);
+        return {
+          op: "get",
+          items: slot === undefined ? [] : [copy(this.#entry(slot, op.key))],
+          more: false,
+        };
+      }
+    }
+  }
+
+  /** Every key starting with `prefix`, in order. */
+  #keysWith(prefix: string): string[] {
+    const keys: string[] = [];
+    this.#keys.scan(prefix, (key) => {
+      if (!key.startsWith(prefix)) return false;
+      keys.push(key);
+      return true;
+    });
+    return keys;
   }
 
   /** Records the changes of the entry at `index` and tells the listeners. */
