@@ -157,6 +157,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["peer_mismatch", 403],
   ["peer_not_leader", 403],
   ["key_not_found", 404],
+  ["lease_not_found", 404],
   ["not_found", 404],
   ["method_not_allowed", 405],
   ["member_unknown", 404],

@@ -21,6 +21,8 @@ export {
   decodeCommand,
   type DeleteCommand,
   encodeCommand,
+  type LeaseGrantCommand,
+  type LeaseRevokeCommand,
   type PutCommand,
 } from "./command.ts";
 export {
@@ -50,6 +52,14 @@ export {
   type TxnOpResult,
   type TxnOutcome,
 } from "./store.ts";
+export {
+  type Lease,
+  type LeaseCounts,
+  type LeaseListener,
+  LeaseTable,
+  MAX_LEASE_TTL_SECONDS,
+  MIN_LEASE_TTL_SECONDS,
+} from "./lease_table.ts";
 export { ABSENT_REVISION, type KeyRevision } from "./revision.ts";
 export {
   batchBytes,
@@ -92,5 +102,6 @@ export {
   InvalidValueError,
   KeyNotFoundError,
   KvError,
+  LeaseNotFoundError,
   PreconditionFailedError,
 } from "./errors.ts";

@@ -14,6 +14,7 @@
 
 import { type Command, decodeCommand } from "./command.ts";
 import { compareHolds, type TxnCommand, type TxnOperation } from "./txn.ts";
+import { type Lease, LeaseTable } from "./lease_table.ts";
 import { ApplyOrderError, InvalidCommandError } from "./errors.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 import { compareKeys } from "./key.ts";
@@ -77,14 +78,17 @@ export interface TxnOutcome {
  * every outcome advances the applied index.
  *
  * - `ok`: applied; `index` is the write's index; `txn` what a transaction
- *   did (transactions only).
+ *   did (transactions only); `lease` the lease a grant made.
+ * - `lease_not_found`: a write named a lease that does not exist (or a
+ *   revoke one that is gone); nothing changed (HTTP 404).
  * - `precondition_failed`: a condition did not hold and nothing changed;
  *   `currentIndex` is the key's write index, 0 when absent (HTTP 412).
  * - `invalid`: the bytes were not a valid command and nothing changed. The
  *   HTTP layer never proposes such bytes, so this means a foreign writer.
  */
 export type ApplyResult =
-  | { status: "ok"; index: number; txn?: TxnOutcome }
+  | { status: "ok"; index: number; txn?: TxnOutcome; lease?: Lease }
+  | { status: "lease_not_found"; lease: number }
   | { status: "precondition_failed"; currentIndex: number }
   | { status: "invalid"; message: string };
 
@@ -141,6 +145,7 @@ export class KvStore implements KvReader {
   #appliedIndex = 0;
   readonly #history: WatchHistory;
   readonly #listeners = new Set<ChangeListener>();
+  readonly #leases = new LeaseTable();
 
   constructor(options: KvStoreOptions = {}) {
     this.#history = new WatchHistory(options.history);
@@ -152,6 +157,14 @@ export class KvStore implements KvReader {
    */
   get history(): WatchHistory {
     return this.#history;
+  }
+
+  /**
+   * The lease table. Read it (and listen to it), never change it: the
+   * store does, when it applies entries.
+   */
+  get leases(): LeaseTable {
+    return this.#leases;
   }
 
   /** Calls `listener` on every change from now on; returns the unsubscribe. */
@@ -171,15 +184,17 @@ export class KvStore implements KvReader {
   }
 
   /**
-   * Applies the log entry at `index` whose bytes are `data`. Empty `data`
-   * is a no-op (a leader's empty entry, or a membership entry the node
-   * applies elsewhere) that only advances the applied index.
+   * Applies the log entry at `index` of `term` whose bytes are `data`.
+   * Empty `data` is a no-op (a leader's empty entry, or a membership entry
+   * the node applies elsewhere) that only advances the applied index. The
+   * term matters to an expiry revoke only, which is a no-op unless `term`
+   * is the term it was decided in.
    *
    * @throws {ApplyOrderError} when `index` is not above the applied index:
    * the caller must apply each index once, in increasing order (gaps are
    * allowed).
    */
-  apply(index: number, data: Uint8Array): ApplyResult {
+  apply(index: number, data: Uint8Array, term = 0): ApplyResult {
     if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) {
       throw new ApplyOrderError(index, this.#appliedIndex);
     }
@@ -194,11 +209,19 @@ export class KvStore implements KvReader {
       }
       throw err;
     }
-    return this.#applyCommand(index, cmd);
+    return this.#applyCommand(index, cmd, term);
   }
 
-  #applyCommand(index: number, cmd: Command): ApplyResult {
-    if (cmd.op === "txn") return this.#applyTxn(index, cmd);
+  #applyCommand(index: number, cmd: Command, term: number): ApplyResult {
+    switch (cmd.op) {
+      case "txn":
+        return this.#applyTxn(index, cmd);
+      case "lease_grant":
+        this.#leases.grant(index, cmd.ttl);
+        return { status: "ok", index, lease: { id: index, ttl: cmd.ttl } };
+      case "lease_revoke":
+        return this.#revoke(index, cmd.id, cmd.term, term);
+    }
     const slot = this.#slots.get(cmd.key);
     const currentIndex = slot === undefined
       ? 0
@@ -210,7 +233,11 @@ export class KvStore implements KvReader {
       if (cmd.ifNoneMatch && slot !== undefined) {
         return { status: "precondition_failed", currentIndex };
       }
-      this.#changed(index, [this.#put(index, cmd.key, cmd.value, 0)]);
+      const lease = cmd.lease ?? 0;
+      if (lease !== 0 && !this.#leases.has(lease)) {
+        return { status: "lease_not_found", lease };
+      }
+      this.#changed(index, [this.#put(index, cmd.key, cmd.value, lease)]);
     } else {
       const event = this.#delete(index, cmd.key);
       if (event !== undefined) this.#changed(index, [event]);
@@ -232,9 +259,14 @@ export class KvStore implements KvReader {
       this.#slots.set(key, target);
       this.#keys.insert(key);
     }
-    this.#values.set(target, value);
-    this.#revisions.write(target, index, slot === undefined, lease);
     const r = this.#revisions;
+    const previous = slot === undefined ? 0 : r.lease(slot);
+    if (previous !== lease) {
+      if (previous !== 0) this.#leases.detach(previous, key);
+      if (lease !== 0) this.#leases.attach(lease, key);
+    }
+    this.#values.set(target, value);
+    r.write(target, index, slot === undefined, lease);
     return {
       type: "put",
       key,
@@ -247,15 +279,46 @@ export class KvStore implements KvReader {
   }
 
   /** Removes `key` in the entry at `index`; its event, or undefined when absent. */
-  #delete(index: number, key: string): WatchEvent | undefined {
+  #delete(
+    index: number,
+    key: string,
+    byLease = false,
+  ): WatchEvent | undefined {
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
+    const lease = this.#revisions.lease(slot);
+    if (lease !== 0 && !byLease) this.#leases.detach(lease, key);
     this.#slots.delete(key);
     this.#keys.delete(key);
     this.#values.clear(slot);
     this.#revisions.clear(slot);
     this.#freeSlots.push(slot);
-    return { type: "delete", key, modIndex: index };
+    return byLease
+      ? { type: "delete", key, modIndex: index, reason: "lease" }
+      : { type: "delete", key, modIndex: index };
+  }
+
+  /**
+   * Revokes lease `id` and deletes its keys, as one batch. `decidedIn` > 0
+   * marks an expiry the leader of that term decided: in an entry of any
+   * other `term` it is stale (a former leader's decision that reached the
+   * log after it lost office) and changes nothing.
+   */
+  #revoke(
+    index: number,
+    id: number,
+    decidedIn: number,
+    term: number,
+  ): ApplyResult {
+    if (!this.#leases.has(id)) return { status: "lease_not_found", lease: id };
+    if (decidedIn !== 0 && decidedIn !== term) return { status: "ok", index };
+    const events: WatchEvent[] = [];
+    for (const key of this.#leases.revoke(id, decidedIn !== 0)) {
+      const event = this.#delete(index, key, true);
+      if (event !== undefined) events.push(event);
+    }
+    if (events.length > 0) this.#changed(index, events);
+    return { status: "ok", index };
   }
 
   /**
@@ -267,10 +330,14 @@ export class KvStore implements KvReader {
     const succeeded = cmd.compare.every((c) =>
       compareHolds(c, this.revision(c.key), this.get(c.key)?.value)
     );
+    const branch = succeeded ? cmd.success : cmd.failure;
+    for (const op of branch) {
+      if (op.op === "put" && op.lease && !this.#leases.has(op.lease)) {
+        return { status: "lease_not_found", lease: op.lease };
+      }
+    }
     const events: WatchEvent[] = [];
-    const results = (succeeded ? cmd.success : cmd.failure).map((op) =>
-      this.#txnOperation(index, op, events)
-    );
+    const results = branch.map((op) => this.#txnOperation(index, op, events));
     if (events.length > 0) this.#changed(index, events);
     return { status: "ok", index, txn: { succeeded, results } };
   }
@@ -404,7 +471,7 @@ export class KvStore implements KvReader {
 
   /**
    * Returns the whole state as bytes. Deterministic: the same state (keys,
-   * values, revisions and applied index) always gives the same bytes. The
+   * values, revisions, leases and applied index) always gives the same bytes. The
    * watch history is not part of it.
    */
   snapshot(): Uint8Array {
@@ -423,14 +490,20 @@ export class KvStore implements KvReader {
     const keys = this.#keys.toArray();
     const slotOf = new Int32Array(keys.length);
     for (let i = 0; i < keys.length; i++) slotOf[i] = slots.get(keys[i]!)!;
-    return encodeSnapshot(this.#appliedIndex, keys, {
-      valueLength: (i) => values.length(slotOf[i]!),
-      createIndex: (i) => r.createIndex(slotOf[i]!),
-      modIndex: (i) => r.modIndex(slotOf[i]!),
-      version: (i) => r.version(slotOf[i]!),
-      lease: (i) => r.lease(slotOf[i]!),
-      copyValue: (i, out, pos) => values.copyTo(slotOf[i]!, out, pos),
-    }, headroom);
+    return encodeSnapshot(
+      this.#appliedIndex,
+      keys,
+      {
+        valueLength: (i) => values.length(slotOf[i]!),
+        createIndex: (i) => r.createIndex(slotOf[i]!),
+        modIndex: (i) => r.modIndex(slotOf[i]!),
+        version: (i) => r.version(slotOf[i]!),
+        lease: (i) => r.lease(slotOf[i]!),
+        copyValue: (i, out, pos) => values.copyTo(slotOf[i]!, out, pos),
+      },
+      headroom,
+      this.#leases.list(),
+    );
   }
 
   /**
@@ -465,6 +538,10 @@ export class KvStore implements KvReader {
     this.#values = values;
     this.#keys = SortedKeys.fromSorted(keys);
     this.#appliedIndex = content.appliedIndex;
+    this.#leases.reset(
+      content.leases,
+      content.entries.filter((e) => e.lease !== 0).map((e) => [e.key, e.lease]),
+    );
     this.#history.reset(content.appliedIndex);
     for (const listener of this.#listeners) {
       listener.restored(content.appliedIndex);

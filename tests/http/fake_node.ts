@@ -72,7 +72,7 @@ export class FakeNode implements NodePort {
   }
 
   async write(cmd: Command, signal: AbortSignal): Promise<ApplyResult> {
-    this.calls.push(`write ${cmd.op} ${cmd.op === "txn" ? "" : cmd.key}`);
+    this.calls.push(`write ${cmd.op} ${"key" in cmd ? cmd.key : ""}`);
     await this.#gate(signal);
     return this.store.apply(++this.index, encodeCommand(cmd));
   }
