@@ -34,6 +34,7 @@ import {
 } from "./api/metrics_routes.ts";
 import { registerUiRoutes } from "./ui/ui_routes.ts";
 import { registerTxnRoutes } from "./api/txn_routes.ts";
+import { registerLeaseRoutes } from "./api/lease_routes.ts";
 import { rawPath } from "./validate.ts";
 import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
 
@@ -151,6 +152,7 @@ export function createApp(deps: AppDeps): Hono {
   registerSnapshotRoutes(app, ctx);
   registerKvRoutes(app, ctx);
   registerTxnRoutes(app, ctx);
+  registerLeaseRoutes(app, ctx, { metrics, fetch: deps.memberFetch });
   registerRootMemberRoutes(app, ctx);
   // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own
   // router, ahead of Hono's: http/api/kv_routes.ts, docs/notes/router_ab.md.

@@ -98,6 +98,8 @@ export interface KvReader {
   readonly appliedIndex: number;
   /** The number of keys. */
   readonly size: number;
+  /** The lease table (read it, never change it). */
+  readonly leases: LeaseTable;
   /** Returns the value of `key` and its revision, or undefined. */
   get(key: string): KvEntry | undefined;
   /** Returns the revision of `key`; all zeros when absent. */

@@ -21,6 +21,7 @@ const EXACT_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
   ["/ui", GET],
   ["/v1/snapshot", GET],
   ["/v1/txn", ["POST"]],
+  ["/v1/leases", [...GET, "POST"]],
 ]);
 
 /**
@@ -35,6 +36,7 @@ export const RESERVED_ROOT_PATHS: ReadonlySet<string> = new Set(
 export const KV_KEY_PREFIX = "/v1/kv/";
 const KV_KEY_METHODS = [...GET, "PUT", "DELETE"];
 const MEMBER_PREFIX = "/v1/members/";
+const LEASE_PREFIX = "/v1/leases/";
 
 /** The methods of the raftexample root routes `/{key}` and `/{id}`. */
 export const ROOT_METHODS: readonly string[] = [
@@ -54,6 +56,15 @@ export function allowedMethods(path: string): readonly string[] | undefined {
   if (path.startsWith(KV_KEY_PREFIX)) {
     return isOneSegment(path.slice(KV_KEY_PREFIX.length))
       ? KV_KEY_METHODS
+      : undefined;
+  }
+  if (path.startsWith(LEASE_PREFIX)) {
+    const rest = path.slice(LEASE_PREFIX.length);
+    if (isOneSegment(rest)) return [...GET, "DELETE"];
+    const slash = rest.indexOf("/");
+    return slash > 0 && rest.slice(slash) === "/keepalive" &&
+        isOneSegment(rest.slice(0, slash))
+      ? ["POST"]
       : undefined;
   }
   if (path.startsWith(MEMBER_PREFIX)) {

@@ -12,6 +12,8 @@ import {
   type Command,
   encodeCommand,
   KvStore,
+  type Lease,
+  LeaseNotFoundError,
 } from "../../kv/mod.ts";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import type {
@@ -21,7 +23,12 @@ import type {
   NodePort,
   NodeStatus,
 } from "../../http/mod.ts";
-import { type LogFields, type Logger, RaftKvError } from "../../raft/mod.ts";
+import {
+  type LogFields,
+  type Logger,
+  NotLeaderError,
+  RaftKvError,
+} from "../../raft/mod.ts";
 
 /**
  * How the fake answers async calls:
@@ -80,6 +87,21 @@ export class FakeNode implements NodePort {
   async readBarrier(signal: AbortSignal): Promise<void> {
     this.calls.push("barrier");
     await this.#gate(signal);
+  }
+
+  /** Leads when `leader` is 1: then the lease exists or it is 404. */
+  async keepalive(id: number, signal: AbortSignal): Promise<Lease> {
+    this.calls.push(`keepalive ${id}`);
+    await this.#gate(signal);
+    if (this.leader !== 1) throw new NotLeaderError(this.leader);
+    const lease = this.store.leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError(id);
+    return lease;
+  }
+
+  leaseRemainingMs(id: number): number | undefined {
+    const lease = this.store.leases.get(id);
+    return this.leader === 1 && lease ? lease.ttl * 1000 : undefined;
   }
 
   async addMember(member: Member, signal: AbortSignal): Promise<void> {
