@@ -23,6 +23,7 @@ import type { NodePort } from "./node_port.ts";
 import { registerRaftRoutes } from "./peer/raft_routes.ts";
 import { authCheck, authMiddleware } from "./auth.ts";
 import { registerSnapshotRoutes } from "./api/snapshot_routes.ts";
+import { registerOpenapiRoutes } from "./api/openapi_routes.ts";
 import { allowedMethods, KV_KEY_PREFIX } from "./api/route_table.ts";
 import { registerStatusRoutes } from "./api/status_routes.ts";
 import {
@@ -118,6 +119,7 @@ export function createApp(deps: AppDeps): Hono {
   registerRaftRoutes(app, ctx);
   registerMemberRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
+  registerOpenapiRoutes(app);
   registerKvRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);
   // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own

@@ -1,7 +1,8 @@
 /**
  * The client library against a real three-node cluster (kv with
  * conditions, paging, members, status, health, snapshot, failover past a
- * dead endpoint, typed errors), the same client bundled to JavaScript and
+ * dead endpoint, typed errors; every answer checked against
+ * docs/openapi.json), the same client bundled to JavaScript and
  * run under Node against that cluster, and the retry policy's edge cases
  * (503 with Retry-After, 504 on reads and writes) through a scripted fetch.
  */
@@ -17,12 +18,13 @@ import {
   UnavailableError,
 } from "../../client/mod.ts";
 import { E2eCluster, freePort } from "../e2e/cluster.ts";
+import { validatingFetch } from "../http/openapi_validator.ts";
 
 /** A fetch that records every URL it is asked for. */
-function recording(calls: string[]): FetchFn {
+function recording(calls: string[], inner: FetchFn): FetchFn {
   return (input, init) => {
     calls.push(String(input));
-    return fetch(input, init);
+    return inner(input, init);
   };
 }
 
@@ -31,7 +33,13 @@ const text = new TextDecoder();
 Deno.test("the client against a real cluster, in Deno and under Node", async (t) => {
   const c = await E2eCluster.start();
   const urls = c.running().map((id) => c.node(id).url);
-  const kv = new RaftKvClient({ endpoints: urls });
+  // Every answer the cluster gives this client is checked against the
+  // document's schemas.
+  const problems: string[] = [];
+  const kv = new RaftKvClient({
+    endpoints: urls,
+    fetch: validatingFetch(problems),
+  });
   try {
     await t.step("put, get, delete with conditions", async () => {
       const { index } = await kv.put("a", "one");
@@ -121,7 +129,7 @@ Deno.test("the client against a real cluster, in Deno and under Node", async (t)
         const dead = `http://127.0.0.1:${freePort()}`;
         const client = new RaftKvClient({
           endpoints: [dead, urls[0]!],
-          fetch: recording(calls),
+          fetch: recording(calls, validatingFetch(problems)),
         });
         await client.put("failover", "yes");
         assert.equal(await client.getText("failover"), "yes");
@@ -173,6 +181,10 @@ Deno.test("the client against a real cluster, in Deno and under Node", async (t)
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
+    });
+
+    await t.step("every answer matched docs/openapi.json", () => {
+      assert.deepEqual(problems, []);
     });
   } finally {
     await c.close();

@@ -269,7 +269,7 @@ Deno.test("raftkv client subcommands against a real cluster", async (t) => {
       }
       const top = ok(await raftkv(["--help"], env), "--help");
       assert.match(top.stdout, /client subcommands/);
-      assert.match(top.stdout, /4  outcome unknown/);
+      assert.match(top.stdout, /4 {2}outcome unknown/);
       const typo = await raftkv(["stauts"], env);
       assert.equal(typo.code, 2);
       assert.match(typo.stderr, /did you mean status\?/);
