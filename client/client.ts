@@ -110,7 +110,11 @@ function indexOf(res: Response): number {
 export class RaftKvClient {
   readonly #transport: Transport;
 
-  /** @throws {InvalidEndpointError} when `endpoints` is empty or holds a bad URL. */
+  /**
+   * A client of the cluster at `options.endpoints`.
+   *
+   * @throws {InvalidEndpointError} when `endpoints` is empty or holds a bad URL.
+   */
   constructor(options: ClientOptions) {
     this.#transport = new Transport(new Endpoints(options.endpoints), options);
   }

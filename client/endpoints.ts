@@ -58,7 +58,11 @@ export class Endpoints {
   readonly #urls: readonly string[];
   #preferred = 0;
 
-  /** @throws {InvalidEndpointError} as {@linkcode parseEndpoints}. */
+  /**
+   * The endpoints of `input`, checked.
+   *
+   * @throws {InvalidEndpointError} as {@linkcode parseEndpoints}.
+   */
   constructor(input: string | readonly string[]) {
     this.#urls = parseEndpoints(input);
   }

@@ -23,6 +23,7 @@
 
 /** The root of every error the client throws on purpose. */
 export class RaftKvClientError extends Error {
+  /** An error with `message` (and `options.cause`), named after its class. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
@@ -57,6 +58,7 @@ export class ApiError extends RaftKvClientError {
   readonly endpoint: string;
   /** `Retry-After` of the answer in milliseconds, when it had one. */
   readonly retryAfterMs?: number;
+  /** The error of one answer. */
   constructor(init: ApiErrorInit) {
     super(`${init.code} (${init.status}): ${init.message}`);
     this.status = init.status;
@@ -77,6 +79,7 @@ export class NotFoundError extends ApiError {}
 export class PreconditionFailedError extends ApiError {
   /** The key's current index (0 when the key is absent). */
   readonly currentIndex: number;
+  /** The error of a 412 answer; `currentIndex` from its `X-Raft-Index`. */
   constructor(init: ApiErrorInit, currentIndex: number) {
     super(init);
     this.currentIndex = currentIndex;
@@ -97,6 +100,7 @@ export class UnavailableError extends RaftKvClientError {
   readonly lastError: unknown;
   /** How many requests were sent. */
   readonly attempts: number;
+  /** Gave up after `attempts` requests; `lastError` is the last failure. */
   constructor(message: string, lastError: unknown, attempts: number) {
     super(message, { cause: lastError });
     this.lastError = lastError;
@@ -115,6 +119,7 @@ export class OutcomeUnknownError extends RaftKvClientError {
   readonly endpoint: string;
   /** The `504` answer, or the network error or abort reason. */
   readonly reason: unknown;
+  /** The write sent to `endpoint` ended with `reason` (a 504, a network error). */
   constructor(endpoint: string, reason: unknown) {
     const why = reason instanceof ApiError
       ? reason.message
