@@ -36,11 +36,13 @@ export interface CommandContext {
   client: RaftKvClient;
   /** `-o/--output`. */
   output: OutputFormat;
+  /** The terminal. */
   io: Io;
 }
 
 /** One subcommand (or group, such as `member`). */
 export interface Command {
+  /** The word that names it, e.g. `put`. */
   name: string;
   /** One line for the overview. */
   summary: string;

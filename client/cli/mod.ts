@@ -33,6 +33,14 @@ import { statusCommand } from "./status_command.ts";
 import { nearest } from "./suggest.ts";
 
 export type { Io } from "./io.ts";
+export type {
+  Command,
+  CommandContext,
+  Env,
+  FlagSpecs,
+  FlagValues,
+  OutputFormat,
+} from "./command.ts";
 export { EXIT } from "./exit_codes.ts";
 export { nearest } from "./suggest.ts";
 
