@@ -100,6 +100,7 @@ export class Transport {
     const roundSize = this.#endpoints.all.length;
     let last: unknown;
     let waitMs = 0;
+    let sent = 0;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       if (attempt > 0 && attempt % roundSize === 0) {
         // A whole round failed: wait as asked (or back off) within budget.
@@ -116,6 +117,7 @@ export class Transport {
         ? AbortSignal.any([call.signal, timeout])
         : timeout;
       let response: Response;
+      sent++;
       try {
         response = await this.#fetch(endpoint + call.path, {
           method: call.method,
@@ -156,7 +158,7 @@ export class Transport {
       `no endpoint served ${call.method} ${call.path.split("?")[0]} ` +
         `(tried ${this.#endpoints.all.join(", ")}): ${describe(last)}`,
       last,
-      this.#maxAttempts,
+      sent,
     );
   }
 

@@ -287,6 +287,7 @@ Deno.test("a Retry-After beyond the time budget ends the call as unavailable", a
   const err = await kv.put("k", "v").catch((e) => e);
   assert.ok(err instanceof UnavailableError, String(err));
   assert.equal((err.lastError as ApiError).code, "no_leader");
+  assert.equal(err.attempts, 1);
   assert.deepEqual(calls, [A]);
 });
 
