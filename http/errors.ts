@@ -136,7 +136,8 @@ export class RequestTimeoutError extends HttpError {
  * raft/core/errors.ts, raft/errors.ts and this file. The node signals
  * garbage on `/raft` with code `invalid_message`, a sender that was removed
  * from the cluster with `peer_removed` (410, the transport then stops that
- * node), a closing node with `stopped`, a passed deadline with `timeout`;
+ * node), a closing node with `stopped` (and a write it proposed that may
+ * still commit with `outcome_unknown`), a passed deadline with `timeout`;
  * raft/codec.ts's CodecError has code `invalid_encoding` (400).
  */
 export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
@@ -179,6 +180,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["overloaded", 503],
   ["upgrade_unsupported", 501],
   ["timeout", 504],
+  ["outcome_unknown", 504],
 ]);
 
 /** Options of {@linkcode errorResponse}. */
