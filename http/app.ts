@@ -153,7 +153,7 @@ export function createApp(deps: AppDeps): Hono {
   registerSnapshotRoutes(app, ctx);
   registerOpenapiRoutes(app);
   registerKvRoutes(app, ctx);
-  registerTxnRoutes(app, ctx);
+  registerTxnRoutes(app, ctx, metrics);
   registerLeaseRoutes(app, ctx, { metrics, fetch: deps.memberFetch });
   registerRootMemberRoutes(app, ctx);
   // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own

@@ -28,12 +28,24 @@ import type { RouteContext } from "../context.ts";
 import { withDeadline } from "../deadline.ts";
 import { BadRequestError, NodeRecoveringError } from "../errors.ts";
 import { DEFAULT_LIST_LIMIT } from "../validate.ts";
+import type { Registry } from "../../raft/mod.ts";
 
 /** Bytes a transaction body may take beyond the largest value. */
 const TXN_BODY_OVERHEAD_BYTES = 64 * 1024;
 
-/** Registers `POST /v1/txn`. */
-export function registerTxnRoutes(app: Hono, ctx: RouteContext): void {
+/** Registers `POST /v1/txn`; counts transactions by branch in `metrics`. */
+export function registerTxnRoutes(
+  app: Hono,
+  ctx: RouteContext,
+  metrics: Registry,
+): void {
+  const applied = metrics.counterFamily(
+    "raftkv_txn_total",
+    "Transactions this node answered 200, by the branch taken (succeeded: the compares held).",
+    ["result"],
+  );
+  const succeeded = applied.labels("succeeded");
+  const failed = applied.labels("failed");
   app.post("/v1/txn", async (c) => {
     const bytes = await readBody(c.req.raw, {
       maxBytes: ctx.maxValueBytes + TXN_BODY_OVERHEAD_BYTES,
@@ -53,6 +65,7 @@ export function registerTxnRoutes(app: Hono, ctx: RouteContext): void {
           : "the transaction was not applied as one",
       );
     }
+    (result.txn.succeeded ? succeeded : failed).inc();
     return c.json({
       succeeded: result.txn.succeeded,
       index: result.index,
