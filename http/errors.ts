@@ -163,6 +163,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["member_unknown", 404],
   ["conf_change_refused", 409],
   ["transfer_refused", 409],
+  ["lock_held", 409],
   ["member_exists", 409],
   ["body_timeout", 408],
   ["member_removed", 409],

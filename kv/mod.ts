@@ -60,6 +60,14 @@ export {
   MAX_LEASE_TTL_SECONDS,
   MIN_LEASE_TTL_SECONDS,
 } from "./lease_table.ts";
+export {
+  LOCK_KEY_PREFIX,
+  lockKey,
+  lockNameProblem,
+  type LockPlace,
+  lockPrefix,
+  lockQueue,
+} from "./lock_queue.ts";
 export { ABSENT_REVISION, type KeyRevision } from "./revision.ts";
 export {
   batchBytes,

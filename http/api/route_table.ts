@@ -38,6 +38,7 @@ export const KV_KEY_PREFIX = "/v1/kv/";
 const KV_KEY_METHODS = [...GET, "PUT", "DELETE"];
 const MEMBER_PREFIX = "/v1/members/";
 const LEASE_PREFIX = "/v1/leases/";
+const LOCK_PREFIX = "/v1/locks/";
 
 /**
  * Every route's path as docs/openapi.json writes it (`{key}`, `{id}`, and
@@ -50,6 +51,7 @@ export const ROUTE_TEMPLATES: readonly string[] = [
   "/v1/members/{id}",
   "/v1/leases/{id}",
   "/v1/leases/{id}/keepalive",
+  "/v1/locks/{lock}",
   "/{name}",
 ];
 
@@ -71,6 +73,11 @@ export function allowedMethods(path: string): readonly string[] | undefined {
   if (path.startsWith(KV_KEY_PREFIX)) {
     return isOneSegment(path.slice(KV_KEY_PREFIX.length))
       ? KV_KEY_METHODS
+      : undefined;
+  }
+  if (path.startsWith(LOCK_PREFIX)) {
+    return isOneSegment(path.slice(LOCK_PREFIX.length))
+      ? ["POST", "DELETE"]
       : undefined;
   }
   if (path.startsWith(LEASE_PREFIX)) {
