@@ -40,6 +40,28 @@ export interface ServerDeps {
   signal: AbortSignal;
 }
 
+/**
+ * A listener that could not start, with a one-line message naming the
+ * address and what to do (no stack: it is the user's setup, not a bug).
+ */
+export class ListenError extends Error {
+  constructor(hostname: string, port: number, cause: unknown) {
+    const address = hostname.includes(":")
+      ? `[${hostname}]:${port}`
+      : `${hostname}:${port}`;
+    const inUse = cause instanceof Deno.errors.AddrInUse ||
+      (cause as { code?: unknown } | null)?.code === "EADDRINUSE";
+    super(
+      inUse
+        ? `cannot listen on ${address}: the address is in use (another process listens there; stop it, or choose another port in --cluster, --listen or --port)`
+        : `cannot listen on ${address}: ${
+          (cause as Error)?.message ?? String(cause)
+        }`,
+    );
+    this.name = "ListenError";
+  }
+}
+
 /** A listener that can be shut down. */
 interface Listener {
   shutdown(): Promise<void>;
@@ -97,7 +119,14 @@ export async function runServer(
     memberFetch: tls.fetch,
     metrics: metrics.registry,
   });
-  const servers = await listen(config, tls, app.fetch, logger);
+  let servers: Listener[];
+  try {
+    servers = await listen(config, tls, app.fetch, logger);
+  } catch (e) {
+    logger.error("cannot start", { error: (e as Error).message });
+    lock.release();
+    return 1;
+  }
 
   let exitCode = 0;
   let ticker: ReturnType<typeof setInterval> | undefined;
@@ -187,8 +216,9 @@ export async function runServer(
 /**
  * Serves `fetch` on the node's own address and on `--port`, with TLS when
  * configured; with a header or idle timeout, on Node's HTTP server (which
- * has them, docs/SECURITY.md). Resolves once every listener listens; fails
- * (as `Deno.serve` throws) when one cannot.
+ * has them, docs/SECURITY.md). Resolves once every listener listens. When
+ * one cannot, shuts down those already listening and throws a
+ * {@linkcode ListenError} naming the address (a port in use, say).
  */
 async function listen(
   config: Config,
@@ -222,9 +252,16 @@ async function listen(
     await server.listening;
     servers.push(server);
   };
-  await serve(config.listen.hostname, config.listen.port);
-  if (config.port !== undefined) {
-    await serve(config.listen.hostname, config.port);
+  const addresses = [config.listen.port, config.port].filter((p) =>
+    p !== undefined
+  );
+  for (const port of addresses) {
+    try {
+      await serve(config.listen.hostname, port);
+    } catch (e) {
+      await Promise.all(servers.map((s) => s.shutdown()));
+      throw new ListenError(config.listen.hostname, port, e);
+    }
   }
   logger.info("serving", {
     url: config.url,
