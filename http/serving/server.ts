@@ -23,6 +23,7 @@ import { createApp } from "../app.ts";
 import { KvNode } from "../api/kv_node.ts";
 import { PeerTransport } from "../peer/peer_transport.ts";
 import { serveWithTimeouts } from "./timeout_server.ts";
+import { checkJoin, JoinError } from "./join_check.ts";
 import type { Config } from "./config.ts";
 import { EXIT_BAD_CONFIG } from "./flags.ts";
 import {
@@ -154,6 +155,21 @@ export async function runServer(
       // bytes need not stay in memory between snapshots.
       snapshotDataInMemory: false,
     });
+    // A fresh node joining must have been added first (POST /{id}), or it
+    // would wait for a leader forever: say so and stop instead.
+    if (config.join && storage.isEmpty()) {
+      await checkJoin({
+        id: config.id,
+        url: config.url,
+        cluster: config.cluster,
+        fetch: tls.fetch,
+        headers: config.clientToken
+          ? { authorization: `Bearer ${config.clientToken}` }
+          : {},
+        timeoutMs: config.requestTimeoutMs,
+        signal: deps.signal,
+      });
+    }
     const peers = new Map(
       config.cluster.map((url, i) => [i + 1, url] as const),
     );
@@ -200,8 +216,14 @@ export async function runServer(
       ticker = setInterval(() => raftNode.tick(), config.tickMs);
     }
   } catch (e) {
-    logger.error("cannot start", { error: String(e) });
-    shutdown("start-up failed", 1);
+    if (deps.signal.aborted) {
+      shutdown("signal", 0);
+    } else {
+      logger.error("cannot start", {
+        error: e instanceof JoinError ? e.message : String(e),
+      });
+      shutdown("start-up failed", 1);
+    }
   }
 
   await done.promise;
