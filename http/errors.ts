@@ -176,7 +176,6 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["value_too_large", 413],
   ["body_too_large", 413],
   ["no_leader", 503],
-  ["not_leader", 503],
   ["leader_changed", 503],
   ["proposal_dropped", 503],
   ["recovering", 503],

@@ -5,7 +5,7 @@
  *
  * Failure contract for every async member: reject with a typed error whose
  * `code` is in `STATUS_BY_CODE` (http/errors.ts):
- * - `no_leader`, `not_leader`, `proposal_dropped`, `leader_changed`,
+ * - `no_leader`, `proposal_dropped`, `leader_changed`,
  *   `recovering`, `stopped`, `overloaded` → 503: not applied, safe to retry
  *   (NoLeaderError, ProposalDroppedError from raft/core; LeaderChangedError,
  *   RecoveringError, StoppedError from raft/errors.ts).

@@ -156,7 +156,7 @@ Deno.test("internal codes reaching HTTP answer 500 internal and are logged", () 
     assert.equal(logger.lines[0]?.level, "error", code);
   }
   // Codes nothing throws are not mapped either.
-  for (const code of ["no_quorum", "shutting_down"]) {
+  for (const code of ["no_quorum", "shutting_down", "not_leader"]) {
     assert.equal(STATUS_BY_CODE.get(code), undefined, code);
   }
 });
