@@ -75,3 +75,26 @@ export class PreconditionFailedError extends KvError {
     this.currentIndex = currentIndex;
   }
 }
+
+/**
+ * A watch position older than the history this node keeps (HTTP 410
+ * `compacted`). `compactIndex` is the oldest index it can still deliver.
+ */
+export class CompactedError extends KvError {
+  /** The oldest `from` this node can serve now. */
+  readonly compactIndex: number;
+  constructor(from: number, compactIndex: number) {
+    super(
+      "compacted",
+      `index ${from} is compacted: this node keeps changes from index ${compactIndex} on`,
+    );
+    this.compactIndex = compactIndex;
+  }
+}
+
+/** A JSON value field that is missing, doubled or not decodable (HTTP 400). */
+export class InvalidValueError extends KvError {
+  constructor(message: string) {
+    super("invalid_value", message);
+  }
+}

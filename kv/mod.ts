@@ -1,6 +1,7 @@
 /**
  * The key-value state machine of raftkv: commands and their log bytes, the
- * deterministic store with snapshots, key rules and typed errors.
+ * deterministic store with revisions and snapshots, the watch history and
+ * fan-out, values in JSON, key rules and typed errors.
  *
  * @example Apply a put and read it back
  * ```ts
@@ -24,13 +25,41 @@ export {
 } from "./command.ts";
 export {
   type ApplyResult,
+  type ChangeListener,
   type KvEntry,
   type KvItem,
   type KvList,
   type KvReader,
   KvStore,
+  type KvStoreOptions,
   type ListOptions,
 } from "./store.ts";
+export { ABSENT_REVISION, type KeyRevision } from "./revision.ts";
+export {
+  batchBytes,
+  type ChangeBatch,
+  type DeleteEvent,
+  type KeyRange,
+  type PutEvent,
+  rangeContains,
+  type WatchEvent,
+} from "./watch_event.ts";
+export {
+  type HistoryPage,
+  WATCH_HISTORY_BYTES_DEFAULT,
+  WATCH_HISTORY_ENTRIES_DEFAULT,
+  WatchHistory,
+  type WatchHistoryOptions,
+} from "./watch_history.ts";
+export { WatcherIndex } from "./watcher_index.ts";
+export { type Cancellation, type CancelReason, Watcher } from "./watcher.ts";
+export {
+  WATCH_BUFFER_BYTES_DEFAULT,
+  WatchHub,
+  type WatchHubOptions,
+  type WatchStats,
+} from "./watch_hub.ts";
+export { type JsonValue, valueFromJson, valueToJson } from "./json_value.ts";
 export {
   compareKeys,
   keyProblem,
@@ -40,9 +69,11 @@ export {
 } from "./key.ts";
 export {
   ApplyOrderError,
+  CompactedError,
   InvalidCommandError,
   InvalidKeyError,
   InvalidSnapshotError,
+  InvalidValueError,
   KeyNotFoundError,
   KvError,
   PreconditionFailedError,

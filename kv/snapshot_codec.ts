@@ -1,12 +1,34 @@
 /**
  * The byte format of a store snapshot. Deterministic by construction: the
- * same applied index and the same keys, values and indexes in the same
- * (sorted) order always give the same bytes. Little-endian throughout:
+ * same applied index and the same keys, values and revisions in the same
+ * (sorted) order always give the same bytes. Little-endian throughout.
+ * Version 2 (written since revisions exist):
+ *
+ * ```
+ * "RKVS" | version u8 = 2 | appliedIndex u64 | count u32
+ * count × ( keyBytes u16 | key (UTF-8) | createIndex u64 | modIndex u64
+ *           | version u64 | lease u64 | valueBytes u32 | value )
+ * sectionCount u32
+ * sectionCount × ( tag u16 | sectionBytes u32 | section )
+ * ```
+ *
+ * The records are one pass in key order after a header that needs only the
+ * count, so a point-in-time view of the store can be written in slices
+ * (issue 15). Sections are where later state (the lease table) goes without
+ * a new version; this version knows no tag, so it writes none and refuses a
+ * snapshot with any (a newer raftkv wrote it, and loading it would lose
+ * state).
+ *
+ * Version 1 (before revisions) still loads:
  *
  * ```
  * "RKVS" | version u8 = 1 | appliedIndex u64 | count u32
  * count × ( keyBytes u16 | key (UTF-8) | index u64 | valueBytes u32 | value )
  * ```
+ *
+ * A version-1 key gets `modIndex` = its recorded index (so ETags and
+ * `If-Match` keep working across the upgrade), `createIndex` = the same
+ * index, `version` 1 and no lease: as if the last write had created it.
  *
  * Integrity (CRC) is the snapshot file's job; decoding still checks every
  * length and rule so a bad snapshot is refused, never half-loaded.
@@ -16,19 +38,23 @@
 
 import { InvalidSnapshotError } from "./errors.ts";
 import { compareKeys, MAX_KEY_BYTES, utf8ByteLength } from "./key.ts";
+import type { KeyRevision } from "./revision.ts";
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
-const VERSION = 1;
+/** The version written. */
+const VERSION = 2;
+/** The version before revisions, still read. */
+const VERSION_1 = 1;
 const HEADER_BYTES = 4 + 1 + 8 + 4;
-const ENTRY_FIXED_BYTES = 2 + 8 + 4;
+const ENTRY_FIXED_BYTES = 2 + 4 * 8 + 4;
+const ENTRY_FIXED_BYTES_V1 = 2 + 8 + 4;
+const SECTION_COUNT_BYTES = 4;
 const TWO_POW_32 = 0x1_0000_0000;
 
 /** One key's record in a snapshot. */
-export interface SnapshotEntry {
+export interface SnapshotEntry extends KeyRevision {
   key: string;
   value: Uint8Array;
-  /** The index of the write that set the key. */
-  index: number;
 }
 
 /** What a snapshot holds. */
@@ -57,8 +83,11 @@ function readU64(view: DataView, pos: number): number {
 export interface SnapshotSource {
   /** The length of the i-th value in bytes. */
   valueLength(i: number): number;
-  /** The write index of the i-th key. */
-  index(i: number): number;
+  /** The revision fields of the i-th key. */
+  createIndex(i: number): number;
+  modIndex(i: number): number;
+  version(i: number): number;
+  lease(i: number): number;
   /** Copies the i-th value into `out` at `pos`. */
   copyValue(i: number, out: Uint8Array, pos: number): void;
 }
@@ -75,7 +104,7 @@ export function encodeSnapshot(
   source: SnapshotSource,
   headroom = 0,
 ): Uint8Array {
-  let size = headroom + HEADER_BYTES;
+  let size = headroom + HEADER_BYTES + SECTION_COUNT_BYTES;
   for (let i = 0; i < keys.length; i++) {
     size += ENTRY_FIXED_BYTES + utf8ByteLength(keys[i]!) +
       source.valueLength(i);
@@ -92,13 +121,17 @@ export function encodeSnapshot(
     const { written } = utf8Encoder.encodeInto(keys[i]!, out.subarray(pos + 2));
     view.setUint16(pos, written, true);
     pos += 2 + written;
-    writeU64(view, pos, source.index(i));
+    writeU64(view, pos, source.createIndex(i));
+    writeU64(view, pos + 8, source.modIndex(i));
+    writeU64(view, pos + 16, source.version(i));
+    writeU64(view, pos + 24, source.lease(i));
     const length = source.valueLength(i);
-    view.setUint32(pos + 8, length, true);
-    pos += 12;
+    view.setUint32(pos + 32, length, true);
+    pos += 36;
     source.copyValue(i, out, pos);
     pos += length;
   }
+  view.setUint32(pos, 0, true); // no sections
   return whole;
 }
 
@@ -110,7 +143,8 @@ function need(bytes: Uint8Array, pos: number, n: number): void {
 }
 
 /**
- * Decodes bytes made by {@linkcode encodeSnapshot}. Values are views into
+ * Decodes bytes made by {@linkcode encodeSnapshot}, or by the version-1
+ * encoder (see the module doc for what its keys get). Values are views into
  * `bytes`: a caller that keeps them past `bytes` should copy them.
  *
  * @throws {InvalidSnapshotError} on any malformed input.
@@ -122,14 +156,17 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
       throw new InvalidSnapshotError("not a raftkv store snapshot");
     }
   }
-  if (bytes[4] !== VERSION) {
-    throw new InvalidSnapshotError(`unknown snapshot version ${bytes[4]}`);
+  const version = bytes[4];
+  if (version !== VERSION && version !== VERSION_1) {
+    throw new InvalidSnapshotError(`unknown snapshot version ${version}`);
   }
+  const v1 = version === VERSION_1;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const appliedIndex = readU64(view, 5);
   const count = view.getUint32(13, true);
-  // Each entry takes at least ENTRY_FIXED_BYTES + 1: refuse absurd counts early.
-  if (count * (ENTRY_FIXED_BYTES + 1) > bytes.length - HEADER_BYTES) {
+  // Each entry takes at least its fixed bytes + 1: refuse absurd counts early.
+  const fixed = v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
+  if (count * (fixed + 1) > bytes.length - HEADER_BYTES) {
     throw new InvalidSnapshotError("the snapshot is truncated");
   }
   const entries: SnapshotEntry[] = new Array(count);
@@ -141,7 +178,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     if (keyBytes === 0 || keyBytes > MAX_KEY_BYTES) {
       throw new InvalidSnapshotError(`bad key length ${keyBytes}`);
     }
-    need(bytes, pos + 2, keyBytes + 12);
+    need(bytes, pos + 2, keyBytes + fixed - 2);
     let key: string;
     try {
       key = utf8Decoder.decode(bytes.subarray(pos + 2, pos + 2 + keyBytes));
@@ -154,18 +191,53 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
       );
     }
     pos += 2 + keyBytes;
-    const index = readU64(view, pos);
-    if (index < 1 || index > appliedIndex) {
+    let createIndex: number, modIndex: number, version: number, lease: number;
+    if (v1) {
+      createIndex = modIndex = readU64(view, pos);
+      version = 1;
+      lease = 0;
+      pos += 8;
+    } else {
+      createIndex = readU64(view, pos);
+      modIndex = readU64(view, pos + 8);
+      version = readU64(view, pos + 16);
+      lease = readU64(view, pos + 24);
+      pos += 32;
+    }
+    if (modIndex < 1 || modIndex > appliedIndex) {
       throw new InvalidSnapshotError(
-        `key index ${index} outside 1..${appliedIndex}`,
+        `key index ${modIndex} outside 1..${appliedIndex}`,
       );
     }
-    const valueBytes = view.getUint32(pos + 8, true);
-    pos += 12;
+    if (createIndex < 1 || createIndex > modIndex) {
+      throw new InvalidSnapshotError(
+        `create index ${createIndex} outside 1..${modIndex}`,
+      );
+    }
+    if (version < 1) throw new InvalidSnapshotError("a key has version 0");
+    const valueBytes = view.getUint32(pos, true);
+    pos += 4;
     need(bytes, pos, valueBytes);
-    entries[i] = { key, value: bytes.subarray(pos, pos + valueBytes), index };
+    entries[i] = {
+      key,
+      value: bytes.subarray(pos, pos + valueBytes),
+      createIndex,
+      modIndex,
+      version,
+      lease,
+    };
     pos += valueBytes;
     previous = key;
+  }
+  if (!v1) {
+    need(bytes, pos, SECTION_COUNT_BYTES);
+    const sections = view.getUint32(pos, true);
+    if (sections !== 0) {
+      throw new InvalidSnapshotError(
+        `the snapshot has ${sections} sections this raftkv does not know (written by a newer version?)`,
+      );
+    }
+    pos += SECTION_COUNT_BYTES;
   }
   if (pos !== bytes.length) {
     throw new InvalidSnapshotError(

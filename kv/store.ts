@@ -4,6 +4,11 @@
  * node. It knows nothing of Raft; the node calls `apply` for each committed
  * entry in index order.
  *
+ * Every key carries its revision ({@linkcode KeyRevision}); every applied
+ * entry that changed keys becomes a {@linkcode ChangeBatch}, kept in the
+ * store's {@linkcode WatchHistory} and handed to its change listeners (the
+ * watch fan-out) before `apply` returns.
+ *
  * @module
  */
 
@@ -13,12 +18,22 @@ import { SortedKeys } from "./sorted_keys.ts";
 import { compareKeys } from "./key.ts";
 import { decodeSnapshot, encodeSnapshot } from "./snapshot_codec.ts";
 import { ValueArena } from "./value_arena.ts";
+import {
+  ABSENT_REVISION,
+  type KeyRevision,
+  RevisionTable,
+} from "./revision.ts";
+import type { ChangeBatch, WatchEvent } from "./watch_event.ts";
+import { WatchHistory, type WatchHistoryOptions } from "./watch_history.ts";
 
-/** A stored value and the index of the write that set it. */
-export interface KvEntry {
+/** A stored value and its revision. */
+export interface KvEntry extends KeyRevision {
   /** The value's bytes; shared with the store, so never change them. */
   readonly value: Uint8Array;
-  /** The log index of the write that set this value (>= 1). */
+  /**
+   * The log index of the write that set this value (>= 1): the same as
+   * `modIndex`, under the name the ETag and `X-Raft-Index` code uses.
+   */
   readonly index: number;
 }
 
@@ -62,8 +77,10 @@ export interface KvReader {
   readonly appliedIndex: number;
   /** The number of keys. */
   readonly size: number;
-  /** Returns the value of `key` and the index that wrote it, or undefined. */
+  /** Returns the value of `key` and its revision, or undefined. */
   get(key: string): KvEntry | undefined;
+  /** Returns the revision of `key`; all zeros when absent. */
+  revision(key: string): KeyRevision;
   /**
    * Lists up to `limit` keys starting with `prefix` in UTF-8 byte order;
    * costs O(log n + limit).
@@ -71,23 +88,60 @@ export interface KvReader {
   list(prefix: string, limit: number, options?: ListOptions): KvList;
 }
 
+/** Told of every change, synchronously, in index order. Must not throw. */
+export interface ChangeListener {
+  /** The entry at `batch.index` changed the keys of `batch.events`. */
+  changed(batch: ChangeBatch): void;
+  /**
+   * A snapshot replaced the whole state at `appliedIndex`: the changes up
+   * to it were not seen one by one.
+   */
+  restored(appliedIndex: number): void;
+}
+
+/** Options of {@linkcode KvStore}. */
+export interface KvStoreOptions {
+  /** Retention of the watch history (`--watch-history`). */
+  history?: WatchHistoryOptions;
+}
+
 /**
  * The key-value state machine: see the module doc.
  *
  * Memory: each key has a slot number (the Map's value, a small integer
- * kept unboxed); the slot's write index sits in a Float64Array and its value
- * bytes in a {@linkcode ValueArena}, so a key costs its string, its Map and
- * sorted-list entries and 20 bytes besides its value's bytes, with no object
- * per key.
+ * kept unboxed); the slot's revision sits in a {@linkcode RevisionTable}
+ * and its value bytes in a {@linkcode ValueArena}, so a key costs its
+ * string, its Map and sorted-list entries and 44 bytes besides its value's
+ * bytes, with no object per key.
  */
 export class KvStore implements KvReader {
   #slots = new Map<string, number>();
   #freeSlots: number[] = [];
   #slotCount = 0;
-  #indexOf = new Float64Array(0);
+  #revisions = new RevisionTable();
   #values = new ValueArena();
   #keys = new SortedKeys();
   #appliedIndex = 0;
+  readonly #history: WatchHistory;
+  readonly #listeners = new Set<ChangeListener>();
+
+  constructor(options: KvStoreOptions = {}) {
+    this.#history = new WatchHistory(options.history);
+  }
+
+  /**
+   * The changes of recent entries, for watchers that resume. Read it, never
+   * append to it: the store does.
+   */
+  get history(): WatchHistory {
+    return this.#history;
+  }
+
+  /** Calls `listener` on every change from now on; returns the unsubscribe. */
+  listen(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
 
   /** The index of the last entry applied or restored (0 before any). */
   get appliedIndex(): number {
@@ -128,7 +182,9 @@ export class KvStore implements KvReader {
 
   #applyCommand(index: number, cmd: Command): ApplyResult {
     const slot = this.#slots.get(cmd.key);
-    const currentIndex = slot === undefined ? 0 : this.#indexOf[slot]!;
+    const currentIndex = slot === undefined
+      ? 0
+      : this.#revisions.modIndex(slot);
     if (cmd.ifMatch !== undefined && cmd.ifMatch !== currentIndex) {
       return { status: "precondition_failed", currentIndex };
     }
@@ -136,53 +192,84 @@ export class KvStore implements KvReader {
       if (cmd.ifNoneMatch && slot !== undefined) {
         return { status: "precondition_failed", currentIndex };
       }
-      if (slot === undefined) {
-        const fresh = this.#newSlot();
-        this.#slots.set(cmd.key, fresh);
+      let target = slot;
+      if (target === undefined) {
+        target = this.#newSlot();
+        this.#slots.set(cmd.key, target);
         this.#keys.insert(cmd.key);
-        this.#write(fresh, cmd.value, index);
-      } else {
-        this.#write(slot, cmd.value, index);
       }
+      this.#values.set(target, cmd.value);
+      this.#revisions.write(target, index, slot === undefined, 0);
+      const r = this.#revisions;
+      this.#changed(index, [{
+        type: "put",
+        key: cmd.key,
+        value: cmd.value.slice(),
+        createIndex: r.createIndex(target),
+        modIndex: index,
+        version: r.version(target),
+        lease: r.lease(target),
+      }]);
     } else if (slot !== undefined) {
       this.#slots.delete(cmd.key);
       this.#keys.delete(cmd.key);
       this.#values.clear(slot);
-      this.#indexOf[slot] = 0;
+      this.#revisions.clear(slot);
       this.#freeSlots.push(slot);
+      this.#changed(index, [{ type: "delete", key: cmd.key, modIndex: index }]);
     }
     return { status: "ok", index };
+  }
+
+  /** Records the changes of the entry at `index` and tells the listeners. */
+  #changed(index: number, events: WatchEvent[]): void {
+    const batch: ChangeBatch = { index, events };
+    this.#history.append(batch);
+    for (const listener of this.#listeners) listener.changed(batch);
   }
 
   /** Returns a free slot, growing the per-slot arrays when needed. */
   #newSlot(): number {
     if (this.#freeSlots.length > 0) return this.#freeSlots.pop()!;
     const slot = this.#slotCount++;
-    if (slot >= this.#indexOf.length) {
-      const grown = new Float64Array(
-        Math.max(1024, Math.ceil(this.#indexOf.length * 1.5)),
-      );
-      grown.set(this.#indexOf);
-      this.#indexOf = grown;
-      this.#values.reserve(grown.length);
+    const capacity = this.#revisions.capacity;
+    if (slot >= capacity) {
+      const grown = Math.max(1024, Math.ceil(capacity * 1.5));
+      this.#revisions.reserve(grown);
+      this.#values.reserve(grown);
     }
     return slot;
   }
 
-  /** Copies `value` into `slot` (the caller's bytes are not kept). */
-  #write(slot: number, value: Uint8Array, index: number): void {
-    this.#values.set(slot, value);
-    this.#indexOf[slot] = index;
-  }
-
   /**
-   * Returns the value of `key` and the index that wrote it, or undefined.
-   * The value is a view into the store's memory: never change it.
+   * Returns the value of `key` and its revision, or undefined. The value is
+   * a view into the store's memory: never change it.
    */
   get(key: string): KvEntry | undefined {
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
-    return { value: this.#values.get(slot), index: this.#indexOf[slot]! };
+    return this.#entry(slot, key);
+  }
+
+  /** The key in `slot` as a listing item (a get's answer too). */
+  #entry(slot: number, key: string): KvItem {
+    const r = this.#revisions;
+    const modIndex = r.modIndex(slot);
+    return {
+      key,
+      value: this.#values.get(slot),
+      index: modIndex,
+      createIndex: r.createIndex(slot),
+      modIndex,
+      version: r.version(slot),
+      lease: r.lease(slot),
+    };
+  }
+
+  /** Returns the revision of `key`; all zeros when absent. */
+  revision(key: string): KeyRevision {
+    const slot = this.#slots.get(key);
+    return slot === undefined ? ABSENT_REVISION : this.#revisions.get(slot);
   }
 
   /**
@@ -203,12 +290,7 @@ export class KvStore implements KvReader {
         more = true;
         return false;
       }
-      const slot = this.#slots.get(key)!;
-      items.push({
-        key,
-        value: this.#values.get(slot),
-        index: this.#indexOf[slot]!,
-      });
+      items.push(this.#entry(this.#slots.get(key)!, key));
       return true;
     });
     return { items, more };
@@ -216,7 +298,8 @@ export class KvStore implements KvReader {
 
   /**
    * Returns the whole state as bytes. Deterministic: the same state (keys,
-   * values, write indexes and applied index) always gives the same bytes.
+   * values, revisions and applied index) always gives the same bytes. The
+   * watch history is not part of it.
    */
   snapshot(): Uint8Array {
     return this.snapshotAfter(0);
@@ -230,20 +313,25 @@ export class KvStore implements KvReader {
   snapshotAfter(headroom: number): Uint8Array {
     const slots = this.#slots;
     const values = this.#values;
-    const indexOf = this.#indexOf;
+    const r = this.#revisions;
     const keys = this.#keys.toArray();
     const slotOf = new Int32Array(keys.length);
     for (let i = 0; i < keys.length; i++) slotOf[i] = slots.get(keys[i]!)!;
     return encodeSnapshot(this.#appliedIndex, keys, {
       valueLength: (i) => values.length(slotOf[i]!),
-      index: (i) => indexOf[slotOf[i]!]!,
+      createIndex: (i) => r.createIndex(slotOf[i]!),
+      modIndex: (i) => r.modIndex(slotOf[i]!),
+      version: (i) => r.version(slotOf[i]!),
+      lease: (i) => r.lease(slotOf[i]!),
       copyValue: (i, out, pos) => values.copyTo(slotOf[i]!, out, pos),
     }, headroom);
   }
 
   /**
-   * Replaces the whole state with a snapshot's. Validates everything before
-   * changing anything, so a bad snapshot leaves the store as it was.
+   * Replaces the whole state with a snapshot's (any format version, see
+   * `snapshot_codec.ts`). Validates everything before changing anything, so
+   * a bad snapshot leaves the store as it was. The watch history restarts
+   * empty at the snapshot's index, and the listeners are told.
    *
    * @throws {InvalidSnapshotError} when `bytes` is not a valid snapshot.
    */
@@ -252,22 +340,28 @@ export class KvStore implements KvReader {
     const n = content.entries.length;
     const slots = new Map<string, number>();
     const keys: string[] = new Array(n);
-    const indexOf = new Float64Array(Math.max(1024, n));
+    const capacity = Math.max(1024, n);
+    const revisions = new RevisionTable();
+    revisions.reserve(capacity);
     const values = new ValueArena();
-    values.reserve(indexOf.length);
+    values.reserve(capacity);
     for (let i = 0; i < n; i++) {
-      const { key, value, index } = content.entries[i]!;
-      slots.set(key, i);
-      keys[i] = key;
-      indexOf[i] = index;
-      values.set(i, value);
+      const entry = content.entries[i]!;
+      slots.set(entry.key, i);
+      keys[i] = entry.key;
+      revisions.set(i, entry);
+      values.set(i, entry.value);
     }
     this.#slots = slots;
     this.#freeSlots = [];
     this.#slotCount = n;
-    this.#indexOf = indexOf;
+    this.#revisions = revisions;
     this.#values = values;
     this.#keys = SortedKeys.fromSorted(keys);
     this.#appliedIndex = content.appliedIndex;
+    this.#history.reset(content.appliedIndex);
+    for (const listener of this.#listeners) {
+      listener.restored(content.appliedIndex);
+    }
   }
 }

@@ -13,11 +13,16 @@ function apply(store: KvStore, index: number, cmd: Command): void {
   store.apply(index, encodeCommand(cmd));
 }
 
-/** Every key, value and index of `store`, for comparisons. */
+/** Every key, value and revision of `store`, for comparisons. */
 function dump(store: KvStore) {
-  return store.list("", 1_000_000).items.map((
-    i,
-  ) => [i.key, [...i.value], i.index]);
+  return store.list("", 1_000_000).items.map((i) => [
+    i.key,
+    [...i.value],
+    i.createIndex,
+    i.modIndex,
+    i.version,
+    i.lease,
+  ]);
 }
 
 Deno.test("the same state gives the same snapshot bytes, whatever the history", () => {
@@ -27,8 +32,8 @@ Deno.test("the same state gives the same snapshot bytes, whatever the history", 
   apply(a, 3, { op: "put", key: "b", value: text("2") });
   apply(a, 4, { op: "put", key: "a", value: text("1") });
   const b = new KvStore();
-  b.apply(1, new Uint8Array(0));
-  apply(b, 2, { op: "put", key: "a", value: text("old") });
+  apply(b, 1, { op: "put", key: "y", value: text("other") });
+  apply(b, 2, { op: "delete", key: "y" });
   apply(b, 3, { op: "put", key: "b", value: text("2") });
   apply(b, 4, { op: "put", key: "a", value: text("1") });
   assert.deepEqual(a.snapshot(), b.snapshot());
@@ -36,6 +41,14 @@ Deno.test("the same state gives the same snapshot bytes, whatever the history", 
   // A different applied index is a different state.
   b.apply(5, new Uint8Array(0));
   assert.notDeepEqual(a.snapshot(), b.snapshot());
+  // The same values with other revisions are a different state: here "a"
+  // was created at 2 and is at version 2.
+  const c = new KvStore();
+  c.apply(1, new Uint8Array(0));
+  apply(c, 2, { op: "put", key: "a", value: text("old") });
+  apply(c, 3, { op: "put", key: "b", value: text("2") });
+  apply(c, 4, { op: "put", key: "a", value: text("1") });
+  assert.notDeepEqual(a.snapshot(), c.snapshot());
 });
 
 Deno.test("restore(snapshot()) reproduces the state exactly", () => {
@@ -116,4 +129,97 @@ Deno.test("restore refuses malformed snapshots and leaves the store as it was", 
     );
     assert.deepEqual(target.snapshot(), before);
   }
+});
+
+Deno.test("a version-1 snapshot (before revisions) still loads: each key as if its last write created it", () => {
+  // Made by the version-1 encoder (kv/snapshot_codec.ts before revisions)
+  // from: 3 put a=1, 5 put b/x=ff00fe, 6 put a=2, 7 put gone=x,
+  // 8 put é😀="", 9 delete gone, 12 an empty entry.
+  const bytes = Deno.readFileSync(
+    new URL("./fixtures/snapshot_v1.bin", import.meta.url),
+  );
+  assert.equal(bytes[4], 1, "the fixture is a version-1 snapshot");
+  const store = new KvStore();
+  store.restore(bytes);
+  assert.equal(store.appliedIndex, 12);
+  assert.deepEqual(dump(store), [
+    ["a", [0x32], 6, 6, 1, 0],
+    ["b/x", [0xff, 0x00, 0xfe], 5, 5, 1, 0],
+    ["é😀", [], 8, 8, 1, 0],
+  ]);
+  assert.equal(store.get("a")?.index, 6, "ETags (the write index) carry over");
+  // Writes continue the revisions; the next snapshot is version 2.
+  apply(store, 13, { op: "put", key: "a", value: text("3") });
+  assert.deepEqual(store.revision("a"), {
+    createIndex: 6,
+    modIndex: 13,
+    version: 2,
+    lease: 0,
+  });
+  const next = store.snapshot();
+  assert.equal(next[4], 2);
+  const again = new KvStore();
+  again.restore(next);
+  assert.deepEqual(dump(again), dump(store));
+});
+
+Deno.test("revisions survive a snapshot round trip", () => {
+  const source = new KvStore();
+  apply(source, 1, { op: "put", key: "a", value: text("1") });
+  apply(source, 2, { op: "put", key: "a", value: text("2") });
+  apply(source, 3, { op: "put", key: "b", value: text("1") });
+  apply(source, 4, { op: "delete", key: "a" });
+  apply(source, 5, { op: "put", key: "a", value: text("3") });
+  apply(source, 6, { op: "put", key: "b", value: text("2") });
+  apply(source, 7, { op: "put", key: "b", value: text("3") });
+  const copy = new KvStore();
+  copy.restore(source.snapshot());
+  assert.deepEqual(dump(copy), [
+    ["a", [0x33], 5, 5, 1, 0],
+    ["b", [0x33], 3, 7, 3, 0],
+  ]);
+  apply(copy, 8, { op: "put", key: "b", value: text("4") });
+  assert.deepEqual(copy.revision("b"), {
+    createIndex: 3,
+    modIndex: 8,
+    version: 4,
+    lease: 0,
+  });
+});
+
+/** Offsets in a version-2 snapshot of one key of one byte. */
+const V2_ONE_KEY = {
+  create: 17 + 3,
+  mod: 17 + 11,
+  version: 17 + 19,
+  lease: 17 + 27,
+  sections: 17 + 3 + 36 + 1,
+};
+
+Deno.test("restore refuses version-2 revisions that cannot be", () => {
+  const source = new KvStore();
+  apply(source, 4, { op: "put", key: "k", value: text("v") });
+  const good = source.snapshot();
+  assert.equal(good.length, V2_ONE_KEY.sections + 4);
+  new KvStore().restore(good);
+  const variants: [string, (b: Uint8Array) => void][] = [
+    ["createIndex 0", (b) => (b[V2_ONE_KEY.create] = 0)],
+    ["createIndex above modIndex", (b) => (b[V2_ONE_KEY.create] = 5)],
+    ["modIndex above the applied index", (b) => (b[V2_ONE_KEY.mod] = 9)],
+    ["version 0", (b) => (b[V2_ONE_KEY.version] = 0)],
+    ["a lease above 2^53", (b) => (b[V2_ONE_KEY.lease + 7] = 0xff)],
+    ["an unknown section", (b) => (b[V2_ONE_KEY.sections] = 1)],
+  ];
+  for (const [what, spoil] of variants) {
+    const bad = good.slice();
+    spoil(bad);
+    assert.throws(() => new KvStore().restore(bad), InvalidSnapshotError, what);
+  }
+  // The lease slot is carried as it is.
+  const leased = good.slice();
+  leased[V2_ONE_KEY.lease] = 7;
+  const store = new KvStore();
+  store.restore(leased);
+  assert.equal(store.revision("k").lease, 7);
+  assert.deepEqual(store.snapshot(), leased);
 });

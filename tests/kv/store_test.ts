@@ -179,3 +179,158 @@ Deno.test("a value that is a small view into a large buffer is copied", () => {
     "the value pins the large buffer",
   );
 });
+
+Deno.test("revisions: a put creates at version 1, each write adds one, a delete and a put create anew", () => {
+  const store = new KvStore();
+  const rev = (key: string) => store.revision(key);
+  assert.deepEqual(rev("a"), {
+    createIndex: 0,
+    modIndex: 0,
+    version: 0,
+    lease: 0,
+  });
+  apply(store, 3, put("a", "1"));
+  assert.deepEqual(rev("a"), {
+    createIndex: 3,
+    modIndex: 3,
+    version: 1,
+    lease: 0,
+  });
+  apply(store, 4, put("b", "x"));
+  apply(store, 6, put("a", "2"));
+  apply(store, 7, put("a", "3"));
+  assert.deepEqual(rev("a"), {
+    createIndex: 3,
+    modIndex: 7,
+    version: 3,
+    lease: 0,
+  });
+  // A failed condition changes no revision.
+  apply(store, 8, put("a", "no", { ifMatch: 3 }));
+  apply(store, 9, put("a", "no", { ifNoneMatch: true }));
+  assert.deepEqual(rev("a").modIndex, 7);
+  assert.deepEqual(rev("a").version, 3);
+  apply(store, 10, { op: "delete", key: "a" });
+  assert.deepEqual(rev("a"), {
+    createIndex: 0,
+    modIndex: 0,
+    version: 0,
+    lease: 0,
+  });
+  // A delete of an absent key changes nothing (and records no change).
+  const historyBefore = store.history.size;
+  apply(store, 11, { op: "delete", key: "a" });
+  assert.equal(store.history.size, historyBefore);
+  apply(store, 12, put("a", "again"));
+  assert.deepEqual(rev("a"), {
+    createIndex: 12,
+    modIndex: 12,
+    version: 1,
+    lease: 0,
+  });
+  // get and list carry the same numbers; index stays the write index.
+  const got = store.get("a")!;
+  assert.equal(got.createIndex, 12);
+  assert.equal(got.modIndex, 12);
+  assert.equal(got.index, 12);
+  assert.equal(got.version, 1);
+  const listed = store.list("", 10).items.map((i) => [
+    i.key,
+    i.createIndex,
+    i.modIndex,
+    i.version,
+    i.index,
+  ]);
+  assert.deepEqual(listed, [["a", 12, 12, 1, 12], ["b", 4, 4, 1, 4]]);
+  // Slots are reused after a delete: the new key starts from scratch.
+  apply(store, 13, { op: "delete", key: "b" });
+  apply(store, 14, put("c", "fresh"));
+  assert.deepEqual(rev("c"), {
+    createIndex: 14,
+    modIndex: 14,
+    version: 1,
+    lease: 0,
+  });
+});
+
+Deno.test("every change becomes one batch in the history and at the listeners, in index order", () => {
+  const store = new KvStore();
+  const seen: unknown[] = [];
+  const stop = store.listen({
+    changed: (b) =>
+      seen.push(["changed", b.index, b.events.map((e) => e.type)]),
+    restored: (index) => seen.push(["restored", index]),
+  });
+  apply(store, 1, put("a", "1"));
+  apply(store, 2, put("a", "2"));
+  apply(store, 3, { op: "delete", key: "missing" });
+  apply(store, 4, put("a", "x", { ifMatch: 1 }));
+  store.apply(5, new Uint8Array(0));
+  apply(store, 6, { op: "delete", key: "a" });
+  assert.deepEqual(seen, [
+    ["changed", 1, ["put"]],
+    ["changed", 2, ["put"]],
+    ["changed", 6, ["delete"]],
+  ]);
+  const page = store.history.read(1, [{ prefix: "" }]);
+  assert.deepEqual(page.batches.map((b) => b.events), [
+    [{
+      type: "put",
+      key: "a",
+      value: text("1"),
+      createIndex: 1,
+      modIndex: 1,
+      version: 1,
+      lease: 0,
+    }],
+    [{
+      type: "put",
+      key: "a",
+      value: text("2"),
+      createIndex: 1,
+      modIndex: 2,
+      version: 2,
+      lease: 0,
+    }],
+    [{ type: "delete", key: "a", modIndex: 6 }],
+  ]);
+  // A restore empties the history at the snapshot's index and tells the listeners.
+  const other = new KvStore();
+  apply(other, 9, put("z", "1"));
+  store.restore(other.snapshot());
+  assert.deepEqual(seen.at(-1), ["restored", 9]);
+  assert.equal(store.history.size, 0);
+  assert.equal(store.history.compactIndex, 10);
+  stop();
+  apply(store, 10, put("a", "1"));
+  assert.equal(seen.length, 4, "no call after unsubscribing");
+  assert.equal(store.history.read(10, [{ key: "a" }]).batches.length, 1);
+});
+
+Deno.test("a history event owns its value: later writes and the caller's buffer do not change it", () => {
+  const store = new KvStore();
+  const bytes = encodeCommand(put("a", "one"));
+  store.apply(1, bytes);
+  bytes.fill(0);
+  apply(store, 2, put("a", "two"));
+  const [first] = store.history.read(1, [{ key: "a" }]).batches;
+  const event = first!.events[0]!;
+  assert.equal(event.type, "put");
+  assert.equal(event.type === "put" && str(event.value), "one");
+});
+
+Deno.test("after a restore to an older state the history starts over after it, and applying goes on", () => {
+  const old = new KvStore();
+  apply(old, 3, put("a", "old"));
+  const store = new KvStore({ history: { entries: 2 } });
+  for (let i = 1; i <= 10; i++) apply(store, i, put("a", `${i}`));
+  assert.equal(store.history.compactIndex, 9);
+  store.restore(old.snapshot());
+  assert.equal(store.history.compactIndex, 4);
+  apply(store, 4, put("a", "new"));
+  assert.deepEqual(
+    store.history.read(4, [{ key: "a" }]).batches.map((b) => b.index),
+    [4],
+  );
+  assert.equal(store.revision("a").version, 2);
+});
