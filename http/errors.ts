@@ -151,7 +151,8 @@ export class RequestTimeoutError extends HttpError {
  * signals garbage on `/raft` with code `invalid_message` (a `NodePort` may)
  * or `invalid_encoding` (raft/codec.ts's CodecError), a sender that was
  * removed from the cluster with `peer_removed` (410, the transport then
- * stops that node), a closing node with `stopped`, a passed deadline with
+ * stops that node), a closing node with `stopped` (and a write it proposed
+ * that may still commit with `outcome_unknown`), a passed deadline with
  * `timeout`.
  *
  * The internal codes are deliberately absent: `invalid_snapshot` and
@@ -199,6 +200,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["overloaded", 503],
   ["upgrade_unsupported", 501],
   ["timeout", 504],
+  ["outcome_unknown", 504],
 ]);
 
 /** Options of {@linkcode errorResponse}. */
