@@ -21,18 +21,20 @@ import { HAS_CURL } from "./curl.ts";
 import { busyPorts, withFixedPorts } from "./fixed_ports.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-/** What a fresh clone needs to run the tour. */
-const REPO_ENTRIES = [
-  "main.ts",
-  "deno.json",
-  "deno.lock",
-  "README.md",
-  "raft",
-  "kv",
-  "http",
-  "wal",
-  "scripts",
-];
+/**
+ * What a clone does not hold: Git's own files, and what .gitignore keeps
+ * out (CI's Deno, builds, local clusters, benchmark and test output).
+ */
+const NOT_CLONED = new Set([
+  ".git",
+  ".ci",
+  "node_modules",
+  "dist",
+  ".cluster",
+  "bench-out",
+  "coverage",
+  "test-artifacts",
+]);
 
 /** One `sh` block of the tour and the README line it starts after. */
 interface Block {
@@ -106,8 +108,12 @@ async function runBlock(
 
 /** Copies what a clone holds into `dir` (no .cluster, no dist). */
 async function freshCopy(dir: string): Promise<void> {
+  const entries: string[] = [];
+  for await (const e of Deno.readDir(ROOT)) {
+    if (!NOT_CLONED.has(e.name)) entries.push(`${ROOT}${e.name}`);
+  }
   const out = await new Deno.Command("cp", {
-    args: ["-R", ...REPO_ENTRIES.map((e) => `${ROOT}${e}`), dir],
+    args: ["-R", ...entries, dir],
   }).output();
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
 }
