@@ -23,7 +23,8 @@ import { busyPorts, withFixedPorts } from "./fixed_ports.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 /**
  * What a clone does not hold: Git's own files, and what .gitignore keeps
- * out (CI's Deno, builds, local clusters, benchmark and test output).
+ * out (CI's Deno, builds, local clusters, benchmark and test output; and
+ * data directories, `raftkv-*`).
  */
 const NOT_CLONED = new Set([
   ".git",
@@ -110,7 +111,8 @@ async function runBlock(
 async function freshCopy(dir: string): Promise<void> {
   const entries: string[] = [];
   for await (const e of Deno.readDir(ROOT)) {
-    if (!NOT_CLONED.has(e.name)) entries.push(`${ROOT}${e.name}`);
+    if (NOT_CLONED.has(e.name) || e.name.startsWith("raftkv-")) continue;
+    entries.push(`${ROOT}${e.name}`);
   }
   const out = await new Deno.Command("cp", {
     args: ["-R", ...entries, dir],
