@@ -17,7 +17,12 @@
  * @module
  */
 
-import type { ApplyResult, Command, KvReader } from "../kv/mod.ts";
+import type {
+  ApplyResult,
+  Command,
+  KvReader,
+  WatchHub,
+} from "../kv/mod.ts";
 
 /** A member's role: voters count toward quorums, learners only replicate. */
 export type MemberRole = "voter" | "learner";
@@ -130,6 +135,12 @@ export interface NodePort {
    * `consistency=stale`.
    */
   readonly store: KvReader;
+
+  /**
+   * The watchers of `store`: watch streams and long polls open theirs here.
+   * Fed by the same applies as `store`, so from applied entries only.
+   */
+  readonly watches: WatchHub;
 
   /**
    * Adds a member and resolves once the configuration change is committed.

@@ -12,6 +12,7 @@ import {
   type Command,
   encodeCommand,
   KvStore,
+  WatchHub,
 } from "../../kv/mod.ts";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import type {
@@ -37,6 +38,7 @@ export const RAFT_BATCH_MAGIC = 0x01;
 /** A fake node; every field is public so tests can steer and inspect it. */
 export class FakeNode implements NodePort {
   readonly store = new KvStore();
+  readonly watches = new WatchHub(this.store);
   index = 0;
   isRecovering = false;
   mode: FakeMode = "apply";
