@@ -11,11 +11,7 @@
  */
 
 import { type Logger, RaftKvError } from "../raft/mod.ts";
-import {
-  CompactedError,
-  KvError,
-  PreconditionFailedError,
-} from "../kv/mod.ts";
+import { CompactedError, KvError, PreconditionFailedError } from "../kv/mod.ts";
 
 /** The root of the HTTP layer's own errors; `code` is stable. */
 export class HttpError extends Error {

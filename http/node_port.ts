@@ -17,12 +17,7 @@
  * @module
  */
 
-import type {
-  ApplyResult,
-  Command,
-  KvReader,
-  WatchHub,
-} from "../kv/mod.ts";
+import type { ApplyResult, Command, KvReader, WatchHub } from "../kv/mod.ts";
 
 /** A member's role: voters count toward quorums, learners only replicate. */
 export type MemberRole = "voter" | "learner";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { InvalidKeyError, type KeyRange, keyProblem } from "../kv/mod.ts";
+import { InvalidKeyError, keyProblem, type KeyRange } from "../kv/mod.ts";
 import { BadRequestError } from "./errors.ts";
 
 /** Where the path starts and ends in a request URL (before `?` or `#`). */
@@ -292,7 +292,9 @@ export function parseWatchQuery(
     if (!WATCH_PARAMS.has(name)) {
       throw new BadRequestError(
         "invalid_query",
-        `unknown parameter ${JSON.stringify(name)}: a watch takes key or prefix, and from`,
+        `unknown parameter ${
+          JSON.stringify(name)
+        }: a watch takes key or prefix, and from`,
       );
     }
     if (seen.has(name)) {

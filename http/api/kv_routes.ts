@@ -44,9 +44,9 @@ import type { HttpMetrics } from "./metrics_routes.ts";
 import { KV_KEY_PREFIX, RESERVED_ROOT_PATHS } from "./route_table.ts";
 import {
   decodeKey,
+  type LongPoll,
   parseIfMatch,
   parseIfNoneMatch,
-  type LongPoll,
   parseKeyQuery,
   parseListQuery,
   pathBounds,

@@ -41,7 +41,8 @@ export function watchStream(
 ): ReadableStream<Uint8Array> {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
-  let caughtUp = false;
+  // The first progress (at the read index) is the caught-up one.
+  let caughtUp = options.firstProgress !== undefined;
   /** Something was sent since the progress timer last looked. */
   let busy = false;
   let progressDue = false;
