@@ -18,7 +18,7 @@ async function parse(wire: string) {
   return out;
 }
 
-Deno.test("a change message: id = index, one data line of the contract's JSON", async () => {
+Deno.test("a change message: id = index, one data line of the contract's JSON", () => {
   const wire = encodeChange({
     index: 43,
     events: [
