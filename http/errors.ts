@@ -46,6 +46,17 @@ export class UnauthorizedError extends HttpError {
   }
 }
 
+/**
+ * A peer message refused before it reached the node (403), by the checks of
+ * http/peer/peer_guard.ts. `code` says why: `cluster_mismatch` (another cluster
+ * id, or none), `peer_unknown` (the sender is not a member),
+ * `peer_mismatch` (a message of the batch, or a snapshot chunk, names
+ * another sender or receiver than the request declares) or
+ * `peer_not_leader` (a snapshot chunk from a node this node does not know
+ * as its leader).
+ */
+export class PeerRefusedError extends HttpError {}
+
 /** The client did not send the whole body in time (408, `body_timeout`). */
 export class BodyTimeoutError extends HttpError {
   constructor(timeoutMs: number) {
@@ -140,6 +151,10 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["invalid_encoding", 400],
   ["invalid_command", 400],
   ["unauthorized", 401],
+  ["cluster_mismatch", 403],
+  ["peer_unknown", 403],
+  ["peer_mismatch", 403],
+  ["peer_not_leader", 403],
   ["key_not_found", 404],
   ["not_found", 404],
   ["method_not_allowed", 405],
