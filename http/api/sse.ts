@@ -64,6 +64,24 @@ export function encodeChange(batch: ChangeBatch): string {
   return `id: ${batch.index}\ndata: ${json}\n\n`;
 }
 
+const utf8 = new TextEncoder();
+/** Encoded messages by batch: a change is encoded once, for every stream. */
+const encoded = new WeakMap<ChangeBatch, Uint8Array>();
+
+/**
+ * {@linkcode encodeChange} as UTF-8 bytes, encoded once per batch object
+ * and shared by every stream that sends it (the hub hands the same batch
+ * to every watcher whose range holds all its events). Never change them.
+ */
+export function encodeChangeBytes(batch: ChangeBatch): Uint8Array {
+  let bytes = encoded.get(batch);
+  if (bytes === undefined) {
+    bytes = utf8.encode(encodeChange(batch));
+    encoded.set(batch, bytes);
+  }
+  return bytes;
+}
+
 /** `event: progress`: every change up to `index` has been sent. */
 export function encodeProgress(index: number): string {
   return `event: progress\nid: ${index}\ndata: {"index":${index}}\n\n`;

@@ -16,7 +16,7 @@
  */
 
 import type { Watcher, WatchHub } from "../../kv/mod.ts";
-import { encodeCancelled, encodeChange, encodeProgress } from "./sse.ts";
+import { encodeCancelled, encodeChangeBytes, encodeProgress } from "./sse.ts";
 
 /** Encoded bytes a stream body queues before it waits for the client. */
 export const STREAM_QUEUE_BYTES = 64 * 1024;
@@ -66,9 +66,10 @@ export function watchStream(
     end();
     controller.close();
   };
-  const send = (text: string) => {
+  const send = (text: string) => sendBytes(utf8.encode(text));
+  const sendBytes = (bytes: Uint8Array) => {
     busy = true;
-    controller.enqueue(utf8.encode(text));
+    controller.enqueue(bytes);
   };
   const sendCancelled = () => {
     if (ended) return;
@@ -103,10 +104,11 @@ export function watchStream(
         if (ended) return;
         if (watcher.cancelled !== undefined) return sendCancelled();
         const batches = watcher.take(STREAM_QUEUE_BYTES);
-        if (batches.length > 0) {
-          let text = "";
-          for (const b of batches) text += encodeChange(b);
-          return send(text);
+        if (batches.length === 1) {
+          return sendBytes(encodeChangeBytes(batches[0]!));
+        }
+        if (batches.length > 1) {
+          return sendBytes(concat(batches.map(encodeChangeBytes)));
         }
         if (watcher.cancelled !== undefined) return sendCancelled();
         if (watcher.live && (!caughtUp || progressDue)) {
@@ -126,4 +128,17 @@ export function watchStream(
       end();
     },
   }, { highWaterMark: STREAM_QUEUE_BYTES, size: (chunk) => chunk.byteLength });
+}
+
+/** The bytes of `parts`, one after the other, in one array. */
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
