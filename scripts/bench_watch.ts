@@ -19,11 +19,17 @@
  *   deno task bench:watch [--duration S] [--systems raftkv,etcd]
  *                         [--scenarios none,idle100,idle1000,busy100]
  *
- * Env: BENCH_TMPDIR (data directories; a real disk), DENO.
+ * A scenario may be repeated (`none,busy100,none,busy100`) to interleave
+ * runs on a noisy machine; the repeats are reported as `none#2`, ...
+ *
+ * Env: BENCH_TMPDIR (data directories; a real disk), DENO,
+ * BENCH_RAFTKV_DENO_FLAGS (deno flags of the raftkv nodes, e.g.
+ * `--cpu-prof --cpu-prof-dir=prof`; the nodes are stopped with SIGTERM).
  *
  * @module
  */
 
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -91,6 +97,9 @@ async function startRaftkv(): Promise<Cluster> {
       args: [
         "run",
         "-A",
+        ...(Deno.env.get("BENCH_RAFTKV_DENO_FLAGS") ?? "").split(" ").filter(
+          (f) => f !== "",
+        ),
         `${ROOT}main.ts`,
         "--id",
         String(i + 1),
@@ -220,13 +229,21 @@ async function startEtcd(): Promise<Cluster> {
 async function stop(c: Cluster): Promise<void> {
   for (const p of c.procs) {
     try {
-      p.kill("SIGKILL");
+      p.kill("SIGTERM");
     } catch {
       // Gone already.
     }
+    const timer = setTimeout(() => {
+      try {
+        p.kill("SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }, 15_000);
     await p.status;
+    clearTimeout(timer);
   }
-  await Deno.remove(c.dir, { recursive: true });
+  await Deno.remove(c.dir, { recursive: true }).catch(() => {});
 }
 
 /**
@@ -382,6 +399,23 @@ async function probeLatency(
   return samples;
 }
 
+/** CPU seconds (user + system) of the server processes, from /proc. */
+function serverCpuSeconds(c: Cluster): number {
+  let ticks = 0;
+  for (const p of c.procs) {
+    const stat = Deno.readTextFileSync(`/proc/${p.pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** CPU seconds of this process (the watchers and the probe). */
+function clientCpuSeconds(): number {
+  const u = cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
@@ -403,13 +437,19 @@ for (const system of flags.systems.split(",")) {
       const latency = m[1] === "busy"
         ? probeLatency(c, leader, probe.signal)
         : Promise.resolve([]);
+      const serverBefore = serverCpuSeconds(c);
+      const clientBefore = clientCpuSeconds();
       const load = await writeLoad(c, leader);
+      const serverCpuS = serverCpuSeconds(c) - serverBefore;
+      const clientCpuS = clientCpuSeconds() - clientBefore;
       probe.abort();
       const samples = (await latency).sort((a, b) => a - b);
       await watchers.close();
       const received = watchers.bytes.filter((b) => b > 0).length;
       const row = {
         ...load,
+        serverCpuS,
+        clientCpuS,
         watchers: count,
         watchersReceiving: received,
         ...(samples.length > 0
@@ -420,8 +460,12 @@ for (const system of flags.systems.split(",")) {
           }
           : {}),
       };
-      (results[system] ??= {})[scenario] = row;
-      log(`${system} ${scenario}: ${JSON.stringify(row)}`);
+      // A scenario may be listed again (interleaved repeats): #2, #3...
+      const bySystem = results[system] ??= {};
+      let name = scenario;
+      for (let n = 2; name in bySystem; n++) name = `${scenario}#${n}`;
+      bySystem[name] = row;
+      log(`${system} ${name}: ${JSON.stringify(row)}`);
     }
   } finally {
     await stop(c);
