@@ -22,7 +22,8 @@
  * A scenario may be repeated (`none,busy100,none,busy100`) to interleave
  * runs on a noisy machine; the repeats are reported as `none#2`, ...
  *
- * Env: BENCH_TMPDIR (data directories; a real disk), DENO,
+ * Env: BENCH_TMPDIR (data directories; a real disk), DENO, BENCH_LOG_DIR
+ * (raftkv nodes' logs are appended there),
  * BENCH_RAFTKV_DENO_FLAGS (deno flags of the raftkv nodes, e.g.
  * `--cpu-prof --cpu-prof-dir=prof`; the nodes are stopped with SIGTERM).
  *
@@ -48,6 +49,7 @@ const { values: flags } = parseArgs({
 const durationS = Number(flags.duration);
 const tmp = Deno.env.get("BENCH_TMPDIR") ?? Deno.env.get("TMPDIR") ?? "/tmp";
 const deno = Deno.env.get("DENO") ?? Deno.execPath();
+const logDir = Deno.env.get("BENCH_LOG_DIR");
 
 function log(text: string): void {
   // deno-lint-ignore no-console -- a script's progress on stderr.
@@ -111,9 +113,18 @@ async function startRaftkv(): Promise<Cluster> {
         "warn",
       ],
       stdout: "null",
-      stderr: "null",
+      stderr: logDir === undefined ? "null" : "piped",
     }).spawn()
   );
+  if (logDir !== undefined) {
+    procs.forEach((p, i) => {
+      const f = Deno.openSync(`${logDir}/raftkv-${i + 1}.log`, {
+        create: true,
+        append: true,
+      });
+      void p.stderr.pipeTo(f.writable).catch(() => {});
+    });
+  }
   const c: Cluster = {
     system: "raftkv",
     urls,
