@@ -33,6 +33,25 @@ export interface WatchStreamOptions {
 
 const utf8 = new TextEncoder();
 
+/** Streams to wake once the current task (the node's apply) has finished. */
+let pendingWakes: (() => void)[] = [];
+
+/**
+ * Wakes a stream in a later task, not inside the apply that queued its
+ * message: the node answers its writes first, and the stream then takes
+ * every message that task queued at once. One timer for all streams.
+ */
+function wakeLater(wake: () => void): void {
+  if (pendingWakes.length === 0) {
+    setTimeout(() => {
+      const wakes = pendingWakes;
+      pendingWakes = [];
+      for (const w of wakes) w();
+    }, 0);
+  }
+  pendingWakes.push(wake);
+}
+
 /** Returns the body of `watcher`'s stream; see the module doc. */
 export function watchStream(
   hub: WatchHub,
@@ -93,7 +112,7 @@ export function watchStream(
       // goes out at once, even while the client is not reading.
       watcher.onReady = () => {
         if (watcher.cancelled !== undefined) sendCancelled();
-        else wakeUp();
+        else wakeLater(wakeUp);
       };
       if (options.firstProgress !== undefined) {
         send(encodeProgress(options.firstProgress));
