@@ -25,6 +25,7 @@ import { type PeerDirectory, PeerGuard } from "./peer/peer_guard.ts";
 import { SnapshotReceiver } from "./peer/snapshot_receiver.ts";
 import { authCheck, authMiddleware } from "./auth.ts";
 import { registerSnapshotRoutes } from "./api/snapshot_routes.ts";
+import { registerOpenapiRoutes } from "./api/openapi_routes.ts";
 import { allowedMethods, KV_KEY_PREFIX } from "./api/route_table.ts";
 import { registerStatusRoutes } from "./api/status_routes.ts";
 import {
@@ -35,6 +36,7 @@ import {
 import { registerUiRoutes } from "./ui/ui_routes.ts";
 import { registerWatchRoutes } from "./api/watch_routes.ts";
 import { rawPath } from "./validate.ts";
+import { drainBody } from "./body.ts";
 import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
 
 /** What {@linkcode createApp} needs. */
@@ -155,6 +157,7 @@ export function createApp(deps: AppDeps): Hono {
   });
   registerMemberRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
+  registerOpenapiRoutes(app);
   registerKvRoutes(app, ctx);
   registerWatchRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);
@@ -167,13 +170,17 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => {
     throw unmatched(c.req.raw);
   });
-  app.onError((err, c) =>
-    errorResponse(err, {
+  app.onError(async (err, c) => {
+    const res = errorResponse(err, {
       logger: ctx.logger,
       retryAfterSeconds: ctx.retryAfterSeconds,
       request: c.req.raw,
-    })
-  );
+    });
+    // An error answered before the body was read (401, 413, 400, 503):
+    // read it first, or HTTP/2 clients see a stream reset (http/body.ts).
+    if (c.req.raw.body !== null) await drainBody(c.req.raw, ctx.bodyTimeoutMs);
+    return res;
+  });
   return app;
 }
 

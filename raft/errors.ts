@@ -26,18 +26,39 @@ export class StoppedError extends RaftKvError {
 
 /** Leadership moved while the request waited: it was not applied; retry. */
 export class LeaderChangedError extends RaftKvError {
-  constructor() {
+  constructor(
+    message = "leadership changed while the request waited: retry",
+  ) {
+    super("leader_changed", message);
+  }
+}
+
+/**
+ * The node stopped while a write it proposed could still commit elsewhere:
+ * the outcome is unknown (504), unlike {@linkcode StoppedError} (503, not
+ * applied).
+ */
+export class OutcomeUnknownError extends RaftKvError {
+  constructor(reason: string) {
     super(
-      "leader_changed",
-      "leadership changed while the request waited: retry",
+      "outcome_unknown",
+      `${reason}: the request was proposed and may still be applied`,
     );
   }
 }
 
-/** A membership request names a node it cannot apply to. */
+/**
+ * A membership request names a node it cannot apply to: an id already a
+ * member (`member_exists`), not a member (`member_unknown`), removed before
+ * (`member_removed`), or a URL another member has (`member_url_exists`).
+ */
 export class MemberError extends RaftKvError {
   constructor(
-    code: "member_exists" | "member_unknown" | "member_removed",
+    code:
+      | "member_exists"
+      | "member_unknown"
+      | "member_removed"
+      | "member_url_exists",
     message: string,
   ) {
     super(code, message);
