@@ -189,7 +189,6 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["member_url_exists", 409],
   ["body_incomplete", 400],
   ["peer_removed", 410],
-  ["compacted", 410],
   ["invalid_value", 400],
   ["precondition_failed", 412],
   ["value_too_large", 413],
@@ -235,6 +234,19 @@ function typedCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The status of a typed error: {@linkcode STATUS_BY_CODE} of its code, and
+ * `410` for kv's `CompactedError` (a watch position older than the history;
+ * matched by class, since the Raft core's internal `compacted` is a 500).
+ */
+export function statusFor(
+  err: unknown,
+  code: string | undefined = typedCode(err),
+): number | undefined {
+  if (err instanceof CompactedError) return 410;
+  return code === undefined ? undefined : STATUS_BY_CODE.get(code);
+}
+
 /** Builds the JSON error response of `code` with `status` and extra headers. */
 export function jsonError(
   status: number,
@@ -256,7 +268,7 @@ export function errorResponse(
   options: ErrorResponseOptions,
 ): Response {
   const code = typedCode(err);
-  const status = code === undefined ? undefined : STATUS_BY_CODE.get(code);
+  const status = statusFor(err, code);
   if (code === undefined || status === undefined) {
     options.logger.error("unexpected error while serving a request", {
       method: options.request?.method,
