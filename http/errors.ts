@@ -189,7 +189,6 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["member_url_exists", 409],
   ["body_incomplete", 400],
   ["peer_removed", 410],
-  ["invalid_value", 400],
   ["precondition_failed", 412],
   ["value_too_large", 413],
   ["body_too_large", 413],
