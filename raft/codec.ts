@@ -178,13 +178,23 @@ export function binHeader(
  * is never copied to be encoded.
  */
 export function encodeSnapshotParts(s: Snapshot): [Uint8Array, Uint8Array] {
-  const meta = encoder.encode(metaTuple(s.meta));
-  const headLength = 1 + meta.length + binHeader(s.data.length);
-  const head = new Uint8Array(headLength);
+  return [encodeSnapshotHead(s.meta, s.data.length), s.data];
+}
+
+/**
+ * The head of {@linkcode encodeSnapshotParts} alone, for data of
+ * `dataLength` bytes that follows it in parts of its own.
+ */
+export function encodeSnapshotHead(
+  meta: Snapshot["meta"],
+  dataLength: number,
+): Uint8Array {
+  const metaBytes = encoder.encode(metaTuple(meta));
+  const head = new Uint8Array(1 + metaBytes.length + binHeader(dataLength));
   head[0] = 0x92; // fixarray of 2
-  head.set(meta, 1);
-  binHeader(s.data.length, head, 1 + meta.length);
-  return [head, s.data];
+  head.set(metaBytes, 1);
+  binHeader(dataLength, head, 1 + metaBytes.length);
+  return head;
 }
 
 /**

@@ -75,6 +75,11 @@ export function snapshotFileHeader(parts: readonly Uint8Array[]): Uint8Array {
     length += p.length;
     crc = crc32(p, crc);
   }
+  return headerOf(length, crc);
+}
+
+/** The header of a file of `length` data bytes whose CRC-32 is `crc`. */
+function headerOf(length: number, crc: number): Uint8Array {
   const header = new Uint8Array(HEADER_BYTES);
   const view = new DataView(header.buffer);
   header.set(MAGIC, 0);
@@ -151,14 +156,17 @@ export class SnapshotFiles {
   /**
    * Writes the snapshot (term, index) durably: resolves once the file is
    * complete under its final name and the directory entry is synced.
-   * `data` may come in parts, which the file holds joined in order; the
-   * header and each part are written where they belong, never copied into
-   * one buffer. Returns the file name.
+   * `data` may come in parts, which the file holds joined in order; each
+   * part is written where it belongs as the iterable hands it out (it may
+   * make them lazily: one part is in memory at a time, and the event loop
+   * runs between parts), never copied into one buffer. The length and the
+   * checksum are computed on the way and the header written last, before
+   * the fsync. Returns the file name.
    */
   async save(
     term: number,
     index: number,
-    data: Uint8Array | readonly Uint8Array[],
+    data: Uint8Array | Iterable<Uint8Array>,
   ): Promise<string> {
     const name = snapshotFileName(term, index);
     const temp = this.path(name + TEMP_SUFFIX);
@@ -166,13 +174,15 @@ export class SnapshotFiles {
     const file = await this.#fs.open(temp, { write: true, create: true });
     try {
       await file.truncate(0);
-      await file.write(snapshotFileHeader(parts), 0);
       let at = HEADER_BYTES;
+      let crc = 0;
       for (const part of parts) {
         if (part.length === 0) continue;
+        crc = crc32(part, crc);
         await file.write(part, at);
         at += part.length;
       }
+      await file.write(headerOf(at - HEADER_BYTES, crc), 0);
       await file.sync();
     } finally {
       file.close();
