@@ -27,6 +27,7 @@ import {
   type RefusedProposal,
   type Rng,
   type Snapshot,
+  type SnapshotMeta,
   type Status,
   type Storage,
 } from "./core/mod.ts";
@@ -37,7 +38,11 @@ import {
   wrapPayload,
 } from "./envelope.ts";
 import { encodeConfContext, type Member, Members } from "./members.ts";
-import { decodeSnapshotData } from "./snapshot_data.ts";
+import {
+  decodeSnapshotData,
+  type SnapshotBody,
+  type StateView,
+} from "./snapshot_data.ts";
 import { RaftMetrics } from "./raft_metrics.ts";
 import { HeartbeatWatch } from "./heartbeat_watch.ts";
 import { DEFAULTS } from "./defaults.ts";
@@ -66,6 +71,13 @@ export interface StateMachine {
   snapshotAfter?(headroom: number): Uint8Array;
   /** Replaces the whole state with a snapshot's bytes. */
   restore(state: Uint8Array): void;
+  /**
+   * Optional: the state as it is now, in O(1), encoded lazily in slices
+   * while entries keep being applied: how snapshots stay off the loop.
+   */
+  view?(): StateView;
+  /** Optional: the number of keys, for the recovery log line. */
+  readonly size?: number;
 }
 
 /** Delivers messages to peers; never blocks, may drop (Raft retransmits). */
@@ -83,6 +95,8 @@ export interface NodeStorage extends Storage {
   ): Promise<void>;
   /** Persists an application snapshot and compacts what it covers. */
   createSnapshot(snap: Snapshot): Promise<void>;
+  /** Optional: {@linkcode createSnapshot} from data made part by part. */
+  createSnapshotFrom?(meta: SnapshotMeta, body: SnapshotBody): Promise<void>;
   /**
    * Optional: the newest snapshot with its data, for storage whose
    * `snapshot()` keeps only metadata; the node fills in a "snap" message's
@@ -106,8 +120,20 @@ export interface RaftNodeOptions {
   logger?: Logger;
   electionTicks?: number;
   heartbeatTicks?: number;
-  /** Take a snapshot after this many applied entries. */
+  /** The fewest applied entries between two snapshots. */
   snapshotEntries?: number;
+  /**
+   * A snapshot is due once the log since the last one reaches this % of
+   * its size (raft/snapshot_scheduler.ts).
+   */
+  snapshotLogPercent?: number;
+  /** A snapshot is due once this many bytes were logged since the last. */
+  snapshotMaxLogBytes?: number;
+  /**
+   * When start-up began on the `now` clock (before the storage opened), for
+   * the recovery time in the "recovered" log line; default: construction.
+   */
+  startedAt?: number;
   /**
    * The most proposals waiting here for their outcome; more are refused
    * with {@linkcode OverloadedError} (default: `DEFAULTS.maxPendingProposals`).
@@ -168,6 +194,8 @@ export class RaftNode {
   #applied: number;
   #recoverTarget: number;
   #recovering = true;
+  readonly #startedAt: number;
+  readonly #snapshotIndexAtStart: number;
   #running = false;
   #stopped: StoppedError | undefined;
   /** Set once this node knows it was removed from the cluster. */
@@ -202,6 +230,7 @@ export class RaftNode {
       DEFAULTS.maxPendingProposals.value;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
+    this.#startedAt = o.startedAt ?? this.#now();
     this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
       o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
     );
@@ -210,6 +239,7 @@ export class RaftNode {
     // committed entries after it, which the core hands out as Ready batches.
     const snap = o.storage.snapshot();
     this.#applied = snap.meta.index;
+    this.#snapshotIndexAtStart = snap.meta.index;
     const content = decodeSnapshotData(snap.data);
     if (content) {
       this.#sm.restore(content.state);
@@ -249,6 +279,10 @@ export class RaftNode {
       metrics: this.#metrics,
       now: this.#now,
       entries: o.snapshotEntries ?? DEFAULTS.snapshotEntries.value,
+      logPercent: o.snapshotLogPercent ?? DEFAULTS.snapshotLogPercent.value,
+      maxLogBytes: o.snapshotMaxLogBytes ??
+        DEFAULTS.snapshotMaxLogBytes.value,
+      lastSnapshotBytes: snap.data.length,
       applied: () => this.#applied,
       stopped: () => this.#stopped !== undefined,
       fail: (e) => this.#fail(e),
@@ -541,9 +575,28 @@ export class RaftNode {
     this.#raw.advance();
     if (this.#recovering && this.#applied >= this.#recoverTarget) {
       this.#recovering = false;
-      this.#logger.info("recovered", { applied: this.#applied });
+      this.#logRecovered();
     }
     this.#snapshots.maybeStart();
+  }
+
+  /** The start-up line: `recovered in X s, N keys, M entries replayed`. */
+  #logRecovered(): void {
+    const seconds = Math.round((this.#now() - this.#startedAt) / 10) / 100;
+    const keys = this.#sm.size;
+    const replayed = Math.max(0, this.#applied - this.#snapshotIndexAtStart);
+    this.#logger.info(
+      `recovered in ${seconds} s, ${
+        keys ?? "?"
+      } keys, ${replayed} entries replayed`,
+      {
+        seconds,
+        keys,
+        entriesReplayed: replayed,
+        snapshotIndex: this.#snapshotIndexAtStart,
+        applied: this.#applied,
+      },
+    );
   }
 
   #onSoftState(role: Status["role"], leader: NodeId): void {
@@ -575,7 +628,7 @@ export class RaftNode {
       this.members.restore(content.members);
     }
     this.#applied = snap.meta.index;
-    this.#snapshots.restored();
+    this.#snapshots.restored(snap.data.length);
     this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
   }
@@ -604,7 +657,7 @@ export class RaftNode {
 
   #applyEntry(e: Entry): void {
     this.#applied = e.index;
-    this.#snapshots.entryApplied();
+    this.#snapshots.entryApplied(e.data.length);
     if (e.type === "conf") {
       this.#applyConf(e);
       return;

@@ -115,6 +115,7 @@ export async function runServer(
   else deps.signal.addEventListener("abort", onAbort, { once: true });
 
   try {
+    const startedAt = performance.now();
     storage = await DiskStorage.open(deps.fs, config.dataDir, {
       logger,
       // The node id guards against starting node 2 on node 1's directory.
@@ -140,6 +141,9 @@ export async function runServer(
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
       snapshotEntries: config.snapshotEntries,
+      snapshotLogPercent: config.snapshotLogPercent,
+      snapshotMaxLogBytes: config.snapshotMaxLogBytes,
+      startedAt,
       maxPendingProposals: config.maxPendingProposals,
       maxUncommittedBytes: config.maxUncommittedBytes,
       metrics,
