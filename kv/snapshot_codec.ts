@@ -57,13 +57,6 @@ export interface SnapshotEntry extends KeyRevision {
   value: Uint8Array;
 }
 
-/** What a snapshot holds. */
-export interface SnapshotContent {
-  appliedIndex: number;
-  /** Entries in strictly increasing key order. */
-  entries: SnapshotEntry[];
-}
-
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -184,36 +177,67 @@ function need(bytes: Uint8Array, pos: number, n: number): void {
 }
 
 /**
- * Decodes bytes made by {@linkcode SnapshotSliceWriter}, or by the version-1
- * encoder (see the module doc for what its keys get). Values are views into
- * `bytes`: a caller that keeps them past `bytes` should copy them.
+ * Reads a snapshot made by {@linkcode SnapshotSliceWriter}, or by the
+ * version-1 encoder (see the module doc for what its keys get), one record
+ * at a time, checking every length and rule on the way: the constructor
+ * reads the header, {@linkcode SnapshotReader.next} each record, and after
+ * the last one the end of the snapshot. Values are views into `bytes`: a
+ * caller that keeps them past `bytes` should copy them.
  *
  * @throws {InvalidSnapshotError} on any malformed input.
  */
-export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
-  need(bytes, 0, HEADER_BYTES);
-  for (let i = 0; i < MAGIC.length; i++) {
-    if (bytes[i] !== MAGIC[i]) {
-      throw new InvalidSnapshotError("not a raftkv store snapshot");
+export class SnapshotReader {
+  /** The applied index the snapshot was taken at. */
+  readonly appliedIndex: number;
+  /** The number of records. */
+  readonly count: number;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #v1: boolean;
+  #read = 0;
+  #pos = HEADER_BYTES;
+  #previous: string | undefined;
+
+  constructor(bytes: Uint8Array) {
+    need(bytes, 0, HEADER_BYTES);
+    for (let i = 0; i < MAGIC.length; i++) {
+      if (bytes[i] !== MAGIC[i]) {
+        throw new InvalidSnapshotError("not a raftkv store snapshot");
+      }
+    }
+    const version = bytes[4];
+    if (version !== VERSION && version !== VERSION_1) {
+      throw new InvalidSnapshotError(`unknown snapshot version ${version}`);
+    }
+    this.#bytes = bytes;
+    this.#v1 = version === VERSION_1;
+    this.#view = new DataView(
+      bytes.buffer,
+      bytes.byteOffset,
+      bytes.byteLength,
+    );
+    this.appliedIndex = readU64(this.#view, 5);
+    this.count = this.#view.getUint32(13, true);
+    // Each entry takes at least its fixed bytes + 1: refuse absurd counts early.
+    const fixed = this.#v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
+    if (this.count * (fixed + 1) > bytes.length - HEADER_BYTES) {
+      throw new InvalidSnapshotError("the snapshot is truncated");
     }
   }
-  const version = bytes[4];
-  if (version !== VERSION && version !== VERSION_1) {
-    throw new InvalidSnapshotError(`unknown snapshot version ${version}`);
-  }
-  const v1 = version === VERSION_1;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const appliedIndex = readU64(view, 5);
-  const count = view.getUint32(13, true);
-  // Each entry takes at least its fixed bytes + 1: refuse absurd counts early.
-  const fixed = v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
-  if (count * (fixed + 1) > bytes.length - HEADER_BYTES) {
-    throw new InvalidSnapshotError("the snapshot is truncated");
-  }
-  const entries: SnapshotEntry[] = new Array(count);
-  let pos = HEADER_BYTES;
-  let previous: string | undefined;
-  for (let i = 0; i < count; i++) {
+
+  /**
+   * The next record in key order; undefined after the last one, once the
+   * end of the snapshot has been checked too.
+   */
+  next(): SnapshotEntry | undefined {
+    const bytes = this.#bytes;
+    const view = this.#view;
+    if (this.#read === this.count) {
+      this.#end();
+      return undefined;
+    }
+    const fixed = this.#v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
+    let pos = this.#pos;
     need(bytes, pos, 2);
     const keyBytes = view.getUint16(pos, true);
     if (keyBytes === 0 || keyBytes > MAX_KEY_BYTES) {
@@ -226,6 +250,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     } catch {
       throw new InvalidSnapshotError("a key is not valid UTF-8");
     }
+    const previous = this.#previous;
     if (previous !== undefined && compareKeys(previous, key) >= 0) {
       throw new InvalidSnapshotError(
         "keys are not in strictly increasing order",
@@ -233,7 +258,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     }
     pos += 2 + keyBytes;
     let createIndex: number, modIndex: number, version: number, lease: number;
-    if (v1) {
+    if (this.#v1) {
       createIndex = modIndex = readU64(view, pos);
       version = 1;
       lease = 0;
@@ -245,6 +270,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
       lease = readU64(view, pos + 24);
       pos += 32;
     }
+    const appliedIndex = this.appliedIndex;
     if (modIndex < 1 || modIndex > appliedIndex) {
       throw new InvalidSnapshotError(
         `key index ${modIndex} outside 1..${appliedIndex}`,
@@ -259,7 +285,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     const valueBytes = view.getUint32(pos, true);
     pos += 4;
     need(bytes, pos, valueBytes);
-    entries[i] = {
+    const entry = {
       key,
       value: bytes.subarray(pos, pos + valueBytes),
       createIndex,
@@ -267,23 +293,30 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
       version,
       lease,
     };
-    pos += valueBytes;
-    previous = key;
+    this.#pos = pos + valueBytes;
+    this.#previous = key;
+    this.#read++;
+    return entry;
   }
-  if (!v1) {
-    need(bytes, pos, SECTION_COUNT_BYTES);
-    const sections = view.getUint32(pos, true);
-    if (sections !== 0) {
+
+  /** Checks what follows the last record. */
+  #end(): void {
+    const bytes = this.#bytes;
+    let pos = this.#pos;
+    if (!this.#v1) {
+      need(bytes, pos, SECTION_COUNT_BYTES);
+      const sections = this.#view.getUint32(pos, true);
+      if (sections !== 0) {
+        throw new InvalidSnapshotError(
+          `the snapshot has ${sections} sections this raftkv does not know (written by a newer version?)`,
+        );
+      }
+      pos += SECTION_COUNT_BYTES;
+    }
+    if (pos !== bytes.length) {
       throw new InvalidSnapshotError(
-        `the snapshot has ${sections} sections this raftkv does not know (written by a newer version?)`,
+        `${bytes.length - pos} unexpected bytes after the last entry`,
       );
     }
-    pos += SECTION_COUNT_BYTES;
   }
-  if (pos !== bytes.length) {
-    throw new InvalidSnapshotError(
-      `${bytes.length - pos} unexpected bytes after the last entry`,
-    );
-  }
-  return { appliedIndex, entries };
 }

@@ -16,7 +16,7 @@ import { type Command, decodeCommand } from "./command.ts";
 import { ApplyOrderError, InvalidCommandError } from "./errors.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 import { compareKeys, utf8ByteLength } from "./key.ts";
-import { decodeSnapshot, snapshotRecordBytes } from "./snapshot_codec.ts";
+import { SnapshotReader, snapshotRecordBytes } from "./snapshot_codec.ts";
 import { snapshotByteLength, StoreView } from "./store_view.ts";
 import { ValueArena } from "./value_arena.ts";
 import {
@@ -99,6 +99,9 @@ export interface ChangeListener {
    */
   restored(appliedIndex: number): void;
 }
+
+/** Records {@linkcode KvStore.restoreSteps} loads per step by default. */
+const RESTORE_RECORDS_PER_STEP = 8192;
 
 /** Options of {@linkcode KvStore}. */
 export interface KvStoreOptions {
@@ -375,13 +378,35 @@ export class KvStore implements KvReader {
    * Replaces the whole state with a snapshot's (any format version, see
    * `snapshot_codec.ts`). Validates everything before changing anything, so
    * a bad snapshot leaves the store as it was. The watch history restarts
-   * empty at the snapshot's index, and the listeners are told.
+   * empty at the snapshot's index, and the listeners are told. O(state) at
+   * once: a node applying a snapshot while serving uses
+   * {@linkcode restoreSteps}.
    *
    * @throws {InvalidSnapshotError} when `bytes` is not a valid snapshot.
    */
   restore(bytes: Uint8Array): void {
-    const content = decodeSnapshot(bytes);
-    const n = content.entries.length;
+    for (const _ of this.restoreSteps(bytes)) {
+      // Each step loads a bounded number of records.
+    }
+  }
+
+  /**
+   * {@linkcode restore} in bounded steps: each step of the iterator checks
+   * and loads at most `recordsPerStep` records into new tables, and the
+   * last one puts them in place of the store's at once. Until then the
+   * store is as it was (reads see the old state, and it must not apply
+   * anything meanwhile); a bad snapshot throws from a step and changes
+   * nothing. A caller that yields to the event loop between steps never
+   * holds it longer than one step takes.
+   *
+   * @throws {InvalidSnapshotError} when `bytes` is not a valid snapshot.
+   */
+  *restoreSteps(
+    bytes: Uint8Array,
+    recordsPerStep = RESTORE_RECORDS_PER_STEP,
+  ): Generator<void, void> {
+    const reader = new SnapshotReader(bytes);
+    const n = reader.count;
     let recordBytes = 0;
     const slots = new Map<string, number>();
     const keys: string[] = new Array(n);
@@ -390,8 +415,8 @@ export class KvStore implements KvReader {
     revisions.reserve(capacity);
     const values = new ValueArena();
     values.reserve(capacity);
-    for (let i = 0; i < n; i++) {
-      const entry = content.entries[i]!;
+    let i = 0;
+    for (let entry = reader.next(); entry; entry = reader.next()) {
       slots.set(entry.key, i);
       keys[i] = entry.key;
       revisions.set(i, entry);
@@ -400,6 +425,7 @@ export class KvStore implements KvReader {
         utf8ByteLength(entry.key),
         entry.value.length,
       );
+      if (++i % recordsPerStep === 0) yield;
     }
     // Views held keep reading the old tables, which nothing changes now.
     this.#views.clear();
@@ -410,10 +436,10 @@ export class KvStore implements KvReader {
     this.#revisions = revisions;
     this.#values = values;
     this.#keys = SortedKeys.fromSorted(keys);
-    this.#appliedIndex = content.appliedIndex;
-    this.#history.reset(content.appliedIndex);
+    this.#appliedIndex = reader.appliedIndex;
+    this.#history.reset(reader.appliedIndex);
     for (const listener of this.#listeners) {
-      listener.restored(content.appliedIndex);
+      listener.restored(reader.appliedIndex);
     }
   }
 }

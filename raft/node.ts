@@ -76,6 +76,11 @@ export interface StateMachine {
    * while entries keep being applied: how snapshots stay off the loop.
    */
   view?(): StateView;
+  /**
+   * Optional: {@linkcode restore} in bounded steps, the state replaced at
+   * the last one; the node yields to the event loop between steps.
+   */
+  restoreSteps?(state: Uint8Array): Iterable<void>;
   /** Optional: the number of keys, for the recovery log line. */
   readonly size?: number;
 }
@@ -150,6 +155,11 @@ export interface RaftNodeOptions {
   tickMs?: number;
   /** A monotonic clock in ms (default `performance.now`); tests fake it. */
   now?: () => number;
+  /**
+   * Lets the event loop run (timers, I/O) between the steps of applying a
+   * received snapshot; default: a zero-delay timeout.
+   */
+  yieldTurn?: () => Promise<void>;
 }
 
 /** The result of an applied proposal. */
@@ -185,6 +195,7 @@ export class RaftNode {
   readonly #maxPendingProposals: number;
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
+  readonly #yieldTurn: () => Promise<void>;
   /** Set when `tickMs` is known: warns when heartbeats go out late. */
   readonly #heartbeats: HeartbeatWatch | undefined;
   readonly #outbox: Outbox;
@@ -231,6 +242,8 @@ export class RaftNode {
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
     this.#startedAt = o.startedAt ?? this.#now();
+    this.#yieldTurn = o.yieldTurn ??
+      (() => new Promise((resolve) => setTimeout(resolve, 0)));
     this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
       o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
     );
@@ -567,7 +580,7 @@ export class RaftNode {
       this.#persistedVote = rd.hardState.vote;
     }
     if (later.length > 0) this.#outbox.send(later);
-    if (rd.snapshot) this.#applySnapshot(rd.snapshot);
+    if (rd.snapshot) await this.#applySnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.#applyEntry(e);
     this.#appliedWait.trigger(this.#applied);
     if (rd.refused) this.#failRefused(rd.refused);
@@ -621,10 +634,21 @@ export class RaftNode {
     }
   }
 
-  #applySnapshot(snap: Snapshot): void {
+  /**
+   * Replaces the state with a received snapshot's, in bounded steps with
+   * the event loop free between them when the state machine can; nothing
+   * else is applied meanwhile (the Ready loop waits for it).
+   */
+  async #applySnapshot(snap: Snapshot): Promise<void> {
     const content = decodeSnapshotData(snap.data);
     if (content) {
-      this.#sm.restore(content.state);
+      if (this.#sm.restoreSteps) {
+        for (const _ of this.#sm.restoreSteps(content.state)) {
+          await this.#yieldTurn();
+        }
+      } else {
+        this.#sm.restore(content.state);
+      }
       this.members.restore(content.members);
     }
     this.#applied = snap.meta.index;

@@ -178,3 +178,36 @@ Deno.test("byteLength is kept in O(1) per write and always equals the snapshot's
   assert.equal(view.byteLength, store.snapshot().length, "after a restore");
   view.release();
 });
+
+Deno.test("restoreSteps loads in bounded steps, leaves the store as it was until the last one, and refuses a bad snapshot without a change", () => {
+  const source = new KvStore();
+  for (let i = 1; i <= 100; i++) {
+    apply(source, i, { op: "put", key: `k${1000 + i}`, value: text(`${i}`) });
+  }
+  const bytes = source.snapshot();
+  const store = new KvStore();
+  apply(store, 1, { op: "put", key: "old", value: text("o") });
+  const before = store.snapshot();
+  const steps = store.restoreSteps(bytes, 10);
+  let count = 0;
+  for (const _ of steps) {
+    count++;
+    assert.deepEqual(store.snapshot(), before, `unchanged at step ${count}`);
+  }
+  assert.equal(count, 10, "100 records, 10 per step");
+  assert.deepEqual(store.snapshot(), bytes);
+
+  // Cut short: every step passes, then the end is found missing.
+  const bad = bytes.subarray(0, bytes.length - 3);
+  const target = new KvStore();
+  apply(target, 1, { op: "put", key: "kept", value: text("k") });
+  const kept = target.snapshot();
+  let passed = 0;
+  assert.throws(() => {
+    for (const _ of target.restoreSteps(bad, 10)) {
+      passed++;
+    }
+  });
+  assert.equal(passed, 10, "every step passed before the error");
+  assert.deepEqual(target.snapshot(), kept);
+});
