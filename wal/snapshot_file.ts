@@ -36,6 +36,8 @@ export const BROKEN_SUFFIX = ".broken";
 const TEMP_SUFFIX = ".tmp";
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 const HEADER_BYTES = 16;
+/** The most bytes {@linkcode SnapshotFiles.save} checksums and writes in one step. */
+const WRITE_PIECE_BYTES = 1024 * 1024;
 const PATTERN = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
 /** Formats the file name of the snapshot at (`term`, `index`). */
@@ -177,10 +179,14 @@ export class SnapshotFiles {
       let at = HEADER_BYTES;
       let crc = 0;
       for (const part of parts) {
-        if (part.length === 0) continue;
-        crc = crc32(part, crc);
-        await file.write(part, at);
-        at += part.length;
+        // A large part (a received snapshot's whole data) goes in pieces,
+        // so no one step checksums or writes more than a piece.
+        for (let from = 0; from < part.length; from += WRITE_PIECE_BYTES) {
+          const piece = part.subarray(from, from + WRITE_PIECE_BYTES);
+          crc = crc32(piece, crc);
+          await file.write(piece, at);
+          at += piece.length;
+        }
       }
       await file.write(headerOf(at - HEADER_BYTES, crc), 0);
       await file.sync();
