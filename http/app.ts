@@ -21,6 +21,8 @@ import {
 } from "./api/member_routes.ts";
 import type { NodePort } from "./node_port.ts";
 import { registerRaftRoutes } from "./peer/raft_routes.ts";
+import { type PeerDirectory, PeerGuard } from "./peer/peer_guard.ts";
+import { SnapshotReceiver } from "./peer/snapshot_receiver.ts";
 import { authCheck, authMiddleware } from "./auth.ts";
 import { registerSnapshotRoutes } from "./api/snapshot_routes.ts";
 import { allowedMethods, KV_KEY_PREFIX } from "./api/route_table.ts";
@@ -69,6 +71,18 @@ export interface AppDeps {
    * registry of the node's RaftMetrics (default: a new one, HTTP only).
    */
   metrics?: Registry;
+  /**
+   * Who this node is and whom it takes Raft messages from; with it, every
+   * peer request is checked before the node sees it (http/peer/peer_guard.ts).
+   * Default: none, no checks (tests of other routes).
+   */
+  peers?: PeerDirectory;
+  /**
+   * The most bytes all snapshot transfers in progress may announce
+   * together (`--max-snapshot-bytes`; default:
+   * `DEFAULTS.maxSnapshotBytes`); 413 beyond.
+   */
+  maxSnapshotBytes?: number;
 }
 
 /**
@@ -115,7 +129,23 @@ export function createApp(deps: AppDeps): Hono {
   registerStatusRoutes(app, ctx);
   registerMetricsRoutes(app, ctx, metrics);
   registerUiRoutes(app, ctx, { fetch: deps.memberFetch });
-  registerRaftRoutes(app, ctx);
+  const snapshots = new SnapshotReceiver({
+    maxTotalBytes: deps.maxSnapshotBytes,
+  });
+  const reserved = metrics.gauge(
+    "raftkv_snapshot_receive_reserved_bytes",
+    "Bytes reserved by snapshot transfers this node is receiving.",
+  );
+  metrics.onCollect(() => reserved.set(snapshots.reservedBytes));
+  registerRaftRoutes(app, ctx, {
+    snapshots,
+    guard: deps.peers &&
+      new PeerGuard({
+        directory: deps.peers,
+        logger: ctx.logger,
+        registry: metrics,
+      }),
+  });
   registerMemberRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
   registerKvRoutes(app, ctx);

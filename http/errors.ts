@@ -45,6 +45,17 @@ export class UnauthorizedError extends HttpError {
   }
 }
 
+/**
+ * A peer message refused before it reached the node (403), by the checks of
+ * http/peer/peer_guard.ts. `code` says why: `cluster_mismatch` (another cluster
+ * id, or none), `peer_unknown` (the sender is not a member),
+ * `peer_mismatch` (a message of the batch, or a snapshot chunk, names
+ * another sender or receiver than the request declares) or
+ * `peer_not_leader` (a snapshot chunk from a node this node does not know
+ * as its leader).
+ */
+export class PeerRefusedError extends HttpError {}
+
 /** The client did not send the whole body in time (408, `body_timeout`). */
 export class BodyTimeoutError extends HttpError {
   constructor(timeoutMs: number) {
@@ -125,7 +136,8 @@ export class RequestTimeoutError extends HttpError {
  * raft/core/errors.ts, raft/errors.ts and this file. The node signals
  * garbage on `/raft` with code `invalid_message`, a sender that was removed
  * from the cluster with `peer_removed` (410, the transport then stops that
- * node), a closing node with `stopped`, a passed deadline with `timeout`;
+ * node), a closing node with `stopped` (and a write it proposed that may
+ * still commit with `outcome_unknown`), a passed deadline with `timeout`;
  * raft/codec.ts's CodecError has code `invalid_encoding` (400).
  */
 export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
@@ -139,6 +151,10 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["invalid_encoding", 400],
   ["invalid_command", 400],
   ["unauthorized", 401],
+  ["cluster_mismatch", 403],
+  ["peer_unknown", 403],
+  ["peer_mismatch", 403],
+  ["peer_not_leader", 403],
   ["key_not_found", 404],
   ["not_found", 404],
   ["method_not_allowed", 405],
@@ -164,6 +180,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["overloaded", 503],
   ["upgrade_unsupported", 501],
   ["timeout", 504],
+  ["outcome_unknown", 504],
 ]);
 
 /** Options of {@linkcode errorResponse}. */

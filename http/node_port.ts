@@ -18,6 +18,7 @@
  */
 
 import type { ApplyResult, Command, KvReader } from "../kv/mod.ts";
+import type { Message } from "../raft/mod.ts";
 
 /** A member's role: voters count toward quorums, learners only replicate. */
 export type MemberRole = "voter" | "learner";
@@ -170,7 +171,12 @@ export interface NodePort {
    * `invalid_encoding` (raft/codec.ts's CodecError) when the bytes do not
    * decode: answered 400, and the node keeps running. A sender that was
    * removed from the cluster gets `peer_removed` (410). Resolves
-   * once the batch is accepted (queued for the node's loop).
+   * once the batch is accepted (queued for the node's loop). `check`, when
+   * given, sees the decoded messages before the node does; what it throws
+   * refuses the whole batch (http/peer/peer_guard.ts).
    */
-  receiveRaft(body: Uint8Array): void | Promise<void>;
+  receiveRaft(
+    body: Uint8Array,
+    check?: (msgs: readonly Message[]) => void,
+  ): void | Promise<void>;
 }

@@ -25,6 +25,7 @@ export type TunableName =
   | "snapshotLogPercent"
   | "snapshotMaxLogBytes"
   | "snapshotChunkBytes"
+  | "maxSnapshotBytes"
   | "tickMs"
   | "electionTicks"
   | "heartbeatTicks"
@@ -63,6 +64,15 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
   snapshotMaxLogBytes: { value: 256 * MiB, min: 1024, max: UNBOUNDED },
   /** Snapshots go to peers in chunks of at most this many bytes. */
   snapshotChunkBytes: { value: MiB, min: 1024, max: 256 * MiB },
+  /**
+   * The most bytes of snapshot transfers a node receives at once, and so
+   * the largest snapshot it accepts (413 beyond). The whole store lives in
+   * memory on every node and a transfer briefly holds its bytes twice
+   * (chunks, then the joined body), so a larger snapshot would not fit a
+   * node comfortably anyway; the bound is what a flood of chunks can cost
+   * at most.
+   */
+  maxSnapshotBytes: { value: 2048 * MiB, min: MiB, max: UNBOUNDED },
   /** Milliseconds per Raft tick. */
   tickMs: { value: 100, min: 1, max: 60_000 },
   /** Election timeout in ticks (randomized in [n, 2n) by the core). */

@@ -38,7 +38,10 @@ export class StorageMismatchError extends RaftKvError {
       `data directory belongs to cluster ${
         JSON.stringify(found.clusterId)
       } node ${found.nodeId}, ` +
-        `not cluster ${JSON.stringify(want.clusterId)} node ${want.nodeId}`,
+        `not cluster ${JSON.stringify(want.clusterId)} node ${want.nodeId}` +
+        (found.nodeId !== want.nodeId
+          ? `: start it with --id ${found.nodeId}, or give this node an empty --data-dir`
+          : ""),
     );
   }
 }
@@ -144,7 +147,20 @@ function markerKey(term: number, index: number): string {
   return `${term}/${index}`;
 }
 
-/** Checks that every segment names the same owner, and that it is `want`. */
+/**
+ * Whether two cluster ids can name the same cluster: equal, or one of them
+ * empty (unknown: written by an older raftkv, or by a joining node before
+ * it learned the id).
+ */
+function sameCluster(a: string, b: string): boolean {
+  return a === b || a === "" || b === "";
+}
+
+/**
+ * Checks that every metadata record names the same owner, and that it is
+ * `want`. An empty cluster id matches any (see `sameCluster`); the result
+ * carries the known one, if any.
+ */
 export function checkMetadata(
   records: readonly ReplayedRecord[],
   want?: StorageMetadata,
@@ -154,17 +170,28 @@ export function checkMetadata(
     if (r.kind !== RecordKind.metadata) continue;
     const m = decodeRecord(r, decodeStorageMetadata);
     if (
-      found && (found.clusterId !== m.clusterId || found.nodeId !== m.nodeId)
+      found &&
+      (!sameCluster(found.clusterId, m.clusterId) || found.nodeId !== m.nodeId)
     ) {
       throw corrupt(r, "segments disagree about the cluster and node id");
     }
-    found = m;
+    found = {
+      nodeId: m.nodeId,
+      clusterId: m.clusterId || found?.clusterId || "",
+    };
   }
   if (
     found && want &&
-    (found.clusterId !== want.clusterId || found.nodeId !== want.nodeId)
+    (!sameCluster(found.clusterId, want.clusterId) ||
+      found.nodeId !== want.nodeId)
   ) {
     throw new StorageMismatchError(found, want);
+  }
+  if (found && want) {
+    return {
+      nodeId: found.nodeId,
+      clusterId: found.clusterId || want.clusterId,
+    };
   }
   return found ?? want ?? { clusterId: "", nodeId: 0 };
 }

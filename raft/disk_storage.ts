@@ -39,7 +39,12 @@ import {
   type SnapshotMarker,
   type StorageMetadata,
 } from "./codec.ts";
-import { checkMetadata, loadBase, rebuild } from "./disk_recovery.ts";
+import {
+  checkMetadata,
+  loadBase,
+  rebuild,
+  StorageMismatchError,
+} from "./disk_recovery.ts";
 import type { Histogram } from "./metrics.ts";
 
 export { rebuild, StorageMismatchError } from "./disk_recovery.ts";
@@ -110,7 +115,7 @@ export class DiskStorage implements Storage {
   readonly #logger: Logger;
   readonly #keepSnapshots: number;
   readonly #catchUpEntries: number;
-  readonly #metadata: StorageMetadata;
+  #metadata: StorageMetadata;
   readonly #fsyncDuration: Histogram | undefined;
   readonly #onSlowFsync: () => void;
   readonly #slowFsyncMs: number;
@@ -270,6 +275,33 @@ export class DiskStorage implements Storage {
   /** The identity written at the head of every segment. */
   get metadata(): StorageMetadata {
     return { ...this.#metadata };
+  }
+
+  /**
+   * Sets the cluster id of a directory that had none (new, joining, or
+   * written by an older raftkv) and makes it durable: new segments carry it
+   * in their header, and a metadata record written now (synced) carries it
+   * in the current one. A directory without segments gets no write (so it
+   * stays {@linkcode isEmpty}): its first segment's header carries the id.
+   * Throws {@linkcode StorageMismatchError} when the directory already
+   * belongs to another cluster.
+   */
+  adoptClusterId(clusterId: string): Promise<void> {
+    const want = { clusterId, nodeId: this.#metadata.nodeId };
+    return this.#serial("adopt the cluster id", () => {
+      const known = this.#metadata.clusterId;
+      if (known !== "" && known !== clusterId) {
+        throw new StorageMismatchError(this.#metadata, want);
+      }
+    }, async () => {
+      if (this.#metadata.clusterId === clusterId) return;
+      this.#metadata = want;
+      if (this.#wal.segmentCount === 0) return;
+      await this.#append([{
+        kind: RecordKind.metadata,
+        data: encodeStorageMetadata(want),
+      }], true);
+    });
   }
 
   /** How many WAL segment files exist (for `/v1/status`). */

@@ -26,10 +26,23 @@ export class StoppedError extends RaftKvError {
 
 /** Leadership moved while the request waited: it was not applied; retry. */
 export class LeaderChangedError extends RaftKvError {
-  constructor() {
+  constructor(
+    message = "leadership changed while the request waited: retry",
+  ) {
+    super("leader_changed", message);
+  }
+}
+
+/**
+ * The node stopped while a write it proposed could still commit elsewhere:
+ * the outcome is unknown (504), unlike {@linkcode StoppedError} (503, not
+ * applied).
+ */
+export class OutcomeUnknownError extends RaftKvError {
+  constructor(reason: string) {
     super(
-      "leader_changed",
-      "leadership changed while the request waited: retry",
+      "outcome_unknown",
+      `${reason}: the request was proposed and may still be applied`,
     );
   }
 }

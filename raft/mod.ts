@@ -44,11 +44,12 @@ export {
 export type { Backup, BackupMeta } from "./backup_file.ts";
 export { DEFAULTS } from "./defaults.ts";
 export type { Tunable, TunableName } from "./defaults.ts";
-export { DiskStorage } from "./disk_storage.ts";
+export { DiskStorage, StorageMismatchError } from "./disk_storage.ts";
 export type { DiskStorageOptions } from "./disk_storage.ts";
 export { DataDirLock } from "./data_dir_lock.ts";
 export { decodeMessages, encodeEntries, encodeMessages } from "./codec.ts";
 export { restoreBackup } from "./restore.ts";
+export { ClusterMismatchError, resolveClusterId } from "./cluster_id.ts";
 export type { RestoreOptions, RestoreResult } from "./restore.ts";
 /** The filesystem DiskStorage and restoreBackup run over (wal/'s). */
 export type { Fs } from "../wal/mod.ts";

@@ -2,9 +2,10 @@
  * The node runtime: one loop around the pure core that handles each Ready in
  * the order its contract demands (persist, send, apply, advance), and settles
  * the callers that proposals, reads and leadership transfers leave waiting
- * (raft/wait.ts). Membership changes are carried out in member_changes.ts,
- * snapshots are taken by snapshot_scheduler.ts, messages leave through
- * outbox.ts.
+ * (raft/wait.ts); writes wait in proposals.ts, which also proposes again
+ * the ones a leader change left dead. Membership changes are carried out in
+ * member_changes.ts, snapshots are taken by snapshot_scheduler.ts, messages
+ * leave through outbox.ts.
  *
  * The node owns no timers and no sockets: `main.ts` calls {@linkcode
  * RaftNode.tick} from an interval and hands it a {@linkcode Transport}; the
@@ -21,7 +22,6 @@ import {
   type Message,
   type NodeId,
   nopLogger,
-  OverloadedError,
   RawNode,
   type Ready,
   type RefusedProposal,
@@ -32,10 +32,10 @@ import {
   type Storage,
 } from "./core/mod.ts";
 import {
+  isStaleCopy,
   type RequestId,
   requestKey,
   unwrapPayload,
-  wrapPayload,
 } from "./envelope.ts";
 import { encodeConfContext, type Member, Members } from "./members.ts";
 import {
@@ -49,6 +49,7 @@ import { DEFAULTS } from "./defaults.ts";
 import {
   LeaderChangedError,
   MemberError,
+  OutcomeUnknownError,
   PeerRemovedError,
   RecoveringError,
   StoppedError,
@@ -57,6 +58,9 @@ import { IndexWait, Wait } from "./wait.ts";
 import { MemberChanges } from "./member_changes.ts";
 import { SnapshotScheduler } from "./snapshot_scheduler.ts";
 import { Outbox } from "./outbox.ts";
+import { type Applied, Proposals } from "./proposals.ts";
+
+export type { Applied } from "./proposals.ts";
 
 /** The replicated application: deterministic, driven only by applied entries. */
 export interface StateMachine {
@@ -162,12 +166,6 @@ export interface RaftNodeOptions {
   yieldTurn?: () => Promise<void>;
 }
 
-/** The result of an applied proposal. */
-export interface Applied {
-  index: number;
-  result: unknown;
-}
-
 /** A leader this node saw take office, for the status page. */
 export interface LeaderChange {
   /** Wall-clock time (ms since the Unix epoch) this node learned of it. */
@@ -192,7 +190,6 @@ export class RaftNode {
   readonly #logger: Logger;
   readonly #peers: Map<NodeId, string>;
   readonly #epoch: number;
-  readonly #maxPendingProposals: number;
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
   readonly #yieldTurn: () => Promise<void>;
@@ -216,9 +213,7 @@ export class RaftNode {
   #persistedTerm: number;
   #persistedVote: NodeId;
   /** Writes of this process by sequence number (their epoch is #epoch). */
-  readonly #writes = new Wait<number, Applied>({
-    onAbort: () => this.#metrics.proposalsTimedOut.inc(),
-  });
+  readonly #writes: Proposals;
   /** Reads by request key, until the leader confirms their read index. */
   readonly #reads = new Wait<string, number>();
   /** Callers waiting for the applied index to reach a value. */
@@ -237,8 +232,6 @@ export class RaftNode {
     this.#logger = o.logger ?? nopLogger;
     this.#peers = o.peers;
     this.#epoch = o.epoch >>> 0;
-    this.#maxPendingProposals = o.maxPendingProposals ??
-      DEFAULTS.maxPendingProposals.value;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
     this.#startedAt = o.startedAt ?? this.#now();
@@ -277,6 +270,13 @@ export class RaftNode {
       );
     }
     this.#appliedWait = new IndexWait(this.#applied);
+    this.#writes = new Proposals({
+      raw: this.#raw,
+      metrics: this.#metrics,
+      term: () => this.#raw.raft.term,
+      leader: () => this.#leader,
+      maxPending: o.maxPendingProposals ?? DEFAULTS.maxPendingProposals.value,
+    });
     this.#outbox = new Outbox({
       storage: o.storage,
       logger: this.#logger,
@@ -410,26 +410,16 @@ export class RaftNode {
 
   /**
    * Proposes `payload` and resolves once it is committed and applied here,
-   * with the state machine's result. Rejects with the core's typed errors
-   * when it cannot be proposed, or with `signal.reason` when the caller
-   * gives up (the outcome is then unknown).
+   * with the state machine's result; it is applied at most once. Throws
+   * the core's typed errors when it cannot be proposed. After a leader
+   * change that left it dead it is proposed again (proposals.ts); it
+   * rejects with {@linkcode LeaderChangedError} when `signal` aborts before
+   * that could be done (not applied), with `signal.reason` when it aborts
+   * while a copy may still commit (the outcome is then unknown).
    */
   propose(payload: Uint8Array, signal?: AbortSignal): Promise<Applied> {
     this.#checkServing();
-    if (this.#writes.size >= this.#maxPendingProposals) {
-      this.#metrics.proposalsDropped.inc();
-      throw new OverloadedError(
-        `${this.#writes.size} proposals are waiting on this node (limit ${this.#maxPendingProposals})`,
-      );
-    }
-    const id = this.#nextId();
-    try {
-      this.#raw.propose(wrapPayload(id, payload));
-    } catch (e) {
-      this.#metrics.proposalsDropped.inc();
-      throw e;
-    }
-    const p = this.#writes.register(id.seq, signal);
+    const p = this.#writes.propose(this.#nextId(), payload, signal);
     this.#schedule();
     return p;
   }
@@ -511,7 +501,11 @@ export class RaftNode {
     return { leader: this.#leader, members: this.members.list() };
   }
 
-  /** Stops the node: every waiting caller is rejected as not applied or unknown. */
+  /**
+   * Stops the node: every waiting caller is rejected, as not applied
+   * ({@linkcode StoppedError}) or, for a write or membership change that
+   * may still commit elsewhere, as unknown ({@linkcode OutcomeUnknownError}).
+   */
   stop(reason = "the node is shutting down"): void {
     this.#stop(new StoppedError(reason), false);
   }
@@ -520,7 +514,7 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#stopped = err;
     this.#writes.failAll(err);
-    this.#memberChanges.failAll(err);
+    this.#memberChanges.failAll(new OutcomeUnknownError(err.message));
     this.#reads.failAll(err);
     this.#leaderWaits.failAll(err);
     this.#appliedWait.close(err);
@@ -586,6 +580,7 @@ export class RaftNode {
     if (rd.refused) this.#failRefused(rd.refused);
     for (const rs of rd.readStates) this.#reads.trigger(rs.context, rs.index);
     this.#raw.advance();
+    this.#writes.proposeAgain();
     if (this.#recovering && this.#applied >= this.#recoverTarget) {
       this.#recovering = false;
       this.#logRecovered();
@@ -652,6 +647,7 @@ export class RaftNode {
       this.members.restore(content.members);
     }
     this.#applied = snap.meta.index;
+    this.#writes.snapshotApplied(snap.meta.term);
     this.#snapshots.restored(snap.data.length);
     this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
@@ -682,19 +678,22 @@ export class RaftNode {
   #applyEntry(e: Entry): void {
     this.#applied = e.index;
     this.#snapshots.entryApplied(e.data.length);
+    this.#writes.entryApplying(e.term);
     if (e.type === "conf") {
       this.#applyConf(e);
       return;
     }
     const env = unwrapPayload(e.data);
     if (!env) return;
+    if (isStaleCopy(env, e.term)) {
+      this.#metrics.staleEntriesSkipped.inc();
+      return;
+    }
     const started = this.#now();
     const result = this.#sm.apply(e.index, env.payload);
     this.#metrics.applyDuration.observe((this.#now() - started) / 1000);
     if (env.id.epoch !== this.#epoch) return;
-    if (this.#writes.trigger(env.id.seq, { index: e.index, result })) {
-      this.#metrics.proposalsCommitted.inc();
-    }
+    this.#writes.applied(env.id.seq, { index: e.index, result });
   }
 
   #applyConf(e: Entry): void {
@@ -719,11 +718,8 @@ export class RaftNode {
           continue;
         }
         const env = unwrapPayload(e.data);
-        if (
-          env && env.id.epoch === this.#epoch &&
-          this.#writes.fail(env.id.seq, err)
-        ) {
-          this.#metrics.proposalsDropped.inc();
+        if (env && env.id.epoch === this.#epoch) {
+          this.#writes.refused(env.id.seq, env.term, err);
         }
       }
     }

@@ -32,10 +32,17 @@ export class RaftMetrics {
   readonly leaderChanges: Counter;
   /** Proposals made on this node that were committed and applied here. */
   readonly proposalsCommitted: Counter;
-  /** Proposals the core refused at once (no leader, transfer, limits). */
+  /**
+   * Proposals known not applied: refused (no leader, transfer, limits) or
+   * left dead by a leader change until their caller gave up.
+   */
   readonly proposalsDropped: Counter;
   /** Proposals whose caller stopped waiting (deadline) before they applied. */
   readonly proposalsTimedOut: Counter;
+  /** Proposals proposed again after a leader change left them dead. */
+  readonly proposalsRetried: Counter;
+  /** Entries applied as no-ops: a copy that reached the log in another term. */
+  readonly staleEntriesSkipped: Counter;
   /** Seconds to apply one committed command to the state machine. */
   readonly applyDuration: Histogram;
   /** Snapshots this node took of its own state. */
@@ -76,6 +83,14 @@ export class RaftMetrics {
     this.proposalsTimedOut = r.counter(
       "raftkv_proposals_timed_out_total",
       "Proposals whose caller stopped waiting before they applied (outcome unknown).",
+    );
+    this.proposalsRetried = r.counter(
+      "raftkv_proposals_retried_total",
+      "Proposals proposed again (same request id) after a leader change made every earlier copy unable to commit.",
+    );
+    this.staleEntriesSkipped = r.counter(
+      "raftkv_stale_entries_skipped_total",
+      "Entries applied as no-ops: a proposal's copy that reached the log in another term than its proposer's.",
     );
     this.applyDuration = r.histogram(
       "raftkv_apply_duration_seconds",

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { clusterIdOf } from "./cluster_id.ts";
 import type { Fs } from "../wal/mod.ts";
 import { type Logger, nopLogger, RaftKvError } from "./core/mod.ts";
 import type { Snapshot } from "./core/mod.ts";
@@ -44,9 +45,13 @@ export interface RestoreOptions {
   id: number;
   /** The new cluster's member URLs, in id order. */
   cluster: readonly string[];
+  /** The new cluster's `--cluster-token`, if it is started with one. */
+  clusterToken?: string;
   /**
    * The owner written into the WAL; must be what the node is later started
-   * with. Default `{ clusterId: "", nodeId: id }` (as main.ts starts nodes).
+   * with. Default: node `id` of the cluster that `cluster` and
+   * `clusterToken` make (raft/cluster_id.ts), as http/serving/server.ts
+   * starts nodes.
    */
   metadata?: StorageMetadata;
   /**
@@ -166,7 +171,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
       state: backup.state,
     }),
   };
-  const metadata = o.metadata ?? { clusterId: "", nodeId: o.id };
+  const metadata = o.metadata ?? {
+    clusterId: clusterIdOf(o.cluster, o.clusterToken ?? ""),
+    nodeId: o.id,
+  };
   const storage = await DiskStorage.open(o.fs, o.dataDir, {
     logger,
     metadata,

@@ -56,7 +56,9 @@ Deno.test("defaults follow API.md", () => {
     snapshotLogPercent: 100,
     snapshotMaxLogBytes: 256 * 1024 * 1024,
     snapshotChunkBytes: 1048576,
+    maxSnapshotBytes: 2 * 1024 * 1024 * 1024,
     listen: { hostname: "127.0.0.1", port: 12379 },
+    insecurePeers: false,
     tickMs: 100,
     electionTicks: 10,
     heartbeatTicks: 1,
@@ -89,6 +91,11 @@ Deno.test("every flag is read", () => {
     "65536",
     "--snapshot-chunk-bytes",
     "4096",
+    "--max-snapshot-bytes",
+    "2000000",
+    "--cluster-token",
+    "c-id",
+    "--insecure-peers",
     "--listen",
     "0.0.0.0:22379",
     "--tick-ms",
@@ -131,7 +138,10 @@ Deno.test("every flag is read", () => {
     snapshotLogPercent: 50,
     snapshotMaxLogBytes: 65536,
     snapshotChunkBytes: 4096,
+    maxSnapshotBytes: 2000000,
     listen: { hostname: "0.0.0.0", port: 22379 },
+    insecurePeers: true,
+    clusterToken: "c-id",
     tickMs: 50,
     electionTicks: 20,
     heartbeatTicks: 2,
@@ -160,6 +170,9 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_SNAPSHOT_LOG_PERCENT: "300",
     RAFTKV_SNAPSHOT_MAX_LOG_BYTES: "2000",
     RAFTKV_SNAPSHOT_CHUNK_BYTES: "2048",
+    RAFTKV_MAX_SNAPSHOT_BYTES: "3000000",
+    RAFTKV_CLUSTER_TOKEN: "env-cluster",
+    RAFTKV_INSECURE_PEERS: "1",
     RAFTKV_LISTEN: "[::1]:32379",
     RAFTKV_TICK_MS: "10",
     RAFTKV_ELECTION_TICKS: "5",
@@ -189,7 +202,10 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     snapshotLogPercent: 300,
     snapshotMaxLogBytes: 2000,
     snapshotChunkBytes: 2048,
+    maxSnapshotBytes: 3000000,
     listen: { hostname: "::1", port: 32379 },
+    insecurePeers: true,
+    clusterToken: "env-cluster",
     tickMs: 10,
     electionTicks: 5,
     heartbeatTicks: 1,
@@ -243,6 +259,7 @@ Deno.test("cluster URLs are normalized to origins and the listen address follows
     "--cluster",
     " http://a.example:1/ , https://[::1]:8443,http://b.example",
   ]);
+  const insecure = ["--insecure-peers"];
   assert.deepEqual(config.cluster, [
     "http://a.example:1",
     "https://[::1]:8443",
@@ -250,7 +267,8 @@ Deno.test("cluster URLs are normalized to origins and the listen address follows
   ]);
   assert.deepEqual(config.listen, { hostname: "::1", port: 8443 });
   assert.deepEqual(
-    run(["--id", "3", "--cluster", config.cluster.join(",")]).listen,
+    run(["--id", "3", "--cluster", config.cluster.join(","), ...insecure])
+      .listen,
     {
       hostname: "b.example",
       port: 80,
@@ -432,9 +450,41 @@ Deno.test("TLS flags go with https URLs, and tokens are header-safe", () => {
   );
 });
 
+Deno.test("a node reachable from other machines refuses to start without a peer token or --insecure-peers", () => {
+  const refused = (argv: string[], env: Record<string, string> = {}) => {
+    const err = fails(["--id", "1", ...argv], "--peer-token", env);
+    assert.match(err.message, /--insecure-peers/);
+  };
+  refused(["--listen", "0.0.0.0:12379"]);
+  refused(["--listen", ":12379"]);
+  refused(["--cluster", "http://10.0.0.1:2379"]);
+  refused(["--cluster", "http://10.0.0.1:2379"], {
+    RAFTKV_INSECURE_PEERS: "0",
+  });
+  // TLS alone does not authenticate peers.
+  refused([
+    "--cluster",
+    "https://10.0.0.1:2379",
+    "--tls-cert",
+    "c.pem",
+    "--tls-key",
+    "k.pem",
+  ]);
+  // Loopback, a token, or an explicit --insecure-peers start.
+  run(["--id", "1"]);
+  run(["--id", "1", "--cluster", "http://localhost:1"]);
+  run(["--id", "1", "--listen", "0.0.0.0:12379", "--peer-token", "t"]);
+  run(["--id", "1", "--listen", "0.0.0.0:12379", "--insecure-peers"]);
+  run(["--id", "1", "--listen", "0.0.0.0:12379"], {
+    RAFTKV_INSECURE_PEERS: "yes",
+  });
+});
+
 Deno.test("a node reachable from other machines without a peer token is warned about", () => {
   const insecure = (argv: string[], env: Record<string, string> = {}) =>
-    securityWarnings(run(argv, env)).filter((w) => w.startsWith("INSECURE"));
+    securityWarnings(run([...argv, "--insecure-peers"], env)).filter((w) =>
+      w.startsWith("INSECURE")
+    );
   assert.equal(insecure(["--id", "1"]).length, 0, "loopback only");
   assert.equal(
     insecure(["--id", "1", "--cluster", "http://localhost:1"]).length,

@@ -150,9 +150,14 @@ export class KvNode implements NodePort {
     };
   }
 
-  receiveRaft(body: Uint8Array): void {
+  receiveRaft(
+    body: Uint8Array,
+    check?: (msgs: readonly Message[]) => void,
+  ): void {
     const n = this.#node();
     if (!n) throw new RecoveringError();
-    n.receive(this.#decode(body));
+    const msgs = this.#decode(body);
+    check?.(msgs);
+    n.receive(msgs);
   }
 }

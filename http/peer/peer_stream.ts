@@ -78,6 +78,7 @@ export class StreamLane {
   #queue: Message[] = [];
   #flushQueued = false;
   #retryAt = 0;
+  #warnedRefused = false;
 
   constructor(readonly peer: NodeId, readonly o: StreamLaneOptions) {}
 
@@ -123,6 +124,16 @@ export class StreamLane {
         onClose: (code, reason) => this.#closed(ws, code, reason),
         onRefused: (status) => {
           if (status === 501 && this.#ws === ws) this.o.onUnsupported?.();
+          if (status === 403 && !this.#warnedRefused) {
+            // Another cluster, or this node is not a member there: say so
+            // once, as the lane keeps retrying.
+            this.#warnedRefused = true;
+            this.o.logger.warn(
+              "a peer refuses this node's messages (403): another cluster, " +
+                "or this node is not a member there",
+              { peer: this.peer },
+            );
+          }
         },
       }, this.o.caCerts ? { caCerts: this.o.caCerts } : {});
     } catch (e) {

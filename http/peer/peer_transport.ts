@@ -79,6 +79,7 @@ export interface PeerStats {
 class Lane {
   #queue: Message[] = [];
   #busy = false;
+  #warnedRefused = false;
   readonly stats: PeerStats = { sent: 0, failed: 0, dropped: 0 };
 
   constructor(
@@ -168,7 +169,10 @@ class Lane {
         body: req.body as Uint8Array<ArrayBuffer>,
         signal: AbortSignal.timeout(timeout),
       });
-      await res.body?.cancel();
+      // The code of a refusal by the peer checks (http/peer/peer_guard.ts).
+      const refusal = res.status === 403
+        ? (await res.json().catch(() => undefined))?.error?.code
+        : await res.body?.cancel();
       if (res.status === 410) {
         this.o.logger.warn(
           "a peer says this node was removed from the cluster",
@@ -176,6 +180,18 @@ class Lane {
         );
         this.o.listener.removedByPeer();
         return false;
+      }
+      if (
+        (refusal === "cluster_mismatch" || refusal === "peer_unknown") &&
+        !this.#warnedRefused
+      ) {
+        // Said once, as the lane keeps retrying.
+        this.#warnedRefused = true;
+        this.o.logger.warn(
+          "a peer refuses this node's messages: another cluster, or this " +
+            "node is not a member there",
+          { peer: this.peer, code: String(refusal) },
+        );
       }
       if (!res.ok) {
         this.stats.failed++;

@@ -12,15 +12,23 @@
  * (the stream's 410); other refusals (recovering, stopping) drop the frame,
  * as Raft retransmits.
  *
+ * With a {@linkcode PeerGuard}, both routes first check who sends
+ * (http/peer/peer_guard.ts): a POST before its body is read, a stream at its
+ * handshake (403 before the upgrade), and every batch of either before it
+ * reaches the node; a stream whose frame fails the check is closed with
+ * {@linkcode CLOSE_PEER_REFUSED}.
+ *
  * @module
  */
 
 import type { Hono } from "hono";
 import { readBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";
-import { BadRequestError } from "../errors.ts";
+import { BadRequestError, PeerRefusedError } from "../errors.ts";
 import { chunkInfoOf, SnapshotReceiver } from "./snapshot_receiver.ts";
 import { nodeUpgrade } from "../serving/node_upgrade.ts";
+import type { PeerGuard } from "./peer_guard.ts";
+import type { Message } from "../../raft/mod.ts";
 import {
   CLOSE_BAD_FRAME,
   CLOSE_PEER_REMOVED,
@@ -30,24 +38,57 @@ import {
 /** The largest frame on `GET /raft/stream`. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/** Close code of a stream whose frame the peer checks refused (policy violation). */
+export const CLOSE_PEER_REFUSED = 1008;
+
+/** Options of {@linkcode registerRaftRoutes}. */
+export interface RaftRoutesOptions {
+  /** Checks senders before the node sees anything (default: none). */
+  guard?: PeerGuard;
+  /** Where chunked snapshots are put back together (default: a new one). */
+  snapshots?: SnapshotReceiver;
+}
+
 /** Registers `POST /raft` and `GET /raft/stream`. */
-export function registerRaftRoutes(app: Hono, ctx: RouteContext): void {
-  const snapshots = new SnapshotReceiver();
+export function registerRaftRoutes(
+  app: Hono,
+  ctx: RouteContext,
+  o: RaftRoutesOptions = {},
+): void {
+  const snapshots = o.snapshots ?? new SnapshotReceiver();
+  const guard = o.guard;
   app.post("/raft", async (c) => {
-    snapshots.sweep();
+    const from = await guard?.admit(c.req.raw.headers);
     const chunk = chunkInfoOf(c.req.raw.headers);
+    if (chunk && guard && from !== undefined) guard.checkChunk(chunk, from);
+    // Only the leader's transfer can complete: others are dropped.
+    snapshots.sweep(guard?.leader());
     const body = await readBody(c.req.raw, {
       maxBytes: ctx.maxRaftBodyBytes,
       code: "body_too_large",
     });
     const whole = chunk ? snapshots.accept(chunk, body) : body;
-    if (whole) await ctx.node.receiveRaft(whole);
+    if (whole) await ctx.node.receiveRaft(whole, checkOf(guard, from));
     return new Response(null, { status: 204 });
   });
-  app.get(
-    RAFT_STREAM_PATH,
-    (c) => acceptStream(c.req.raw, ctx, () => snapshots.sweep()),
-  );
+  app.get(RAFT_STREAM_PATH, async (c) => {
+    const from = await guard?.admit(c.req.raw.headers);
+    return acceptStream(
+      c.req.raw,
+      ctx,
+      () => snapshots.sweep(guard?.leader()),
+      checkOf(guard, from),
+    );
+  });
+}
+
+/** The batch check of an admitted sender, if there is a guard. */
+function checkOf(
+  guard: PeerGuard | undefined,
+  from: number | undefined,
+): ((msgs: readonly Message[]) => void) | undefined {
+  if (!guard || from === undefined) return undefined;
+  return (msgs) => guard.checkBatch(msgs, from);
 }
 
 /** The stable code of a typed error, if any. */
@@ -60,6 +101,7 @@ function acceptStream(
   req: Request,
   ctx: RouteContext,
   onFrame: () => void,
+  check: ((msgs: readonly Message[]) => void) | undefined,
 ): Response {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new BadRequestError(
@@ -76,6 +118,8 @@ function acceptStream(
     const code = codeOf(err);
     if (code === "peer_removed") {
       socket.close(CLOSE_PEER_REMOVED, "peer removed");
+    } else if (err instanceof PeerRefusedError) {
+      socket.close(CLOSE_PEER_REFUSED, err.code);
     } else if (code === "invalid_message" || code === "invalid_encoding") {
       ctx.logger.debug("bad frame on the raft stream", { error: String(err) });
       socket.close(CLOSE_BAD_FRAME, "bad frame");
@@ -97,7 +141,7 @@ function acceptStream(
     // Drops stale snapshot transfers while peers talk over the stream only.
     onFrame();
     try {
-      const pending = ctx.node.receiveRaft(new Uint8Array(ev.data));
+      const pending = ctx.node.receiveRaft(new Uint8Array(ev.data), check);
       if (pending) pending.catch(refused);
     } catch (err) {
       refused(err);

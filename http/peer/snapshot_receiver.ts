@@ -4,13 +4,22 @@
  * once every byte is there and its CRC matches, so the node never sees a
  * partial snapshot.
  *
- * Each sender has at most one transfer in progress. Chunks must come in
- * order (the sender's snapshot lane sends one at a time): a chunk that does
- * not continue the transfer discards it and is refused, and the sender
- * reports the snapshot as failed (the leader retries later). A chunk at
- * offset 0 starts a new transfer and drops the sender's previous one; a
- * transfer that hears nothing for `staleMs` is dropped by {@linkcode
- * SnapshotReceiver.sweep}, which the peer routes call on every request.
+ * Each sender has at most one transfer in progress, keyed by the sender the
+ * request declares (http/peer/peer_guard.ts admits it first: a member, and the
+ * leader this node knows), so a chunk of one sender never touches another
+ * sender's transfer. Chunks must come in order (the sender's snapshot lane
+ * sends one at a time): a chunk that does not continue the transfer
+ * discards it and is refused, and the sender reports the snapshot as failed
+ * (the leader retries later). A chunk at offset 0 starts a new transfer and
+ * drops the sender's previous one; a transfer that hears nothing for
+ * `staleMs`, or whose sender is no longer the leader, is dropped by
+ * {@linkcode SnapshotReceiver.sweep}, which the peer routes call on every
+ * request.
+ *
+ * Memory is bounded: a transfer reserves its announced total at offset 0,
+ * and the totals of all transfers in progress may not exceed
+ * `maxTotalBytes` (`--max-snapshot-bytes`); a chunk announcing more is
+ * refused with 413 before anything of it is kept.
  *
  * @module
  */
@@ -18,15 +27,17 @@
 import { crc32 } from "node:zlib";
 import { CHUNK_HEADERS, type ChunkInfo } from "./snapshot_chunks.ts";
 import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
+import { DEFAULTS } from "../../raft/mod.ts";
 
-/** The default largest whole body of a transfer: 1 GiB. */
-export const DEFAULT_MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024;
 /** The default time after which a silent transfer is dropped: 60 s. */
 export const DEFAULT_SNAPSHOT_STALE_MS = 60_000;
 
 /** Options of {@linkcode SnapshotReceiver}. */
 export interface SnapshotReceiverOptions {
-  /** The largest whole body accepted (413 beyond). */
+  /**
+   * The most bytes all transfers in progress may announce together (413
+   * beyond; default: `DEFAULTS.maxSnapshotBytes`).
+   */
   maxTotalBytes?: number;
   /** Drop a transfer that received no chunk for this long. */
   staleMs?: number;
@@ -54,7 +65,7 @@ export class SnapshotReceiver {
   readonly #now: () => number;
 
   constructor(o: SnapshotReceiverOptions = {}) {
-    this.#maxTotalBytes = o.maxTotalBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES;
+    this.#maxTotalBytes = o.maxTotalBytes ?? DEFAULTS.maxSnapshotBytes.value;
     this.#staleMs = o.staleMs ?? DEFAULT_SNAPSHOT_STALE_MS;
     this.#now = o.now ?? Date.now;
   }
@@ -64,11 +75,29 @@ export class SnapshotReceiver {
     return this.#transfers.size;
   }
 
-  /** Drops transfers that heard nothing for `staleMs`. */
-  sweep(): void {
+  /**
+   * The bytes reserved by transfers in progress: the sum of their announced
+   * totals, the most they can hold.
+   */
+  get reservedBytes(): number {
+    let sum = 0;
+    for (const t of this.#transfers.values()) sum += t.total;
+    return sum;
+  }
+
+  /**
+   * Drops transfers that heard nothing for `staleMs`, and, when `leader` is
+   * given, those of any other sender (only the leader's can complete).
+   */
+  sweep(leader?: number): void {
     const now = this.#now();
     for (const [from, t] of this.#transfers) {
-      if (now - t.lastAt >= this.#staleMs) this.#transfers.delete(from);
+      if (
+        now - t.lastAt >= this.#staleMs ||
+        (leader !== undefined && from !== leader)
+      ) {
+        this.#transfers.delete(from);
+      }
     }
   }
 
@@ -77,16 +106,23 @@ export class SnapshotReceiver {
    * else undefined. Throws {@linkcode BadRequestError} (the transfer is
    * discarded) for a chunk out of order, of another transfer, or a whole
    * body whose CRC does not match; {@linkcode PayloadTooLargeError} for a
-   * transfer over the limit.
+   * transfer that would take the transfers in progress over the limit.
+   * `info.from` must be the sender the request was admitted as.
    */
   accept(info: ChunkInfo, chunk: Uint8Array): Uint8Array | undefined {
     this.sweep();
-    if (info.total > this.#maxTotalBytes) {
+    if (info.offset === 0) {
+      // A new transfer replaces the sender's previous one.
       this.#transfers.delete(info.from);
-      throw new PayloadTooLargeError(
-        "body_too_large",
-        `a snapshot of ${info.total} bytes is larger than ${this.#maxTotalBytes} bytes`,
-      );
+      const reserved = this.reservedBytes;
+      if (reserved + info.total > this.#maxTotalBytes) {
+        throw new PayloadTooLargeError(
+          "body_too_large",
+          `a snapshot of ${info.total} bytes does not fit: ${reserved} of ` +
+            `${this.#maxTotalBytes} bytes (--max-snapshot-bytes) are taken ` +
+            "by transfers in progress",
+        );
+      }
     }
     if (info.offset + chunk.length > info.total || chunk.length === 0) {
       this.#transfers.delete(info.from);

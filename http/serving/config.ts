@@ -21,10 +21,12 @@ import {
   parseFlags,
   parseIdAndCluster,
   parseInteger,
+  parseToken,
   parseTunable,
   type RawReader,
   type RawValue,
 } from "./flags.ts";
+import { peerPortExposed } from "./security.ts";
 
 /** raftkv's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -68,6 +70,8 @@ export interface Config {
   snapshotMaxLogBytes: number;
   /** Snapshots go to peers in chunks of at most this many bytes. */
   snapshotChunkBytes: number;
+  /** The most bytes of snapshot transfers this node receives at once (413 beyond). */
+  maxSnapshotBytes: number;
   /** The address the node binds its own URL's port to. */
   listen: ListenAddress;
   /** Milliseconds per Raft tick. */
@@ -83,6 +87,10 @@ export interface Config {
   requestTimeoutMs: number;
   /** Peers must present it on the peer routes; this node sends it to them. */
   peerToken?: string;
+  /** Mixed into the cluster id at bootstrap (raft/cluster_id.ts). */
+  clusterToken?: string;
+  /** Serve peers without a peer token although reachable from other machines. */
+  insecurePeers: boolean;
   /** When set, client routes need `Authorization: Bearer <it>`. */
   clientToken?: string;
   /** PEM certificate chain file: serve HTTPS (with {@linkcode tlsKey}). */
@@ -135,6 +143,13 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "comma-separated URLs of the initial members, in id order",
     default: `${DEFAULT_CLUSTER} with --id 1`,
   },
+  "cluster-token": {
+    type: "string",
+    value: "TOKEN",
+    help:
+      "mixed into the cluster id when the cluster is bootstrapped; the same on every member",
+    default: "none",
+  },
   "port": {
     type: "string",
     value: "P",
@@ -176,6 +191,12 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "N",
     help: "send snapshots to peers in chunks of at most N bytes",
     tunable: "snapshotChunkBytes",
+  },
+  "max-snapshot-bytes": {
+    type: "string",
+    value: "N",
+    help: "the most bytes of snapshots this node receives at once (413 beyond)",
+    tunable: "maxSnapshotBytes",
   },
   "listen": {
     type: "string",
@@ -224,6 +245,12 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "TOKEN",
     help: "shared secret peers present on /raft (docs/SECURITY.md)",
     default: "none: peer routes are open",
+  },
+  "insecure-peers": {
+    type: "boolean",
+    help:
+      "serve peers without --peer-token although reachable from other machines",
+    default: "off: such a node refuses to start",
   },
   "client-token": {
     type: "string",
@@ -348,7 +375,13 @@ export function parseServeArgs(
     snapshotLogPercent: tunable("snapshot-log-percent"),
     snapshotMaxLogBytes: tunable("snapshot-max-log-bytes"),
     snapshotChunkBytes: tunable("snapshot-chunk-bytes"),
+    maxSnapshotBytes: tunable("max-snapshot-bytes"),
     listen,
+    insecurePeers: parseBoolean(
+      "insecure-peers",
+      values["insecure-peers"],
+      env,
+    ),
     tickMs: tunable("tick-ms"),
     electionTicks: tunable("election-ticks"),
     heartbeatTicks: tunable("heartbeat-ticks"),
@@ -362,6 +395,12 @@ export function parseServeArgs(
     idleTimeoutMs: tunable("idle-timeout-ms"),
   };
   parseSecurity(config, raw);
+  const clusterToken = raw("cluster-token");
+  if (clusterToken) {
+    config.clusterToken = parseToken("cluster-token", clusterToken);
+  }
+  const exposed = peerPortExposed(config);
+  if (exposed !== undefined) throw new ConfigError("--peer-token", exposed);
   const portValue = raw("port");
   if (portValue !== undefined) {
     config.port = parseInteger("port", portValue, 1, 65535);
@@ -413,17 +452,6 @@ function parseSecurity(config: Config, raw: RawReader): void {
     config.tlsKey = key;
   }
   if (ca !== undefined) config.tlsCa = ca;
-}
-
-/** A token: 1 to 4096 visible ASCII characters (it travels in a header). */
-function parseToken(name: string, value: RawValue): string {
-  if (!/^[\x21-\x7e]{1,4096}$/.test(value.text)) {
-    throw new ConfigError(
-      `--${name}`,
-      `${value.source}: a token is 1 to 4096 visible ASCII characters, no spaces`,
-    );
-  }
-  return value.text;
 }
 
 /** The bind address implied by an advertised URL. */

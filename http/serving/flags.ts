@@ -1,9 +1,9 @@
 /**
  * Reading command-line flags and their `RAFTKV_*` environment variables:
  * the checks every command shares (integers in range, booleans, member
- * URLs, `--id` with `--cluster`) and the one-line {@linkcode ConfigError}
- * they throw. The commands' own flags are in config.ts (serve) and
- * restore_command.ts.
+ * URLs, tokens, `--id` with `--cluster`) and the one-line
+ * {@linkcode ConfigError} they throw. The commands' own flags are in
+ * config.ts (serve) and restore_command.ts.
  *
  * @module
  */
@@ -184,6 +184,17 @@ export function parseTunable(
   return value === undefined
     ? tunable.value
     : parseInteger(name, value, tunable.min, tunable.max);
+}
+
+/** A token: 1 to 4096 visible ASCII characters (it travels in a header). */
+export function parseToken(name: string, value: RawValue): string {
+  if (!/^[\x21-\x7e]{1,4096}$/.test(value.text)) {
+    throw new ConfigError(
+      `--${name}`,
+      `${value.source}: a token is 1 to 4096 visible ASCII characters, no spaces`,
+    );
+  }
+  return value.text;
 }
 
 /** Reads a boolean flag, or its variable as true/false, 1/0, yes/no, on/off. */

@@ -17,6 +17,7 @@ import {
   parseDataDir,
   parseFlags,
   parseIdAndCluster,
+  parseToken,
 } from "./flags.ts";
 
 /** What `raftkv restore` is asked to do (docs/BACKUP.md). */
@@ -29,6 +30,8 @@ export interface RestoreCommand {
   id: number;
   /** The new cluster's member URLs, in id order. */
   cluster: string[];
+  /** The new cluster's `--cluster-token`, when it is started with one. */
+  clusterToken?: string;
 }
 
 /** What the flags of `raftkv restore` ask for. */
@@ -57,6 +60,10 @@ export function restoreUsage(): string {
       "--data-dir DIR",
       `the directory to seed; must be missing or empty (default: ${DEFAULT_DATA_DIR})`,
     ),
+    flag(
+      "--cluster-token TOKEN",
+      "the new cluster's --cluster-token, if it is started with one",
+    ),
     "",
     "Each flag is also read from RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR); the flag wins.",
   ].join("\n");
@@ -76,6 +83,7 @@ export function parseRestoreArgs(
     "id": { type: "string" },
     "cluster": { type: "string" },
     "data-dir": { type: "string" },
+    "cluster-token": { type: "string" },
     "help": { type: "boolean" },
   });
   if (values.help) return { action: "help", topic: "restore" };
@@ -89,9 +97,16 @@ export function parseRestoreArgs(
   }
   const { id, cluster } = parseIdAndCluster(raw, "restore: ");
   const dataDir = parseDataDir(raw, id);
+  const token = raw("cluster-token");
   return {
     action: "restore",
-    restore: { from: from.text, dataDir, id, cluster },
+    restore: {
+      from: from.text,
+      dataDir,
+      id,
+      cluster,
+      ...(token ? { clusterToken: parseToken("cluster-token", token) } : {}),
+    },
   };
 }
 

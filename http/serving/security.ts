@@ -1,8 +1,9 @@
 /**
  * A node's security set-up at start: the TLS files of `--tls-cert`,
  * `--tls-key` and `--tls-ca` read and checked, what the peer transport
- * sends and trusts, and the warnings about how the node is exposed
- * (docs/SECURITY.md).
+ * sends and trusts, the closed peer port (no start when reachable from
+ * other machines without a peer token, unless `--insecure-peers`), and the
+ * warnings about how the node is exposed (docs/SECURITY.md).
  *
  * @module
  */
@@ -102,10 +103,29 @@ export function peerTransportAuth(
 }
 
 /**
+ * Why a node must not start as configured, or undefined: it can be reached
+ * from other machines (its listen address or URL is not loopback) and has
+ * no peer token, so anyone who reaches the port could send it Raft
+ * messages, and `--insecure-peers` does not say this is wanted. TLS alone
+ * does not count: the server does not authenticate its clients, so only
+ * the token keeps strangers off `/raft`.
+ */
+export function peerPortExposed(config: Config): string | undefined {
+  if (config.peerToken !== undefined || config.insecurePeers) return undefined;
+  const hosts = [config.listen.hostname, new URL(config.url).hostname];
+  if (hosts.every(isLoopbackHost)) return undefined;
+  return `no --peer-token (RAFTKV_PEER_TOKEN) while listening on ` +
+    `${config.listen.hostname} and advertising ${config.url}: anyone who ` +
+    "can reach this port could send Raft messages; set the same " +
+    "--peer-token on every node, or pass --insecure-peers " +
+    "(RAFTKV_INSECURE_PEERS=1) to run without one (docs/SECURITY.md)";
+}
+
+/**
  * The warnings a node logs at start-up about how it is exposed: loudly when
- * it has no peer token but can be reached from other machines (anyone who
- * reaches it could inject Raft messages), and when it advertises https but
- * serves plain HTTP.
+ * it has no peer token but can be reached from other machines (allowed by
+ * `--insecure-peers` only: anyone who reaches it could inject Raft
+ * messages), and when it advertises https but serves plain HTTP.
  */
 export function securityWarnings(config: Config): string[] {
   const warnings: string[] = [];
@@ -118,11 +138,11 @@ export function securityWarnings(config: Config): string[] {
   const hosts = [config.listen.hostname, new URL(config.url).hostname];
   if (config.peerToken === undefined && !hosts.every(isLoopbackHost)) {
     warnings.push(
-      `INSECURE: no --peer-token (RAFTKV_PEER_TOKEN) while listening on ` +
-        `${config.listen.hostname} and advertising ${config.url}: anyone who ` +
-        "can reach this port can send Raft messages and take over or corrupt " +
-        "the cluster; set the same --peer-token on every node " +
-        "(docs/SECURITY.md)",
+      `INSECURE (--insecure-peers): no --peer-token (RAFTKV_PEER_TOKEN) ` +
+        `while listening on ${config.listen.hostname} and advertising ` +
+        `${config.url}: anyone who can reach this port can send Raft ` +
+        "messages and take over or corrupt the cluster; set the same " +
+        "--peer-token on every node (docs/SECURITY.md)",
     );
   }
   return warnings;

@@ -1,13 +1,16 @@
 /**
  * A running node, wired: the data directory lock, the HTTP listeners (with
- * TLS and connection timeouts), the disk storage, the {@linkcode RaftNode},
- * its peer transport and ticker, and an orderly shutdown.
+ * TLS and connection timeouts), the disk storage, the cluster id
+ * (raft/cluster_id.ts), the {@linkcode RaftNode}, its peer checks
+ * (http/peer/peer_guard.ts), peer transport and ticker, and an orderly
+ * shutdown.
  *
  * @module
  */
 
 import { KvStore } from "../../kv/mod.ts";
 import {
+  ClusterMismatchError,
   DataDirLock,
   decodeMessages,
   DiskStorage,
@@ -17,11 +20,15 @@ import {
   type Logger,
   RaftMetrics,
   RaftNode,
+  resolveClusterId,
   seededRng,
+  StorageMismatchError,
 } from "../../raft/mod.ts";
 import { createApp } from "../app.ts";
 import { KvNode } from "../api/kv_node.ts";
 import { PeerTransport } from "../peer/peer_transport.ts";
+import { PEER_HEADERS } from "../peer/peer_guard.ts";
+import { RaftPeerDirectory } from "../peer/peer_directory.ts";
 import { serveWithTimeouts } from "./timeout_server.ts";
 import type { Config } from "./config.ts";
 import { EXIT_BAD_CONFIG } from "./flags.ts";
@@ -50,8 +57,8 @@ interface Listener {
  * recovering), opens storage (newest snapshot, then the WAL after it),
  * starts the Raft loop and its ticker, and shuts down when `deps.signal`
  * aborts or the node stops. Resolves with the process exit code: 0 on a
- * requested stop, {@linkcode EXIT_BAD_CONFIG} on unusable TLS files, 1 on
- * any other failure.
+ * requested stop, {@linkcode EXIT_BAD_CONFIG} on unusable TLS files or a
+ * data directory of another cluster or node, 1 on any other failure.
  */
 export async function runServer(
   config: Config,
@@ -80,6 +87,25 @@ export async function runServer(
   let node: RaftNode | undefined;
   let storage: DiskStorage | undefined;
   let transport: PeerTransport | undefined;
+  // Who this node says it is on every peer request (http/peer/peer_guard.ts);
+  // the transport reads the object on each request, so a cluster id learned
+  // later (a joining node) goes out from then on.
+  const auth = peerTransportAuth(config, tls);
+  let clusterId = "";
+  const setClusterId = (id: string) => {
+    clusterId = id;
+    auth.headers[PEER_HEADERS.cluster] = id;
+  };
+  auth.headers[PEER_HEADERS.from] = String(config.id);
+  const peers = new RaftPeerDirectory({
+    id: config.id,
+    node: () => node,
+    clusterId: () => clusterId,
+    learnClusterId: async (id) => {
+      await storage!.adoptClusterId(id);
+      setClusterId(id);
+    },
+  });
   const app = createApp({
     node: new KvNode({
       store,
@@ -96,6 +122,8 @@ export async function runServer(
     bodyTimeoutMs: config.bodyTimeoutMs,
     memberFetch: tls.fetch,
     metrics: metrics.registry,
+    peers,
+    maxSnapshotBytes: config.maxSnapshotBytes,
   });
   const servers = await listen(config, tls, app.fetch, logger);
 
@@ -126,12 +154,24 @@ export async function runServer(
       // bytes need not stay in memory between snapshots.
       snapshotDataInMemory: false,
     });
-    const peers = new Map(
+    const id = resolveClusterId({
+      stored: storage.metadata.clusterId,
+      join: config.join,
+      cluster: config.cluster,
+      token: config.clusterToken ?? "",
+      dataDir: config.dataDir,
+    });
+    if (id !== "") await storage.adoptClusterId(id);
+    setClusterId(id);
+    logger.info("cluster id", {
+      clusterId: id || "(learned from the cluster when joining)",
+    });
+    const initial = new Map(
       config.cluster.map((url, i) => [i + 1, url] as const),
     );
     node = new RaftNode({
       id: config.id,
-      peers,
+      peers: initial,
       join: config.join,
       storage,
       stateMachine: store,
@@ -156,7 +196,7 @@ export async function runServer(
       listener: raftNode,
       logger,
       snapshotChunkBytes: config.snapshotChunkBytes,
-      ...peerTransportAuth(config, tls),
+      ...auth,
     });
     transport = peerTransport;
     metrics.registry.onCollect(() =>
@@ -175,8 +215,13 @@ export async function runServer(
       ticker = setInterval(() => raftNode.tick(), config.tickMs);
     }
   } catch (e) {
-    logger.error("cannot start", { error: String(e) });
-    shutdown("start-up failed", 1);
+    // A directory of another cluster or node is a mistake in the flags.
+    const foreign = e instanceof ClusterMismatchError ||
+      e instanceof StorageMismatchError;
+    logger.error("cannot start", {
+      error: foreign ? (e as Error).message : String(e),
+    });
+    shutdown("start-up failed", foreign ? EXIT_BAD_CONFIG : 1);
   }
 
   await done.promise;

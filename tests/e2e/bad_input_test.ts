@@ -15,6 +15,8 @@ import {
   show,
 } from "./cluster.ts";
 
+import { clusterIdOf } from "../../raft/cluster_id.ts";
+
 const MIB = 1024 * 1024;
 
 /** Asserts a JSON error answer with `status` and, when given, `code`. */
@@ -90,8 +92,9 @@ Deno.test("bad requests get 4xx JSON errors and the cluster keeps working", asyn
     });
 
     await t.step(
-      "garbage on /raft: 400, the node and the cluster go on",
+      "garbage on /raft: 403 without the sender's identity, 400 with it; the node and the cluster go on",
       async () => {
+        const cluster = clusterIdOf(c.clusterArg().split(","));
         const random = crypto.getRandomValues(new Uint8Array(1000));
         const bodies: Uint8Array<ArrayBuffer>[] = [
           random,
@@ -102,8 +105,19 @@ Deno.test("bad requests get 4xx JSON errors and the cluster keeps working", asyn
         ];
         for (const id of c.running()) {
           for (const body of bodies) {
+            // As a stranger sends it: refused before it is even decoded.
+            const anon = await request(`${c.node(id).url}/raft`, {
+              method: "POST",
+              body,
+            });
+            assertError(anon, 403, "peer_unknown");
+            // As a member of this cluster sends it: it does not decode.
             const r = await request(`${c.node(id).url}/raft`, {
               method: "POST",
+              headers: {
+                "x-raftkv-cluster": cluster,
+                "x-raftkv-from": String(id === 1 ? 2 : 1),
+              },
               body,
             });
             assertError(r, 400);

@@ -15,9 +15,14 @@ import {
   waitFor,
 } from "./cluster.ts";
 
-/** Starts a single-node raftkv on `dir` at a fresh port. */
-function start(dir: string): { proc: Deno.ChildProcess; url: string } {
-  const url = `http://127.0.0.1:${freePort()}`;
+/**
+ * Starts a single-node raftkv on `dir` at `url` (default: a fresh port; a
+ * restart keeps the URL, since the cluster id comes from `--cluster`).
+ */
+function start(
+  dir: string,
+  url = `http://127.0.0.1:${freePort()}`,
+): { proc: Deno.ChildProcess; url: string } {
   const proc = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -77,7 +82,7 @@ Deno.test("a second process on a held data directory exits with a clear message"
     // A graceful stop releases the lock: the directory can be used again.
     first.proc.kill("SIGTERM");
     assert.equal((await first.proc.status).code, 0);
-    const third = start(`${dir}/node`);
+    const third = start(`${dir}/node`, first.url);
     const thirdErr = stderrOf(third.proc);
     await healthy(third.url);
     assert.equal((await request(`${third.url}/v1/kv/k`))?.body, "v1");
@@ -85,7 +90,7 @@ Deno.test("a second process on a held data directory exits with a clear message"
     third.proc.kill("SIGKILL");
     await third.proc.status;
     await thirdErr;
-    const fourth = start(`${dir}/node`);
+    const fourth = start(`${dir}/node`, first.url);
     const fourthErr = stderrOf(fourth.proc);
     await healthy(fourth.url);
     fourth.proc.kill("SIGTERM");

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  LeaderChangedError,
   NoLeaderError,
+  OutcomeUnknownError,
   ProposalDroppedError,
   RaftKvError,
   StoppedError,
@@ -111,6 +113,18 @@ Deno.test("a DOMException timeout or abort from the node maps to 504", async () 
     const res = await app.request("/v1/kv/a", { method: "PUT", body: "v" });
     assert.equal(res.status, 504, name);
   }
+});
+
+Deno.test("a write the node stopped on while it may still commit answers 504 outcome_unknown; one known dead after a leader change 503 leader_changed", async () => {
+  const { app, node } = setup();
+  node.failWith = new OutcomeUnknownError("the node is shutting down");
+  let res = await app.request("/v1/kv/a", { method: "PUT", body: "v" });
+  assert.equal(res.status, 504);
+  assert.equal((await errorOf(res)).code, "outcome_unknown");
+  node.failWith = new LeaderChangedError();
+  res = await app.request("/v1/kv/a", { method: "PUT", body: "v" });
+  assert.equal(res.status, 503);
+  assert.equal((await errorOf(res)).code, "leader_changed");
 });
 
 Deno.test("unexpected errors answer 500 and are logged with their stack", async () => {

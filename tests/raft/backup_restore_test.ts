@@ -4,6 +4,7 @@
  * holds the backup's store, and every refusal leaves the directory alone.
  */
 
+import { clusterIdOf } from "../../raft/cluster_id.ts";
 import assert from "node:assert/strict";
 import { encodeCommand, KvStore } from "../../kv/mod.ts";
 import { encodeBackupFile } from "../../raft/backup_file.ts";
@@ -85,6 +86,11 @@ Deno.test("restore: DiskStorage recovers the snapshot, members and hard state", 
     });
     try {
       assert.equal(storage.isEmpty(), false, "the node must not bootstrap");
+      // The id the restored cluster's nodes compute from their flags.
+      assert.deepEqual(storage.metadata, {
+        clusterId: clusterIdOf(CLUSTER),
+        nodeId: 2,
+      });
       const snap = storage.snapshot();
       assert.equal(snap.meta.index, BACKUP_INDEX);
       assert.equal(snap.meta.term, BACKUP_TERM);

@@ -673,3 +673,50 @@ Deno.test("disk_storage: by default the mirror keeps the snapshot's data", async
   assert.equal(await s.loadSnapshot(), s.snapshot());
   await s.close();
 });
+
+Deno.test("disk_storage: a directory without a cluster id adopts one for good, and then refuses another", async () => {
+  const fs = new MemFs();
+  // As written by an older raftkv, or by a joining node before it learned.
+  const old = await DiskStorage.open(fs, DIR, {
+    metadata: { clusterId: "", nodeId: 1 },
+  });
+  await old.save({ entries: ents(1, 2, 1), mustSync: true });
+  await old.close();
+  const s = await DiskStorage.open(fs, DIR, {
+    metadata: { clusterId: "", nodeId: 1 },
+  });
+  assert.equal(s.metadata.clusterId, "");
+  await s.adoptClusterId("c1");
+  await assert.rejects(() => s.adoptClusterId("c2"), StorageMismatchError);
+  // The refusal left the storage usable.
+  await s.save({ entries: ents(3, 3, 1), mustSync: true });
+  await s.close();
+  // The id is on disk (in the segment that had none), and a later start
+  // that asks for another cluster is refused.
+  const again = await DiskStorage.open(fs, DIR, {
+    metadata: { clusterId: "", nodeId: 1 },
+  });
+  assert.deepEqual(again.metadata, { clusterId: "c1", nodeId: 1 });
+  assert.equal(again.lastIndex(), 3);
+  await again.close();
+  await assert.rejects(
+    () =>
+      DiskStorage.open(fs, DIR, { metadata: { clusterId: "c2", nodeId: 1 } }),
+    StorageMismatchError,
+  );
+});
+
+Deno.test("disk_storage: adopting a cluster id writes nothing to an empty directory, so it stays empty", async () => {
+  const fs = new MemFs();
+  const s = await DiskStorage.open(fs, DIR, {
+    metadata: { clusterId: "", nodeId: 4 },
+  });
+  await s.adoptClusterId("c1");
+  assert.equal(s.isEmpty(), true);
+  // The first segment's header carries it.
+  await s.save({ entries: ents(1, 1, 1), mustSync: true });
+  await s.close();
+  const again = await DiskStorage.open(fs, DIR);
+  assert.deepEqual(again.metadata, { clusterId: "c1", nodeId: 4 });
+  await again.close();
+});

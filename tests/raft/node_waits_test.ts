@@ -5,7 +5,9 @@
  * - a read waits for its read index, then for this node to apply it; a
  *   leader change fails only reads whose index is not known yet;
  * - a leadership transfer resolves when this node sees the target lead;
- * - stopping the node rejects every waiting caller, whatever it waits for.
+ * - stopping the node rejects every waiting caller, whatever it waits for
+ *   (a write or membership change already forwarded as unknown: it may
+ *   still commit).
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +15,7 @@ import {
   LeaderChangedError,
   type Message,
   message,
+  OutcomeUnknownError,
   StoppedError,
 } from "../../raft/mod.ts";
 import { turn } from "./node_turns.ts";
@@ -117,7 +120,7 @@ Deno.test("a transfer resolves when this node sees the target lead; one given up
   }
 });
 
-Deno.test("stopping the node rejects every waiting caller with the stop reason", async () => {
+Deno.test("stopping the node rejects every waiting caller with the stop reason; a write or membership change already proposed as unknown", async () => {
   const { node, sent, close } = await loneFollower();
   try {
     const applied = node.applied();
@@ -143,10 +146,16 @@ Deno.test("stopping the node rejects every waiting caller with the stop reason",
     assert.ok(all.every((t) => t.state === "pending"));
     node.stop("going away");
     await turn();
-    for (const t of all) {
+    for (const t of [unconfirmed, confirmed, transfer]) {
       assert.equal(t.state, "rejected");
       assert.ok(t.error instanceof StoppedError);
       assert.equal((t.error as StoppedError).message, "going away");
+    }
+    // Forwarded to the leader, they may still commit there.
+    for (const t of [write, member]) {
+      assert.equal(t.state, "rejected");
+      assert.ok(t.error instanceof OutcomeUnknownError, String(t.error));
+      assert.match((t.error as Error).message, /^going away: /);
     }
   } finally {
     await close();

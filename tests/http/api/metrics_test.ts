@@ -73,6 +73,8 @@ Deno.test("GET /metrics is valid exposition text with HELP and TYPE for every fa
       ["raftkv_proposals_committed_total", "counter"],
       ["raftkv_proposals_dropped_total", "counter"],
       ["raftkv_proposals_timed_out_total", "counter"],
+      ["raftkv_proposals_retried_total", "counter"],
+      ["raftkv_stale_entries_skipped_total", "counter"],
       ["raftkv_wal_fsync_duration_seconds", "histogram"],
       ["raftkv_apply_duration_seconds", "histogram"],
       ["raftkv_snapshots_taken_total", "counter"],
