@@ -38,6 +38,13 @@ const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 const HEADER_BYTES = 16;
 /** The most bytes {@linkcode SnapshotFiles.save} checksums and writes in one step. */
 const WRITE_PIECE_BYTES = 1024 * 1024;
+/**
+ * A snapshot file being written is synced every this many bytes, so it
+ * never holds more dirty data than that: with ext4's ordered journal a WAL
+ * fdatasync meanwhile may have to wait for the other files' dirty data,
+ * and a whole state's worth would stall every write behind it.
+ */
+const SYNC_EVERY_BYTES = 4 * 1024 * 1024;
 const PATTERN = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
 /** Formats the file name of the snapshot at (`term`, `index`). */
@@ -162,8 +169,9 @@ export class SnapshotFiles {
    * part is written where it belongs as the iterable hands it out (it may
    * make them lazily: one part is in memory at a time, and the event loop
    * runs between parts), never copied into one buffer. The length and the
-   * checksum are computed on the way and the header written last, before
-   * the fsync. Returns the file name.
+   * checksum are computed on the way, the file is synced every 4 MiB (so
+   * it never holds much dirty data), and the header is written last, before
+   * the final fsync. Returns the file name.
    */
   async save(
     term: number,
@@ -178,6 +186,7 @@ export class SnapshotFiles {
       await file.truncate(0);
       let at = HEADER_BYTES;
       let crc = 0;
+      let unsynced = 0;
       for (const part of parts) {
         // A large part (a received snapshot's whole data) goes in pieces,
         // so no one step checksums or writes more than a piece.
@@ -186,6 +195,11 @@ export class SnapshotFiles {
           crc = crc32(piece, crc);
           await file.write(piece, at);
           at += piece.length;
+          unsynced += piece.length;
+          if (unsynced >= SYNC_EVERY_BYTES) {
+            await file.syncData();
+            unsynced = 0;
+          }
         }
       }
       await file.write(headerOf(at - HEADER_BYTES, crc), 0);
