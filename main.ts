@@ -5,7 +5,8 @@
  * (flags and `RAFTKV_*` environment variables) into a {@linkcode
  * ParsedCommand}; the block at the end runs it and exits with its status.
  * The flags themselves, their defaults and the wiring of a node live in
- * http/serving/ (through http/mod.ts).
+ * http/serving/ (through http/mod.ts); the client subcommands (put, get,
+ * member, ...) in client/cli/.
  *
  * @module
  */
@@ -28,20 +29,48 @@ import {
 } from "./http/mod.ts";
 // http/ never touches files directly: the real filesystem is chosen here.
 import { DenoFs } from "./wal/mod.ts";
+import {
+  CLIENT_COMMANDS,
+  clientOverview,
+  type Io,
+  runCommand,
+  unknownSubcommand,
+} from "./client/cli/mod.ts";
+
+/** A client subcommand (client/cli/) and the arguments after its name. */
+export interface ClientCommand {
+  action: "client";
+  name: string;
+  argv: readonly string[];
+  env: Env;
+}
 
 /** What the command line asks for. */
-export type ParsedCommand = ServeCommand | RestoreArgs;
+export type ParsedCommand = ServeCommand | RestoreArgs | ClientCommand;
 
 /**
  * The subcommands, by the first argument that names one; each parses the
- * arguments after its name. Without one, the arguments are the flags of
- * serving a node.
+ * arguments after its name. Without one (the first argument is a flag, or
+ * there is none), the arguments are the flags of serving a node, as
+ * `serve`'s are.
  */
 const SUBCOMMANDS: ReadonlyMap<
   string,
   (argv: readonly string[], env: Env) => ParsedCommand
-> = new Map([
+> = new Map<string, (argv: readonly string[], env: Env) => ParsedCommand>([
+  ["serve", parseServeArgs],
   ["restore", parseRestoreArgs],
+  ...[...CLIENT_COMMANDS.keys()].map((name) =>
+    [
+      name,
+      (argv: readonly string[], env: Env): ClientCommand => ({
+        action: "client",
+        name,
+        argv,
+        env,
+      }),
+    ] as const
+  ),
 ]);
 
 /**
@@ -51,19 +80,29 @@ const SUBCOMMANDS: ReadonlyMap<
  * @throws {ConfigError} naming the flag when a value is missing or bad.
  */
 export function parseConfig(argv: readonly string[], env: Env): ParsedCommand {
-  const subcommand = argv[0] === undefined
-    ? undefined
-    : SUBCOMMANDS.get(argv[0]);
-  return subcommand === undefined
-    ? parseServeArgs(argv, env)
-    : subcommand(argv.slice(1), env);
+  const first = argv[0];
+  if (first === undefined || first.startsWith("-")) {
+    return parseServeArgs(argv, env);
+  }
+  const subcommand = SUBCOMMANDS.get(first);
+  if (subcommand === undefined) {
+    throw new ConfigError(
+      "subcommand",
+      unknownSubcommand(first, SUBCOMMANDS.keys()),
+    );
+  }
+  return subcommand(argv.slice(1), env);
 }
 
 /** Runs what the command line asks for; resolves with the exit code. */
 async function execute(parsed: ParsedCommand): Promise<number> {
   switch (parsed.action) {
     case "help":
-      console.log(parsed.topic === "restore" ? restoreUsage() : usage());
+      console.log(
+        parsed.topic === "restore"
+          ? restoreUsage()
+          : `${usage()}\n\n${clientOverview()}`,
+      );
       return 0;
     case "version":
       console.log(`raftkv ${VERSION}`);
@@ -76,7 +115,25 @@ async function execute(parsed: ParsedCommand): Promise<number> {
     }
     case "run":
       return await serve(parsed.config);
+    case "client":
+      return await runCommand(parsed.name, parsed.argv, parsed.env, terminal());
   }
+}
+
+/** The real terminal, for the client subcommands. */
+function terminal(): Io {
+  const encoder = new TextEncoder();
+  const writeAll = async (file: typeof Deno.stdout, bytes: Uint8Array) => {
+    for (let done = 0; done < bytes.length;) {
+      done += await file.write(bytes.subarray(done));
+    }
+  };
+  return {
+    out: (bytes) => writeAll(Deno.stdout, bytes),
+    err: (line) => writeAll(Deno.stderr, encoder.encode(line + "\n")),
+    readStdin: async () =>
+      new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer()),
+  };
 }
 
 /** Serves a node until SIGINT or SIGTERM (exit 0) or a failure. */

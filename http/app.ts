@@ -25,6 +25,7 @@ import { type PeerDirectory, PeerGuard } from "./peer/peer_guard.ts";
 import { SnapshotReceiver } from "./peer/snapshot_receiver.ts";
 import { authCheck, authMiddleware } from "./auth.ts";
 import { registerSnapshotRoutes } from "./api/snapshot_routes.ts";
+import { registerOpenapiRoutes } from "./api/openapi_routes.ts";
 import { allowedMethods, KV_KEY_PREFIX } from "./api/route_table.ts";
 import { registerStatusRoutes } from "./api/status_routes.ts";
 import {
@@ -148,6 +149,7 @@ export function createApp(deps: AppDeps): Hono {
   });
   registerMemberRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
+  registerOpenapiRoutes(app);
   registerKvRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);
   // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own

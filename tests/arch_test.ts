@@ -16,6 +16,10 @@
  *   reaches the core only through `raft/core/mod.ts`; a file outside
  *   `http/` reaches it only through `http/mod.ts`. Inside a folder, files
  *   import each other freely (`http/app.ts` imports `http/api/kv_routes.ts`).
+ * - `client/` never imports `raft/`, `kv/`, `http/` or `wal/`: it talks to
+ *   nodes over HTTP only. The library (`client/` outside `client/cli/`)
+ *   imports only `client/` and uses no `Deno` global, so it runs in Node
+ *   and browsers; the CLI (`client/cli/`) may use Deno and `node:` modules.
  * - Nobody imports `main.ts` except tests.
  *
  * Tests are not held to the entry-point rule: a test may import the
@@ -257,6 +261,8 @@ function under(path: string | undefined, dir: string): boolean {
  * innermost first: `raft/core` from outside it, then `raft` and `http`.
  */
 const ENTRY_POINTS: readonly { dir: string; allowed: readonly string[] }[] = [
+  { dir: "client/cli", allowed: ["client/cli/mod.ts"] },
+  { dir: "client", allowed: ["client/mod.ts", "client/cli/mod.ts"] },
   { dir: "raft/core", allowed: ["raft/core/mod.ts"] },
   { dir: "raft", allowed: ["raft/mod.ts", "raft/core/mod.ts"] },
   { dir: "http", allowed: ["http/mod.ts"] },
@@ -317,6 +323,21 @@ export function checkFile(file: string, src: string): string[] {
       if (under(t.path, "wal")) {
         report(line, `${what}: http/ never imports wal/`);
       }
+    } else if (under(file, "client")) {
+      for (const dir of ["raft", "kv", "http", "wal"]) {
+        if (under(t.path, dir)) {
+          report(
+            line,
+            `${what}: client/ talks HTTP only, never imports ${dir}/`,
+          );
+        }
+      }
+      if (
+        problems.length === before && !under(file, "client/cli") &&
+        !under(t.path, "client")
+      ) {
+        report(line, `${what}: the client library imports only client/`);
+      }
     }
     // A layer violation is reported alone; the entry point matters only
     // for an import the layers allow.
@@ -331,6 +352,12 @@ export function checkFile(file: string, src: string): string[] {
         line,
         `uses ${name}: raft/core is pure (no I/O, clock, ambient randomness or console)`,
       );
+    }
+  }
+  if (under(file, "client") && !under(file, "client/cli")) {
+    for (const { name, line } of forbiddenGlobals(src)) {
+      if (name !== "Deno.") continue;
+      report(line, "uses Deno.: the client library runs in Node and browsers");
     }
   }
   return problems;
@@ -432,6 +459,30 @@ Deno.test("architecture: each folder rule reports the offending file and line", 
         'http/app.ts:3: imports "../raft/core/raft.ts": outside raft/core/, import raft/core/mod.ts only',
         'http/app.ts:4: imports "../wal/mod.ts": http/ never imports wal/',
       ],
+    },
+    {
+      file: "client/client.ts",
+      src: [
+        'import { Transport } from "./transport.ts";',
+        'import { parseArgs } from "node:util";',
+        'import { KvItem } from "../kv/mod.ts";',
+        "const text = Deno.readTextFileSync(path);",
+      ].join("\n"),
+      want: [
+        'client/client.ts:2: imports "node:util": the client library imports only client/',
+        'client/client.ts:3: imports "../kv/mod.ts": client/ talks HTTP only, never imports kv/',
+        "client/client.ts:4: uses Deno.: the client library runs in Node and browsers",
+      ],
+    },
+    {
+      file: "client/cli/kv_commands.ts",
+      src: [
+        'import { RaftKvClient } from "../mod.ts";',
+        'import { parseArgs } from "node:util";',
+        'import { Transport } from "../transport.ts";',
+        "const text = Deno.readTextFileSync(path);",
+      ].join("\n"),
+      want: [],
     },
     {
       file: "raft/node.ts",

@@ -20,6 +20,7 @@ const EXACT_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
   ["/v1/cluster/status", GET],
   ["/ui", GET],
   ["/v1/snapshot", GET],
+  ["/v1/openapi.json", GET],
 ]);
 
 /**
@@ -34,6 +35,18 @@ export const RESERVED_ROOT_PATHS: ReadonlySet<string> = new Set(
 export const KV_KEY_PREFIX = "/v1/kv/";
 const KV_KEY_METHODS = [...GET, "PUT", "DELETE"];
 const MEMBER_PREFIX = "/v1/members/";
+
+/**
+ * Every route's path as docs/openapi.json writes it (`{key}`, `{id}`, and
+ * `{name}` for raftexample's `/{key}` and `/{id}`), for the test that keeps
+ * the document and the routes in step.
+ */
+export const ROUTE_TEMPLATES: readonly string[] = [
+  ...EXACT_PATHS.keys(),
+  "/v1/kv/{key}",
+  "/v1/members/{id}",
+  "/{name}",
+];
 
 /** The methods of the raftexample root routes `/{key}` and `/{id}`. */
 export const ROOT_METHODS: readonly string[] = [

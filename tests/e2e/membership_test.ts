@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { RaftKvClient } from "../../client/mod.ts";
 import {
   E2eCluster,
   lostWrites,
@@ -93,12 +94,8 @@ Deno.test("add a node from a snapshot, remove a follower, remove the leader", as
 
     // Add node 4: a learner until it runs and catches up.
     const n4 = c.define(4);
-    const added = await request(`${c.node(2).url}/v1/members`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ id: 4, url: n4.url }),
-    });
-    assert.equal(added?.status, 201, show(added));
+    const via = (id: number) => new RaftKvClient({ endpoints: c.node(id).url });
+    await via(2).addMember({ id: 4, url: n4.url, role: "voter" });
     // Node 2 answered after applying the change.
     assert.equal(await roleOf(c, 2, 4), "learner");
     // Node 4 never takes a snapshot of its own: one in its status came from
@@ -125,10 +122,7 @@ Deno.test("add a node from a snapshot, remove a follower, remove the leader", as
     // Remove a follower (not node 4): its process exits by itself.
     const leader = await c.waitLeader();
     const follower = [1, 2, 3].find((id) => id !== leader)!;
-    const removed = await request(`${c.node(4).url}/v1/members/${follower}`, {
-      method: "DELETE",
-    });
-    assert.equal(removed?.status, 204, show(removed));
+    await via(4).removeMember(follower);
     await c.waitExit(follower);
     const rest = [1, 2, 3, 4].filter((id) => id !== follower);
     await waitVoters(c, rest);
@@ -137,8 +131,8 @@ Deno.test("add a node from a snapshot, remove a follower, remove the leader", as
     // Remove the leader, through another node (raftexample's DELETE /{id}):
     // leadership moves first, the old leader exits, the rest serve.
     const old = await c.waitLeader();
-    const via = rest.find((id) => id !== old)!;
-    const gone = await request(`${c.node(via).url}/${old}`, {
+    const other = rest.find((id) => id !== old)!;
+    const gone = await request(`${c.node(other).url}/${old}`, {
       method: "DELETE",
     });
     assert.equal(gone?.status, 204, show(gone));

@@ -36,6 +36,7 @@ const ROUTES: [string, string[]][] = [
   ["/v1/status", ["GET", "HEAD"]],
   ["/v1/cluster/status", ["GET", "HEAD"]],
   ["/v1/snapshot", ["GET", "HEAD"]],
+  ["/v1/openapi.json", ["GET", "HEAD"]],
   ["/ui", ["GET", "HEAD"]],
   ["/key", ["GET", "HEAD", "PUT", "POST", "DELETE"]],
 ];
