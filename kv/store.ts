@@ -101,7 +101,7 @@ export interface ChangeListener {
 }
 
 /** Records {@linkcode KvStore.restoreSteps} loads per step by default. */
-const RESTORE_RECORDS_PER_STEP = 8192;
+const RESTORE_RECORDS_PER_STEP = 2048;
 
 /** Options of {@linkcode KvStore}. */
 export interface KvStoreOptions {
