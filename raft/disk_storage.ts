@@ -79,7 +79,8 @@ export interface DiskStorageOptions {
    * Keep the newest snapshot's data in memory (default true). With false,
    * only its metadata stays: `snapshot()` then answers with empty `data` for
    * any snapshot written after open (the one recovered at open keeps its
-   * data until the next snapshot replaces it), and
+   * data until {@linkcode DiskStorage.releaseSnapshotData} or the next
+   * snapshot), and
    * {@linkcode DiskStorage.loadSnapshot} reads the data back from its file
    * when a follower needs it. Saves one snapshot's worth of memory.
    */
@@ -259,6 +260,16 @@ export class DiskStorage implements Storage {
       `snapshot file ${loaded.name} holds snapshot ${full.meta.index}`,
     );
     return full;
+  }
+
+  /**
+   * The caller has restored its state from {@linkcode snapshot}: without
+   * `snapshotDataInMemory`, the data recovered at open is dropped now (a
+   * follower that needs it gets it read from its file), so a restarted node
+   * does not hold its state twice until its next snapshot.
+   */
+  releaseSnapshotData(): void {
+    if (!this.#snapshotDataInMemory) this.#mirror.dropSnapshotData();
   }
 
   /** What the mirror keeps of `snap`: all of it, or only its metadata. */

@@ -104,6 +104,11 @@ export interface NodeStorage extends Storage {
   ): Promise<void>;
   /** Persists an application snapshot and compacts what it covers. */
   createSnapshot(snap: Snapshot): Promise<void>;
+  /**
+   * Optional: the node has restored its state from `snapshot()` at start;
+   * storage that can read the data back later may drop it from memory.
+   */
+  releaseSnapshotData?(): void;
   /** Optional: {@linkcode createSnapshot} from data made part by part. */
   createSnapshotFrom?(meta: SnapshotMeta, body: SnapshotBody): Promise<void>;
   /**
@@ -251,6 +256,7 @@ export class RaftNode {
       this.#sm.restore(content.state);
       this.members.restore(content.members);
     }
+    o.storage.releaseSnapshotData?.();
     this.#raw = new RawNode({
       id: o.id,
       storage: o.storage,

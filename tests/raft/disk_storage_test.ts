@@ -651,9 +651,15 @@ Deno.test("disk_storage: with snapshotDataInMemory false the mirror keeps metada
   assert.deepEqual(s.snapshot().meta, snapAt(40, 2).meta);
   assert.deepEqual(await s.loadSnapshot(), snapAt(40, 2));
   await s.close();
-  // The snapshot recovered at open keeps its data (the node restores from it).
+  // The snapshot recovered at open keeps its data (the node restores from
+  // it) until the node says it is done with it; then it is read back.
   const again = await DiskStorage.open(fs, DIR, opts);
   assert.deepEqual(again.snapshot(), snapAt(40, 2));
+  again.releaseSnapshotData();
+  assert.deepEqual(again.snapshot(), {
+    ...snapAt(40, 2),
+    data: new Uint8Array(0),
+  });
   assert.deepEqual(await again.loadSnapshot(), snapAt(40, 2));
   await again.save({ entries: ents(41, 50, 2), mustSync: true });
   await again.createSnapshot(snapAt(45, 2));
@@ -671,6 +677,8 @@ Deno.test("disk_storage: by default the mirror keeps the snapshot's data", async
   const s = await prepared(new MemFs(), { catchUpEntries: 0 });
   assert.deepEqual(s.snapshot(), snapAt(10, 1));
   assert.equal(await s.loadSnapshot(), s.snapshot());
+  s.releaseSnapshotData(); // keeps it: the data is meant to stay in memory
+  assert.deepEqual(s.snapshot(), snapAt(10, 1));
   await s.close();
 });
 

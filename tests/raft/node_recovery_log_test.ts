@@ -33,6 +33,7 @@ async function startNode(
 ) {
   const storage = await DiskStorage.open(fs, "/n1", {
     metadata: { clusterId: "", nodeId: 1 },
+    snapshotDataInMemory: false,
   });
   const node = new RaftNode({
     id: 1,
@@ -96,6 +97,9 @@ Deno.test("a restarted node logs how long recovery took, its keys and the entrie
       (line.fields!.applied as number) - snapshotIndex,
     );
     assert.ok((line.fields!.entriesReplayed as number) > 0);
+    // Restored, the node no longer holds the snapshot's bytes in storage.
+    assert.equal(second.storage.snapshot().data.length, 0);
+    assert.equal(store.get("k3") !== undefined, true);
   } finally {
     second.node.stop();
     await second.storage.close();
