@@ -80,10 +80,6 @@ function metaTuple(m: SnapshotMeta): unknown[] {
   return [m.index, m.term, m.conf.voters, m.conf.learners];
 }
 
-function snapshotTuple(s: Snapshot): unknown[] {
-  return [metaTuple(s.meta), s.data];
-}
-
 /** Writes an entry as its tuple `[term, index, type, data]`. */
 function writeEntry(e: Entry): void {
   writer.arrayHeader(4);
@@ -117,8 +113,12 @@ function writeMessage(m: Message): void {
   writer.bool(m.reject);
   writer.uint(m.rejectHint);
   writer.uint(m.rejectTerm);
-  if (m.snapshot) writer.encoded(encoder.encode(snapshotTuple(m.snapshot)));
-  else writer.nil();
+  if (m.snapshot) {
+    // The head, then the data copied once (msgpack's own encoder would grow
+    // a buffer by doubling around a data of a whole state).
+    writer.encoded(encodeSnapshotHead(m.snapshot.meta, m.snapshot.data.length));
+    writer.encoded(m.snapshot.data);
+  } else writer.nil();
   writer.str(m.context);
 }
 
