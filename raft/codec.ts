@@ -95,6 +95,17 @@ function writeEntry(e: Entry): void {
  * snapshot (or nil), context.
  */
 function writeMessage(m: Message): void {
+  writeMessageHead(m);
+  if (m.snapshot) writer.encoded(m.snapshot.data);
+  writer.str(m.context);
+}
+
+/**
+ * Writes {@linkcode writeMessage}'s bytes up to a snapshot's data (which
+ * the caller writes or keeps apart), or up to the context when there is
+ * no snapshot.
+ */
+function writeMessageHead(m: Message): void {
   const type = MESSAGE_TYPE_CODES.get(m.type);
   // Not `assert`: its message would be built for every message.
   if (type === undefined) {
@@ -114,12 +125,8 @@ function writeMessage(m: Message): void {
   writer.uint(m.rejectHint);
   writer.uint(m.rejectTerm);
   if (m.snapshot) {
-    // The head, then the data copied once (msgpack's own encoder would grow
-    // a buffer by doubling around a data of a whole state).
     writer.encoded(encodeSnapshotHead(m.snapshot.meta, m.snapshot.data.length));
-    writer.encoded(m.snapshot.data);
   } else writer.nil();
-  writer.str(m.context);
 }
 
 /** Encodes one entry. */
@@ -207,6 +214,27 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
   out.set(head, 0);
   out.set(data, head.length);
   return out;
+}
+
+/**
+ * The bytes of {@linkcode encodeMessages} in parts, each snapshot's data a
+ * part of its own, not copied: a body carrying a whole state is sent in
+ * chunks cut from these parts, never built in one buffer.
+ */
+export function encodeMessageParts(msgs: readonly Message[]): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  writer.reset();
+  writer.arrayHeader(msgs.length);
+  for (const m of msgs) {
+    writeMessageHead(m);
+    if (m.snapshot) {
+      parts.push(writer.finish(), m.snapshot.data);
+      writer.reset();
+    }
+    writer.str(m.context);
+  }
+  parts.push(writer.finish());
+  return parts;
 }
 
 /** Encodes a batch of messages (one peer request body). */

@@ -14,6 +14,7 @@ import {
   DataDirLock,
   decodeMessages,
   DiskStorage,
+  encodeMessageParts,
   encodeMessages,
   type Fs,
   jsonLogger,
@@ -193,6 +194,7 @@ export async function runServer(
     const peerTransport = new PeerTransport({
       urlOf: (id) => raftNode.urlOf(id),
       encode: encodeMessages,
+      encodeParts: encodeMessageParts,
       listener: raftNode,
       logger,
       snapshotChunkBytes: config.snapshotChunkBytes,
