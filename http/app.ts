@@ -35,6 +35,7 @@ import {
 } from "./api/metrics_routes.ts";
 import { registerUiRoutes } from "./ui/ui_routes.ts";
 import { rawPath } from "./validate.ts";
+import { drainBody } from "./body.ts";
 import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
 
 /** What {@linkcode createApp} needs. */
@@ -161,13 +162,17 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => {
     throw unmatched(c.req.raw);
   });
-  app.onError((err, c) =>
-    errorResponse(err, {
+  app.onError(async (err, c) => {
+    const res = errorResponse(err, {
       logger: ctx.logger,
       retryAfterSeconds: ctx.retryAfterSeconds,
       request: c.req.raw,
-    })
-  );
+    });
+    // An error answered before the body was read (401, 413, 400, 503):
+    // read it first, or HTTP/2 clients see a stream reset (http/body.ts).
+    if (c.req.raw.body !== null) await drainBody(c.req.raw, ctx.bodyTimeoutMs);
+    return res;
+  });
   return app;
 }
 

@@ -15,7 +15,9 @@
 import { addDeadline, cancelDeadline, type DeadlineSlot } from "./deadline.ts";
 import {
   BadRequestError,
+  BodyIncompleteError,
   BodyTimeoutError,
+  HttpError,
   PayloadTooLargeError,
 } from "./errors.ts";
 
@@ -35,6 +37,16 @@ export interface ReadBodyOptions {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * The error of a body read that failed without one of our typed errors: the
+ * client hung up or the connection broke mid-body (Deno's `BadResource`,
+ * node:http's `ECONNRESET`): {@linkcode BodyIncompleteError}, a 400 that is
+ * not logged, rather than a 500 with a stack.
+ */
+function readFailure(err: unknown): unknown {
+  return err instanceof HttpError ? err : new BodyIncompleteError();
+}
+
 function tooLarge(options: ReadBodyOptions): PayloadTooLargeError {
   const what = options.code === "value_too_large" ? "the value" : "the body";
   return new PayloadTooLargeError(
@@ -47,7 +59,8 @@ function tooLarge(options: ReadBodyOptions): PayloadTooLargeError {
  * Reads the whole body of `req` as bytes, within `options.timeoutMs`.
  *
  * @throws {PayloadTooLargeError} when it is larger than `options.maxBytes`;
- * {BodyTimeoutError} when it has not arrived within `options.timeoutMs`.
+ * {BodyTimeoutError} when it has not arrived within `options.timeoutMs`;
+ * {BodyIncompleteError} when it ended early (the client hung up).
  */
 export function readBody(
   req: Request,
@@ -91,7 +104,14 @@ async function readChunked(
     let chunks: Uint8Array[] | undefined;
     let total = 0;
     for (;;) {
-      const { done, value } = await reader.read();
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        if (timedOut) throw new BodyTimeoutError(timeoutMs!);
+        throw readFailure(err);
+      }
+      const { done, value } = next;
       if (timedOut) throw new BodyTimeoutError(timeoutMs!);
       if (done) break;
       total += value.length;
@@ -130,6 +150,8 @@ function bytesWithin(
     return req.bytes().then((bytes) => {
       if (bytes.length > options.maxBytes) throw tooLarge(options);
       return bytes;
+    }, (err) => {
+      throw readFailure(err);
     });
   }
   return new Promise<Uint8Array>((resolve, reject) => {
@@ -143,9 +165,53 @@ function bytesWithin(
       else resolve(bytes);
     }, (err) => {
       cancelDeadline(slot);
-      reject(err);
+      reject(readFailure(err));
     });
   });
+}
+
+/** The most bytes {@linkcode drainBody} reads before it gives up. */
+export const MAX_DRAIN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads and drops what is left of `req`'s body (at most
+ * {@linkcode MAX_DRAIN_BYTES}, within `timeoutMs`) before an error answer
+ * goes out. Over TLS, Deno.serve speaks HTTP/2, and an answer sent while the
+ * request body is still unread ends the stream with a reset, which curl
+ * reports as "Stream error in the HTTP/2 framing layer" instead of showing
+ * the `401` or `413`. A body already read (or being read) is left alone; a
+ * larger one, a late one or a broken one is dropped as before.
+ */
+export async function drainBody(
+  req: Request,
+  timeoutMs: number,
+): Promise<void> {
+  const body = req.body;
+  if (body === null || req.bodyUsed || body.locked) return;
+  const reader = body.getReader();
+  if (Number(req.headers.get("content-length")) > MAX_DRAIN_BYTES) {
+    reader.cancel().catch(() => {});
+    return;
+  }
+  const slot = addDeadline(timeoutMs, () => {
+    reader.cancel().catch(() => {});
+  });
+  try {
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      total += value.length;
+      if (total > MAX_DRAIN_BYTES) {
+        reader.cancel().catch(() => {});
+        return;
+      }
+    }
+  } catch {
+    // The client went away: there is nothing left to drain.
+  } finally {
+    cancelDeadline(slot);
+  }
 }
 
 /** The largest JSON or text body of the membership routes. */

@@ -46,6 +46,20 @@ export class UnauthorizedError extends HttpError {
 }
 
 /**
+ * The request body ended before it was complete: the client hung up or the
+ * connection broke mid-body (400, `body_incomplete`). Nothing was applied;
+ * the answer usually reaches no one, and it is not logged as an error.
+ */
+export class BodyIncompleteError extends HttpError {
+  constructor() {
+    super(
+      "body_incomplete",
+      "the request body ended before it was complete: the request was not applied",
+    );
+  }
+}
+
+/**
  * A peer message refused before it reached the node (403), by the checks of
  * http/peer/peer_guard.ts. `code` says why: `cluster_mismatch` (another cluster
  * id, or none), `peer_unknown` (the sender is not a member),
@@ -132,13 +146,20 @@ export class RequestTimeoutError extends HttpError {
 }
 
 /**
- * Status code of each known error code. Codes come from kv/errors.ts,
- * raft/core/errors.ts, raft/errors.ts and this file. The node signals
- * garbage on `/raft` with code `invalid_message`, a sender that was removed
- * from the cluster with `peer_removed` (410, the transport then stops that
- * node), a closing node with `stopped` (and a write it proposed that may
- * still commit with `outcome_unknown`), a passed deadline with `timeout`;
- * raft/codec.ts's CodecError has code `invalid_encoding` (400).
+ * Status code of each code that may reach a client. Codes come from
+ * kv/errors.ts, raft/core/errors.ts, raft/errors.ts and this file. The node
+ * signals garbage on `/raft` with code `invalid_message` (a `NodePort` may)
+ * or `invalid_encoding` (raft/codec.ts's CodecError), a sender that was
+ * removed from the cluster with `peer_removed` (410, the transport then
+ * stops that node), a closing node with `stopped` (and a write it proposed
+ * that may still commit with `outcome_unknown`), a passed deadline with
+ * `timeout`.
+ *
+ * The internal codes are deliberately absent: `invalid_snapshot` and
+ * `apply_order` (kv), `compacted` and `unavailable` (storage), `assertion`
+ * (a broken Raft invariant) are produced only by raftkv's own bugs; one
+ * reaching HTTP is answered `500 internal` and logged with its stack, like
+ * any unexpected error.
  */
 export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["invalid_key", 400],
@@ -164,17 +185,16 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["member_exists", 409],
   ["body_timeout", 408],
   ["member_removed", 409],
+  ["member_url_exists", 409],
+  ["body_incomplete", 400],
   ["peer_removed", 410],
   ["precondition_failed", 412],
   ["value_too_large", 413],
   ["body_too_large", 413],
   ["no_leader", 503],
-  ["not_leader", 503],
-  ["no_quorum", 503],
   ["leader_changed", 503],
   ["proposal_dropped", 503],
   ["recovering", 503],
-  ["shutting_down", 503],
   ["stopped", 503],
   ["unhealthy", 503],
   ["overloaded", 503],

@@ -5,13 +5,16 @@
  *
  * Failure contract for every async member: reject with a typed error whose
  * `code` is in `STATUS_BY_CODE` (http/errors.ts):
- * - `no_leader`, `proposal_dropped`, `shutting_down` → 503: not applied,
- *   safe to retry (NoLeaderError, ProposalDroppedError from raft/core).
+ * - `no_leader`, `proposal_dropped`, `leader_changed`,
+ *   `recovering`, `stopped`, `overloaded` → 503: not applied, safe to retry
+ *   (NoLeaderError, ProposalDroppedError from raft/core; LeaderChangedError,
+ *   RecoveringError, StoppedError from raft/errors.ts).
  * - `timeout` → 504: the outcome is unknown. When `signal` aborts, its
  *   `reason` is a `RequestTimeoutError` (code `timeout`); rejecting with it,
  *   or with a more precise 503 error when the request was never proposed, is
  *   right. The app stops waiting shortly after the abort in any case.
- * - `conf_change_refused`, `transfer_refused` → 409.
+ * - `conf_change_refused`, `transfer_refused`, `member_exists`,
+ *   `member_removed`, `member_url_exists` → 409; `member_unknown` → 404.
  * Any other error becomes a logged 500.
  *
  * @module

@@ -87,6 +87,22 @@ export function parseNodeId(raw: unknown, hint = ""): number {
 }
 
 /**
+ * Parses the node id of a JSON body (`{"id": 2}`): a JSON number, as
+ * {@linkcode parseNodeId}; a string such as `"2"` is refused.
+ *
+ * @throws {BadRequestError} (`invalid_id`) otherwise.
+ */
+export function parseJsonNodeId(raw: unknown): number {
+  if (typeof raw !== "number") {
+    throw new BadRequestError(
+      "invalid_id",
+      "id must be a JSON number (a positive integer), not a string",
+    );
+  }
+  return parseNodeId(raw);
+}
+
+/**
  * Parses a member URL: absolute http(s), no credentials, path, query or
  * fragment. Returns its origin, e.g. `http://127.0.0.1:42379`.
  *
@@ -121,19 +137,19 @@ export function parseMemberUrl(raw: unknown): string {
   return url.origin;
 }
 
-const IF_MATCH_PATTERN =
-  /^\s*"([1-9][0-9]{0,15})"\s*$|^\s*([1-9][0-9]{0,15})\s*$/;
+const IF_MATCH_PATTERN = /^\s*"([1-9][0-9]{0,15})"\s*$/;
 
 /**
- * Parses `If-Match: "<index>"` (quotes optional). Returns undefined when the
- * header is absent.
+ * Parses `If-Match: "<index>"` (an ETag: the quotes are required, as the
+ * ETag of a key read carries them). Returns undefined when the header is
+ * absent.
  *
  * @throws {BadRequestError} (`invalid_header`) on any other form.
  */
 export function parseIfMatch(header: string | null): number | undefined {
   if (header === null) return undefined;
   const m = IF_MATCH_PATTERN.exec(header);
-  const digits = m?.[1] ?? m?.[2];
+  const digits = m?.[1];
   const index = digits === undefined ? NaN : Number(digits);
   if (!Number.isSafeInteger(index)) {
     throw new BadRequestError(
@@ -159,6 +175,40 @@ export function parseIfNoneMatch(header: string | null): boolean {
 }
 
 /**
+ * Decodes a raw query string into its parameters like `URLSearchParams`,
+ * except that a name or value whose percent-encoding is not valid UTF-8 is
+ * refused rather than turned into U+FFFD: keys are UTF-8, and a prefix such
+ * as `%FF` must be refused as the key `%FF` is, not list nothing.
+ *
+ * @throws {BadRequestError} (`invalid_query`) on such an encoding.
+ */
+export function parseQuery(query: string | undefined): URLSearchParams {
+  const params = new URLSearchParams();
+  if (query === undefined || query === "") return params;
+  for (const part of query.split("&")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    const name = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? "" : part.slice(eq + 1);
+    params.append(decodeQueryPart(name), decodeQueryPart(value));
+  }
+  return params;
+}
+
+function decodeQueryPart(raw: string): string {
+  const text = raw.replaceAll("+", " ");
+  if (!text.includes("%")) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new BadRequestError(
+      "invalid_query",
+      "a query parameter is not valid percent-encoded UTF-8",
+    );
+  }
+}
+
+/**
  * Parses the query of a key read: true when `consistency=stale`.
  *
  * @throws {BadRequestError} (`invalid_query`) on an unknown consistency.
@@ -168,7 +218,7 @@ export function parseStale(query: string | undefined): boolean {
   // The common queries, without parsing them.
   if (query === "consistency=stale") return true;
   if (query === "consistency=linearizable") return false;
-  const consistency = new URLSearchParams(query).get("consistency");
+  const consistency = parseQuery(query).get("consistency");
   if (consistency === null || consistency === "linearizable") return false;
   if (consistency === "stale") return true;
   throw new BadRequestError(
@@ -197,10 +247,11 @@ export interface ListQuery {
  * Parses `prefix`, `limit` (1..10000, default 1000), `after`, `encoding`
  * (`utf8` default, or `base64`) and `consistency` of a listing.
  *
- * @throws {BadRequestError} (`invalid_query`) on a bad parameter.
+ * @throws {BadRequestError} (`invalid_query`) on a bad parameter, including
+ * one that does not decode to UTF-8 ({@linkcode parseQuery}).
  */
 export function parseListQuery(query: string | undefined): ListQuery {
-  const params = new URLSearchParams(query ?? "");
+  const params = parseQuery(query);
   const prefix = params.get("prefix") ?? "";
   if (prefix.length > 0 && keyProblem(prefix) !== undefined) {
     throw new BadRequestError(

@@ -47,10 +47,18 @@ export class OutcomeUnknownError extends RaftKvError {
   }
 }
 
-/** A membership request names a node it cannot apply to. */
+/**
+ * A membership request names a node it cannot apply to: an id already a
+ * member (`member_exists`), not a member (`member_unknown`), removed before
+ * (`member_removed`), or a URL another member has (`member_url_exists`).
+ */
 export class MemberError extends RaftKvError {
   constructor(
-    code: "member_exists" | "member_unknown" | "member_removed",
+    code:
+      | "member_exists"
+      | "member_unknown"
+      | "member_removed"
+      | "member_url_exists",
     message: string,
   ) {
     super(code, message);

@@ -89,6 +89,13 @@ export class MemberChanges {
     if (members.get(id)) {
       throw new MemberError("member_exists", `node ${id} is already a member`);
     }
+    const holder = members.list().find((m) => m.url === url);
+    if (holder) {
+      throw new MemberError(
+        "member_url_exists",
+        `member ${holder.id} already has the URL ${url}`,
+      );
+    }
     return this.#changeMembership(
       {
         type: "addLearner",
@@ -117,9 +124,8 @@ export class MemberChanges {
         ? this.#bestTransferTarget()
         : this.#otherVoter(id);
       if (target === 0) {
-        throw new MemberError(
-          "member_unknown",
-          "no other voter to hand leadership to",
+        throw new ConfChangeRefusedError(
+          `node ${id} is the only voter: there is no other voter to hand leadership to`,
         );
       }
       await host.transferLeader(target, signal);

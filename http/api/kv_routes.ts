@@ -25,7 +25,7 @@ import {
   type PutCommand,
 } from "../../kv/mod.ts";
 import type { AuthCheck } from "../auth.ts";
-import { readBody } from "../body.ts";
+import { drainBody, readBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";
 import { withDeadline } from "../deadline.ts";
 import {
@@ -92,6 +92,9 @@ export function kvKeyRouter(
         retryAfterSeconds: ctx.retryAfterSeconds,
         request: req,
       });
+      // An error answered before the body was read (401, 413, 400, 503):
+      // read it first, or HTTP/2 clients see a stream reset (http/body.ts).
+      if (req.body !== null) await drainBody(req, ctx.bodyTimeoutMs);
     }
     metrics.record(route, req.method, res.status, started);
     // HEAD: the GET's status and headers, errors included, without a body.

@@ -17,7 +17,12 @@ import {
   NodeRecoveringError,
 } from "../errors.ts";
 import type { Member, MemberRole } from "../node_port.ts";
-import { parseMemberUrl, parseNodeId, pathBounds } from "../validate.ts";
+import {
+  parseJsonNodeId,
+  parseMemberUrl,
+  parseNodeId,
+  pathBounds,
+} from "../validate.ts";
 import { allowedMethods, RESERVED_ROOT_PATHS } from "./route_table.ts";
 
 const MEMBER_PREFIX_BYTES = "/v1/members/".length;
@@ -31,7 +36,7 @@ export function registerMemberRoutes(app: Hono, ctx: RouteContext): void {
   app.post("/v1/members", async (c) => {
     const body = await readJsonObject(c.req.raw, ctx.bodyTimeoutMs);
     const member: Member = {
-      id: parseNodeId(body.id),
+      id: parseJsonNodeId(body.id),
       url: parseMemberUrl(body.url),
       role: parseRole(body.role),
     };
@@ -40,7 +45,10 @@ export function registerMemberRoutes(app: Hono, ctx: RouteContext): void {
       ctx.requestTimeoutMs,
       (s) => ctx.node.addMember(member, s),
     );
-    return c.json(member, 201);
+    // The role it has now: every node enters as a learner (a voter-to-be is
+    // promoted by the leader once it has caught up).
+    const now = ctx.node.members().members.find((m) => m.id === member.id);
+    return c.json({ ...member, role: now?.role ?? "learner" }, 201);
   });
   app.delete("/v1/members/:id", async (c) => {
     const id = parseNodeId(rawSegment(c.req.raw, MEMBER_PREFIX_BYTES));
@@ -48,7 +56,7 @@ export function registerMemberRoutes(app: Hono, ctx: RouteContext): void {
   });
   app.post("/v1/leader", async (c) => {
     const body = await readJsonObject(c.req.raw, ctx.bodyTimeoutMs);
-    const id = parseNodeId(body.id);
+    const id = parseJsonNodeId(body.id);
     requireRecovered(ctx);
     await withDeadline(
       ctx.requestTimeoutMs,

@@ -31,6 +31,7 @@ import { PeerTransport } from "../peer/peer_transport.ts";
 import { PEER_HEADERS } from "../peer/peer_guard.ts";
 import { RaftPeerDirectory } from "../peer/peer_directory.ts";
 import { serveWithTimeouts } from "./timeout_server.ts";
+import { checkJoin, JoinError } from "./join_check.ts";
 import type { Config } from "./config.ts";
 import { EXIT_BAD_CONFIG } from "./flags.ts";
 import {
@@ -46,6 +47,28 @@ export interface ServerDeps {
   fs: Fs;
   /** Aborting it shuts the node down with exit code 0 (e.g. on SIGTERM). */
   signal: AbortSignal;
+}
+
+/**
+ * A listener that could not start, with a one-line message naming the
+ * address and what to do (no stack: it is the user's setup, not a bug).
+ */
+export class ListenError extends Error {
+  constructor(hostname: string, port: number, cause: unknown) {
+    const address = hostname.includes(":")
+      ? `[${hostname}]:${port}`
+      : `${hostname}:${port}`;
+    const inUse = cause instanceof Deno.errors.AddrInUse ||
+      (cause as { code?: unknown } | null)?.code === "EADDRINUSE";
+    super(
+      inUse
+        ? `cannot listen on ${address}: the address is in use (another process listens there; stop it, or choose another port in --cluster, --listen or --port)`
+        : `cannot listen on ${address}: ${
+          (cause as Error)?.message ?? String(cause)
+        }`,
+    );
+    this.name = "ListenError";
+  }
 }
 
 /** A listener that can be shut down. */
@@ -126,7 +149,14 @@ export async function runServer(
     peers,
     maxSnapshotBytes: config.maxSnapshotBytes,
   });
-  const servers = await listen(config, tls, app.fetch, logger);
+  let servers: Listener[];
+  try {
+    servers = await listen(config, tls, app.fetch, logger);
+  } catch (e) {
+    logger.error("cannot start", { error: (e as Error).message });
+    lock.release();
+    return 1;
+  }
 
   let exitCode = 0;
   let ticker: ReturnType<typeof setInterval> | undefined;
@@ -167,6 +197,21 @@ export async function runServer(
     logger.info("cluster id", {
       clusterId: id || "(learned from the cluster when joining)",
     });
+    // A fresh node joining must have been added first (POST /{id}), or it
+    // would wait for a leader forever: say so and stop instead.
+    if (config.join && storage.isEmpty()) {
+      await checkJoin({
+        id: config.id,
+        url: config.url,
+        cluster: config.cluster,
+        fetch: tls.fetch,
+        headers: config.clientToken
+          ? { authorization: `Bearer ${config.clientToken}` }
+          : {},
+        timeoutMs: config.requestTimeoutMs,
+        signal: deps.signal,
+      });
+    }
     const initial = new Map(
       config.cluster.map((url, i) => [i + 1, url] as const),
     );
@@ -220,10 +265,16 @@ export async function runServer(
     // A directory of another cluster or node is a mistake in the flags.
     const foreign = e instanceof ClusterMismatchError ||
       e instanceof StorageMismatchError;
-    logger.error("cannot start", {
-      error: foreign ? (e as Error).message : String(e),
-    });
-    shutdown("start-up failed", foreign ? EXIT_BAD_CONFIG : 1);
+    if (deps.signal.aborted) {
+      shutdown("signal", 0);
+    } else {
+      logger.error("cannot start", {
+        error: foreign || e instanceof JoinError
+          ? (e as Error).message
+          : String(e),
+      });
+      shutdown("start-up failed", foreign ? EXIT_BAD_CONFIG : 1);
+    }
   }
 
   await done.promise;
@@ -238,8 +289,9 @@ export async function runServer(
 /**
  * Serves `fetch` on the node's own address and on `--port`, with TLS when
  * configured; with a header or idle timeout, on Node's HTTP server (which
- * has them, docs/SECURITY.md). Resolves once every listener listens; fails
- * (as `Deno.serve` throws) when one cannot.
+ * has them, docs/SECURITY.md). Resolves once every listener listens. When
+ * one cannot, shuts down those already listening and throws a
+ * {@linkcode ListenError} naming the address (a port in use, say).
  */
 async function listen(
   config: Config,
@@ -273,9 +325,16 @@ async function listen(
     await server.listening;
     servers.push(server);
   };
-  await serve(config.listen.hostname, config.listen.port);
-  if (config.port !== undefined) {
-    await serve(config.listen.hostname, config.port);
+  const addresses = [config.listen.port, config.port].filter((p) =>
+    p !== undefined
+  );
+  for (const port of addresses) {
+    try {
+      await serve(config.listen.hostname, port);
+    } catch (e) {
+      await Promise.all(servers.map((s) => s.shutdown()));
+      throw new ListenError(config.listen.hostname, port, e);
+    }
   }
   logger.info("serving", {
     url: config.url,

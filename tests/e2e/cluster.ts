@@ -8,6 +8,8 @@
  * @module
  */
 
+import { FIXED_PORTS } from "./fixed_ports.ts";
+
 /** The path of the server's entry point. */
 export const MAIN_TS: string = new URL("../../main.ts", import.meta.url)
   .pathname;
@@ -20,8 +22,8 @@ export const NODE_PERMISSIONS: readonly string[] = [
   "--allow-env",
 ];
 
-/** Ports scripts/cluster.sh uses; only its own test may take them. */
-const CLUSTER_SH_PORTS = new Set([12379, 22379, 32379, 12380, 22380, 32380]);
+/** Ports scripts/cluster.sh uses; only its tests may take them. */
+const CLUSTER_SH_PORTS = new Set(FIXED_PORTS);
 /** Ports handed out by this process, never handed out twice. */
 const handedOut = new Set<number>();
 

@@ -148,6 +148,33 @@ Deno.test("unexpected errors answer 500 and are logged with their stack", async 
   assert.equal(logger.lines.length, 2);
 });
 
+Deno.test("internal codes reaching HTTP answer 500 internal and are logged", () => {
+  // Only raftkv's own bugs produce these (http/errors.ts): no code of their
+  // own, no internals in the answer, a log line with the stack.
+  for (
+    const code of [
+      "invalid_snapshot",
+      "apply_order",
+      "compacted",
+      "unavailable",
+      "assertion",
+    ]
+  ) {
+    assert.equal(STATUS_BY_CODE.get(code), undefined, code);
+    const logger = new MemoryLogger();
+    const res = errorResponse(new RaftKvError(code, "x"), {
+      logger,
+      retryAfterSeconds: 1,
+    });
+    assert.equal(res.status, 500, code);
+    assert.equal(logger.lines[0]?.level, "error", code);
+  }
+  // Codes nothing throws are not mapped either.
+  for (const code of ["no_quorum", "shutting_down", "not_leader"]) {
+    assert.equal(STATUS_BY_CODE.get(code), undefined, code);
+  }
+});
+
 Deno.test("errorResponse maps every known code and adds the headers its status needs", async () => {
   const logger = new MemoryLogger();
   for (const [code, status] of STATUS_BY_CODE) {

@@ -85,7 +85,8 @@ export class FakeNode implements NodePort {
   async addMember(member: Member, signal: AbortSignal): Promise<void> {
     this.calls.push(`add ${member.id} ${member.url} ${member.role}`);
     await this.#gate(signal);
-    this.memberList.push(member);
+    // As a real node: every addition enters as a learner.
+    this.memberList.push({ ...member, role: "learner" });
   }
 
   async removeMember(id: number, signal: AbortSignal): Promise<void> {

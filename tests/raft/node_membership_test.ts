@@ -19,6 +19,7 @@ import {
   ConfChangeRefusedError,
   decodeRefusal,
   encodeConfChange,
+  MemberError,
   MemoryStorage,
   type Message,
   PeerRemovedError,
@@ -350,4 +351,54 @@ Deno.test("the core answers a refused forwarded proposal with propResp", () => {
   const resp = rd.messages.find((m) => m.type === "propResp");
   assert.ok(resp && resp.reject && resp.to === 1);
   assert.ok(decodeRefusal(resp.context) instanceof ProposalDroppedError);
+});
+
+Deno.test("adding a node at another member's URL is refused (member_url_exists) and proposes nothing", async () => {
+  const { c, leader } = await threeNodes();
+  try {
+    const before = leader.status().lastIndex;
+    await assert.rejects(
+      async () => await leader.addMember(4, urlOf(2), "voter"),
+      (e: unknown) =>
+        e instanceof MemberError && e.code === "member_url_exists",
+    );
+    assert.equal(leader.status().lastIndex, before, "nothing proposed");
+    assert.equal(leader.members.get(4), undefined);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("removing the only voter is refused with conf_change_refused (409), not member_unknown", async () => {
+  const c = new Cluster();
+  try {
+    // One voter: node 1 alone (its --cluster names only itself).
+    const storage = await DiskStorage.open(new MemFs(), "/solo", {
+      metadata: { clusterId: "", nodeId: 1 },
+    });
+    const node = new RaftNode({
+      id: 1,
+      peers: new Map([[1, urlOf(1)]]),
+      join: false,
+      storage,
+      stateMachine: new KvStore(),
+      rng: seededRng(1),
+      epoch: 1,
+    });
+    node.setTransport({ send: () => {} });
+    c.nodes.set(1, node);
+    node.start();
+    await c.until(() => node.health().ok, "node 1 leads");
+    await assert.rejects(
+      async () => await node.removeMember(1),
+      (e: unknown) =>
+        e instanceof ConfChangeRefusedError && /only voter/.test(e.message),
+    );
+    assert.equal(node.members.get(1)?.role, "voter");
+    node.stop();
+    await turn();
+    await storage.close();
+  } finally {
+    c.nodes.clear();
+  }
 });

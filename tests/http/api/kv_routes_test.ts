@@ -111,13 +111,14 @@ Deno.test("If-Match makes a PUT a compare-and-set", async () => {
   assert.equal(ok.status, 204);
   assert.equal(ok.headers.get("x-raft-index"), "3");
   assert.equal(await (await app.request("/v1/kv/a")).text(), "2");
-  // Unquoted digits are accepted too.
+  // The index must be quoted, as the error text and the ETag say.
   const unquoted = await app.request("/v1/kv/a", {
     method: "PUT",
     body: "3",
     headers: { "if-match": "3" },
   });
-  assert.equal(unquoted.status, 204);
+  assert.equal(unquoted.status, 400);
+  assert.equal((await errorOf(unquoted)).code, "invalid_header");
   // An absent key never matches.
   const absent = await app.request("/v1/kv/b", {
     method: "PUT",
@@ -166,6 +167,8 @@ Deno.test("malformed conditional headers answer 400 and write nothing", async ()
     ["PUT", { "if-match": '"0"' }],
     ["PUT", { "if-match": "*" }],
     ["PUT", { "if-match": '"-1"' }],
+    ["PUT", { "if-match": "5" }],
+    ["DELETE", { "if-match": "5" }],
     ["PUT", { "if-none-match": '"1"' }],
     ["DELETE", { "if-none-match": "*" }],
     ["DELETE", { "if-match": "x" }],
@@ -362,6 +365,17 @@ Deno.test("listing query parameters are validated", async () => {
     (await app.request(`/v1/kv?prefix=${"p".repeat(4097)}`)).status,
     400,
   );
+  // Keys are UTF-8: a prefix (or after) that does not decode to UTF-8 is
+  // refused, as the key %FF is, rather than listing nothing.
+  for (const query of ["prefix=%FF", "after=%C3", "prefix=a%FFb"]) {
+    const res = await app.request(`/v1/kv?${query}`);
+    assert.equal(res.status, 400, query);
+    assert.equal((await errorOf(res)).code, "invalid_query", query);
+  }
+  assert.equal((await app.request("/v1/kv/%FF")).status, 400);
+  await app.request("/v1/kv/%C3%A9t%C3%A9", { method: "PUT", body: "x" });
+  const accented = await (await app.request("/v1/kv?prefix=%C3%A9")).json();
+  assert.deepEqual(accented.items.map((i: { key: string }) => i.key), ["été"]);
   assert.equal((await app.request("/v1/kv?limit=10000")).status, 200);
   node.calls = [];
   assert.equal((await app.request("/v1/kv?consistency=stale")).status, 200);

@@ -25,17 +25,19 @@ Deno.test("GET /v1/members lists members and the leader", async () => {
   });
 });
 
-Deno.test("POST /v1/members adds a member (voter by default) and answers 201", async () => {
+Deno.test("POST /v1/members adds a member (voter by default) and answers 201 with its role now: learner", async () => {
   const { app, node } = setup();
   const res = await app.request(
     "/v1/members",
     json({ id: 3, url: "http://127.0.0.1:32379/" }),
   );
   assert.equal(res.status, 201);
+  // Asked as a voter, it enters as a learner (promoted once caught up):
+  // the answer says what it is, not what it will be.
   assert.deepEqual(await res.json(), {
     id: 3,
     url: "http://127.0.0.1:32379",
-    role: "voter",
+    role: "learner",
   });
   const learner = await app.request(
     "/v1/members",
@@ -55,6 +57,7 @@ Deno.test("POST /v1/members validates id, url, role and the JSON body", async ()
     [{ id: -3, url: "http://h:1" }, "invalid_id"],
     [{ id: 1.5, url: "http://h:1" }, "invalid_id"],
     [{ id: "x", url: "http://h:1" }, "invalid_id"],
+    [{ id: "3", url: "http://h:1" }, "invalid_id"],
     [{ url: "http://h:1" }, "invalid_id"],
     [{ id: 2 ** 60, url: "http://h:1" }, "invalid_id"],
     [{ id: 3 }, "invalid_url"],
@@ -102,10 +105,12 @@ Deno.test("POST /v1/leader transfers leadership", async () => {
   assert.equal(res.status, 204);
   assert.deepEqual(node.calls, ["transfer 2"]);
   assert.equal(node.leader, 2);
-  for (const body of [{}, { id: "2" + "x" }, { id: 0 }]) {
+  for (const body of [{}, { id: "2" + "x" }, { id: 0 }, { id: "2" }]) {
     const bad = await app.request("/v1/leader", json(body));
     assert.equal(bad.status, 400, JSON.stringify(body));
+    assert.equal((await errorOf(bad)).code, "invalid_id");
   }
+  assert.deepEqual(node.calls, ["transfer 2"], "a string id moves nothing");
 });
 
 Deno.test("raftexample POST /{id} with a URL body adds a voter; DELETE /{id} removes", async () => {
@@ -163,6 +168,11 @@ Deno.test("refused membership changes map to 409 and unknown members to 404", as
       new MemberError("member_removed", "ids are never reused"),
       409,
       "member_removed",
+    ],
+    [
+      new MemberError("member_url_exists", "member 2 has that URL"),
+      409,
+      "member_url_exists",
     ],
     [
       new MemberError("member_unknown", "node 9 is not a member"),
