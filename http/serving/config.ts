@@ -62,8 +62,12 @@ export interface Config {
   join: boolean;
   /** Where WAL segments and snapshot files live. */
   dataDir: string;
-  /** Take a snapshot after this many applied entries. */
+  /** The fewest applied entries between two snapshots. */
   snapshotEntries: number;
+  /** A snapshot is due once the log since the last reaches this % of it. */
+  snapshotLogPercent: number;
+  /** A snapshot is due once this many bytes were logged since the last. */
+  snapshotMaxLogBytes: number;
   /** Snapshots go to peers in chunks of at most this many bytes. */
   snapshotChunkBytes: number;
   /** The most bytes of snapshot transfers this node receives at once (413 beyond). */
@@ -172,8 +176,21 @@ const FLAGS: Record<string, FlagSpec> = {
   "snapshot-entries": {
     type: "string",
     value: "N",
-    help: "take a snapshot after this many applied entries",
+    help: "the fewest applied entries between two snapshots",
     tunable: "snapshotEntries",
+  },
+  "snapshot-log-percent": {
+    type: "string",
+    value: "P",
+    help:
+      "snapshot once the log since the last snapshot reaches P % of its size",
+    tunable: "snapshotLogPercent",
+  },
+  "snapshot-max-log-bytes": {
+    type: "string",
+    value: "N",
+    help: "snapshot once N bytes were logged since the last, whatever its size",
+    tunable: "snapshotMaxLogBytes",
   },
   "snapshot-chunk-bytes": {
     type: "string",
@@ -379,6 +396,8 @@ export function parseServeArgs(
     join: parseBoolean("join", values.join, env),
     dataDir: parseDataDir(raw, id),
     snapshotEntries: tunable("snapshot-entries"),
+    snapshotLogPercent: tunable("snapshot-log-percent"),
+    snapshotMaxLogBytes: tunable("snapshot-max-log-bytes"),
     snapshotChunkBytes: tunable("snapshot-chunk-bytes"),
     maxSnapshotBytes: tunable("max-snapshot-bytes"),
     listen,

@@ -14,6 +14,7 @@ import {
   DataDirLock,
   decodeMessages,
   DiskStorage,
+  encodeMessageParts,
   encodeMessages,
   type Fs,
   jsonLogger,
@@ -182,6 +183,7 @@ export async function runServer(
   else deps.signal.addEventListener("abort", onAbort, { once: true });
 
   try {
+    const startedAt = performance.now();
     storage = await DiskStorage.open(deps.fs, config.dataDir, {
       logger,
       // The node id guards against starting node 2 on node 1's directory.
@@ -234,6 +236,9 @@ export async function runServer(
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
       snapshotEntries: config.snapshotEntries,
+      snapshotLogPercent: config.snapshotLogPercent,
+      snapshotMaxLogBytes: config.snapshotMaxLogBytes,
+      startedAt,
       maxPendingProposals: config.maxPendingProposals,
       maxUncommittedBytes: config.maxUncommittedBytes,
       metrics,
@@ -243,6 +248,7 @@ export async function runServer(
     const peerTransport = new PeerTransport({
       urlOf: (id) => raftNode.urlOf(id),
       encode: encodeMessages,
+      encodeParts: encodeMessageParts,
       listener: raftNode,
       logger,
       snapshotChunkBytes: config.snapshotChunkBytes,
