@@ -82,13 +82,20 @@ export interface ListOptions extends ReadOptions {
 
 const utf8 = new TextEncoder();
 
-/** Decodes a listing item's value: UTF-8 text, or base64 when marked so. */
-function itemValue(
-  value: string,
-  encoding: string | undefined,
-): Uint8Array<ArrayBuffer> {
-  if (encoding !== "base64") return utf8.encode(value);
-  const bin = atob(value);
+/**
+ * Decodes a listing item's value: `value64` (base64), or `value` as UTF-8
+ * text (as base64 when marked `"encoding":"base64"`, as nodes from before
+ * revisions send it).
+ */
+function itemValue(item: {
+  value?: string;
+  value64?: string;
+  encoding?: string;
+}): Uint8Array<ArrayBuffer> {
+  const base64 = item.value64 ??
+    (item.encoding === "base64" ? item.value : undefined);
+  if (base64 === undefined) return utf8.encode(item.value ?? "");
+  const bin = atob(base64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
@@ -223,13 +230,19 @@ export class RaftKvClient {
       ...signalOf(options),
     });
     const body = await response.json() as {
-      items: { key: string; value: string; index: number; encoding?: string }[];
+      items: {
+        key: string;
+        value?: string;
+        value64?: string;
+        index: number;
+        encoding?: string;
+      }[];
       more: boolean;
     };
     return {
       items: body.items.map((i) => ({
         key: i.key,
-        value: itemValue(i.value, i.encoding),
+        value: itemValue(i),
         index: i.index,
       })),
       more: body.more,

@@ -3,14 +3,15 @@
  * raftkv carries a stable `code`; {@linkcode STATUS_BY_CODE} maps codes to
  * status codes, and {@linkcode errorResponse} builds the JSON body
  * `{"error":{"code","message"}}` with the headers each status needs
- * (`Retry-After` on every 503, `Allow` on 405, `X-Raft-Index` on 412).
+ * (`Retry-After` on every 503, `Allow` on 405, `X-Raft-Index` on 412), and
+ * `compactIndex` in the body of a 410 `compacted`.
  * Anything unexpected becomes a logged 500.
  *
  * @module
  */
 
 import { type Logger, RaftKvError } from "../raft/mod.ts";
-import { KvError, PreconditionFailedError } from "../kv/mod.ts";
+import { CompactedError, KvError, PreconditionFailedError } from "../kv/mod.ts";
 
 /** The root of the HTTP layer's own errors; `code` is stable. */
 export class HttpError extends Error {
@@ -236,15 +237,29 @@ function typedCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The status of a typed error: {@linkcode STATUS_BY_CODE} of its code, and
+ * `410` for kv's `CompactedError` (a watch position older than the history;
+ * matched by class, since the Raft core's internal `compacted` is a 500).
+ */
+export function statusFor(
+  err: unknown,
+  code: string | undefined = typedCode(err),
+): number | undefined {
+  if (err instanceof CompactedError) return 410;
+  return code === undefined ? undefined : STATUS_BY_CODE.get(code);
+}
+
 /** Builds the JSON error response of `code` with `status` and extra headers. */
 export function jsonError(
   status: number,
   code: string,
   message: string,
   headers: Record<string, string> = {},
+  extra: Record<string, number> = {},
 ): Response {
   headers["content-type"] = "application/json";
-  return new Response(JSON.stringify({ error: { code, message } }), {
+  return new Response(JSON.stringify({ error: { code, message, ...extra } }), {
     status,
     headers,
   });
@@ -256,7 +271,7 @@ export function errorResponse(
   options: ErrorResponseOptions,
 ): Response {
   const code = typedCode(err);
-  const status = code === undefined ? undefined : STATUS_BY_CODE.get(code);
+  const status = statusFor(err, code);
   if (code === undefined || status === undefined) {
     options.logger.error("unexpected error while serving a request", {
       method: options.request?.method,
@@ -282,5 +297,8 @@ export function errorResponse(
   const message = err instanceof DOMException
     ? "the request was cut short before its outcome was known: it may still be applied"
     : (err as Error).message;
-  return jsonError(status, code, message, headers);
+  const extra = err instanceof CompactedError
+    ? { compactIndex: err.compactIndex }
+    : undefined;
+  return jsonError(status, code, message, headers, extra);
 }

@@ -12,16 +12,16 @@
  * sectionCount × ( tag u16 | sectionBytes u32 | section )
  * ```
  *
+ * The records are one pass in key order after a header that needs only the
+ * count, so a point-in-time view of the store is written in slices
+ * ({@linkcode SnapshotSliceWriter}). Sections are where later state goes
+ * without a new version; a snapshot with a tag this version does not know is
+ * refused (a newer raftkv wrote it, and loading it would lose state).
+ *
  * Known sections: tag 1, the lease table (written only when a lease
  * exists): `count u32 | count × ( id u64 | ttl u32 )` in increasing id
  * order. Attached keys are not repeated there: each key's `lease` field
  * says it, and every such lease must be in the table.
- *
- * The records are one pass in key order after a header that needs only the
- * count, so a point-in-time view of the store can be written in slices
- * (issue 15). Sections are where later state goes without a new version;
- * a snapshot with a tag this version does not know is refused (a newer
- * raftkv wrote it, and loading it would lose state).
  *
  * Version 1 (before revisions) still loads:
  *
@@ -65,15 +65,6 @@ export interface SnapshotEntry extends KeyRevision {
   value: Uint8Array;
 }
 
-/** What a snapshot holds. */
-export interface SnapshotContent {
-  appliedIndex: number;
-  /** Entries in strictly increasing key order. */
-  entries: SnapshotEntry[];
-  /** The lease table, in increasing id order. */
-  leases: Lease[];
-}
-
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -89,78 +80,127 @@ function readU64(view: DataView, pos: number): number {
   return hi * TWO_POW_32 + lo;
 }
 
-/** Where {@linkcode encodeSnapshot} reads the i-th entry (in key order). */
-export interface SnapshotSource {
-  /** The length of the i-th value in bytes. */
-  valueLength(i: number): number;
-  /** The revision fields of the i-th key. */
-  createIndex(i: number): number;
-  modIndex(i: number): number;
-  version(i: number): number;
-  lease(i: number): number;
-  /** Copies the i-th value into `out` at `pos`. */
-  copyValue(i: number, out: Uint8Array, pos: number): void;
+/** The bytes of a snapshot besides its records: header and section count. */
+export const SNAPSHOT_FRAME_BYTES = HEADER_BYTES + SECTION_COUNT_BYTES;
+
+/** The bytes of the lease section for `leases` leases (0: none is written). */
+export function leaseSectionBytes(leases: number): number {
+  return leases === 0
+    ? 0
+    : SECTION_HEADER_BYTES + 4 + leases * LEASE_RECORD_BYTES;
+}
+
+/** The bytes of one record whose key has `keyBytes` bytes of UTF-8. */
+export function snapshotRecordBytes(
+  keyBytes: number,
+  valueBytes: number,
+): number {
+  return ENTRY_FIXED_BYTES + keyBytes + valueBytes;
 }
 
 /**
- * Encodes `appliedIndex` and the entries given by `keys` (sorted) and
- * `source` into one buffer, sized exactly in a first pass, with no object
- * made per entry. With `headroom`, the buffer starts with that many zero
- * bytes before the snapshot, for a caller to frame it without a copy.
- * `leases` (in increasing id order) go in the lease section.
+ * Writes a snapshot in slices of about `sliceBytes` (a record longer than
+ * that gets a slice of its own size): {@linkcode SnapshotSliceWriter.header}
+ * once, {@linkcode SnapshotSliceWriter.record} for each key in key order,
+ * then {@linkcode SnapshotSliceWriter.finish}. Each call returns the slices
+ * it completed; joined in order they are the snapshot's bytes. No object is
+ * made per record.
  */
-export function encodeSnapshot(
-  appliedIndex: number,
-  keys: readonly string[],
-  source: SnapshotSource,
-  headroom = 0,
-  leases: readonly Lease[] = [],
-): Uint8Array {
-  const leaseSection = leases.length === 0
-    ? 0
-    : SECTION_HEADER_BYTES + 4 + leases.length * LEASE_RECORD_BYTES;
-  let size = headroom + HEADER_BYTES + SECTION_COUNT_BYTES + leaseSection;
-  for (let i = 0; i < keys.length; i++) {
-    size += ENTRY_FIXED_BYTES + utf8ByteLength(keys[i]!) +
-      source.valueLength(i);
+export class SnapshotSliceWriter {
+  readonly #sliceBytes: number;
+  #buf: Uint8Array;
+  #view: DataView;
+  #pos = 0;
+
+  constructor(sliceBytes: number) {
+    this.#sliceBytes = Math.max(sliceBytes, HEADER_BYTES);
+    this.#buf = new Uint8Array(this.#sliceBytes);
+    this.#view = new DataView(this.#buf.buffer);
   }
-  const whole = new Uint8Array(size);
-  const out = whole.subarray(headroom);
-  const view = new DataView(whole.buffer, headroom);
-  out.set(MAGIC, 0);
-  out[4] = VERSION;
-  writeU64(view, 5, appliedIndex);
-  view.setUint32(13, keys.length, true);
-  let pos = HEADER_BYTES;
-  for (let i = 0; i < keys.length; i++) {
-    const { written } = utf8Encoder.encodeInto(keys[i]!, out.subarray(pos + 2));
+
+  /** Starts the snapshot: its applied index and how many records follow. */
+  header(appliedIndex: number, count: number): void {
+    const out = this.#buf;
+    out.set(MAGIC, 0);
+    out[4] = VERSION;
+    writeU64(this.#view, 5, appliedIndex);
+    this.#view.setUint32(13, count, true);
+    this.#pos = HEADER_BYTES;
+  }
+
+  /**
+   * Adds one key's record; returns the slice it completed, if any (a view
+   * of a buffer this writer never touches again).
+   */
+  record(
+    key: string,
+    createIndex: number,
+    modIndex: number,
+    version: number,
+    lease: number,
+    value: Uint8Array,
+  ): Uint8Array | undefined {
+    const size = snapshotRecordBytes(utf8ByteLength(key), value.length);
+    const full = this.#pos + size > this.#buf.length
+      ? this.#next(size)
+      : undefined;
+    const out = this.#buf;
+    const view = this.#view;
+    let pos = this.#pos;
+    const { written } = utf8Encoder.encodeInto(key, out.subarray(pos + 2));
     view.setUint16(pos, written, true);
     pos += 2 + written;
-    writeU64(view, pos, source.createIndex(i));
-    writeU64(view, pos + 8, source.modIndex(i));
-    writeU64(view, pos + 16, source.version(i));
-    writeU64(view, pos + 24, source.lease(i));
-    const length = source.valueLength(i);
-    view.setUint32(pos + 32, length, true);
+    writeU64(view, pos, createIndex);
+    writeU64(view, pos + 8, modIndex);
+    writeU64(view, pos + 16, version);
+    writeU64(view, pos + 24, lease);
+    view.setUint32(pos + 32, value.length, true);
     pos += 36;
-    source.copyValue(i, out, pos);
-    pos += length;
+    out.set(value, pos);
+    this.#pos = pos + value.length;
+    return full;
   }
-  if (leases.length === 0) {
-    view.setUint32(pos, 0, true); // no sections
-    return whole;
+
+  /**
+   * Ends the snapshot with its sections (the lease section when `leases`,
+   * in increasing id order, is not empty); returns the last slices.
+   */
+  finish(leases: readonly Lease[] = []): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const section = leaseSectionBytes(leases.length);
+    const size = SECTION_COUNT_BYTES + section;
+    if (this.#pos + size > this.#buf.length) {
+      const full = this.#next(size);
+      if (full) out.push(full);
+    }
+    const view = this.#view;
+    let pos = this.#pos;
+    view.setUint32(pos, leases.length === 0 ? 0 : 1, true);
+    pos += SECTION_COUNT_BYTES;
+    if (leases.length > 0) {
+      view.setUint16(pos, LEASE_SECTION_TAG, true);
+      view.setUint32(pos + 2, section - SECTION_HEADER_BYTES, true);
+      view.setUint32(pos + 6, leases.length, true);
+      pos += 10;
+      for (const lease of leases) {
+        writeU64(view, pos, lease.id);
+        view.setUint32(pos + 8, lease.ttl, true);
+        pos += LEASE_RECORD_BYTES;
+      }
+    }
+    this.#pos = pos;
+    out.push(this.#buf.subarray(0, this.#pos));
+    return out;
   }
-  view.setUint32(pos, 1, true);
-  view.setUint16(pos + 4, LEASE_SECTION_TAG, true);
-  view.setUint32(pos + 6, leaseSection - SECTION_HEADER_BYTES, true);
-  view.setUint32(pos + 10, leases.length, true);
-  pos += 14;
-  for (const lease of leases) {
-    writeU64(view, pos, lease.id);
-    view.setUint32(pos + 8, lease.ttl, true);
-    pos += LEASE_RECORD_BYTES;
+
+  /** Hands out the filled part and starts a buffer with room for `size`. */
+  #next(size: number): Uint8Array | undefined {
+    const full = this.#pos > 0 ? this.#buf.subarray(0, this.#pos) : undefined;
+    this.#buf = new Uint8Array(Math.max(this.#sliceBytes, size));
+    this.#view = new DataView(this.#buf.buffer);
+    this.#pos = 0;
+    return full;
   }
-  return whole;
 }
 
 /** Throws unless `need` more bytes exist at `pos`. */
@@ -171,36 +211,71 @@ function need(bytes: Uint8Array, pos: number, n: number): void {
 }
 
 /**
- * Decodes bytes made by {@linkcode encodeSnapshot}, or by the version-1
- * encoder (see the module doc for what its keys get). Values are views into
- * `bytes`: a caller that keeps them past `bytes` should copy them.
+ * Reads a snapshot made by {@linkcode SnapshotSliceWriter}, or by the
+ * version-1 encoder (see the module doc for what its keys get), one record
+ * at a time, checking every length and rule on the way: the constructor
+ * reads the header, {@linkcode SnapshotReader.next} each record, and after
+ * the last one the end of the snapshot. Values are views into `bytes`: a
+ * caller that keeps them past `bytes` should copy them.
  *
  * @throws {InvalidSnapshotError} on any malformed input.
  */
-export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
-  need(bytes, 0, HEADER_BYTES);
-  for (let i = 0; i < MAGIC.length; i++) {
-    if (bytes[i] !== MAGIC[i]) {
-      throw new InvalidSnapshotError("not a raftkv store snapshot");
+export class SnapshotReader {
+  /** The applied index the snapshot was taken at. */
+  readonly appliedIndex: number;
+  /** The number of records. */
+  readonly count: number;
+  /** The lease table, in increasing id order: complete once `next` returned undefined. */
+  leases: Lease[] = [];
+  /** The leases the records name. */
+  readonly #leaseRefs = new Set<number>();
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #v1: boolean;
+  #read = 0;
+  #pos = HEADER_BYTES;
+  #previous: string | undefined;
+
+  constructor(bytes: Uint8Array) {
+    need(bytes, 0, HEADER_BYTES);
+    for (let i = 0; i < MAGIC.length; i++) {
+      if (bytes[i] !== MAGIC[i]) {
+        throw new InvalidSnapshotError("not a raftkv store snapshot");
+      }
+    }
+    const version = bytes[4];
+    if (version !== VERSION && version !== VERSION_1) {
+      throw new InvalidSnapshotError(`unknown snapshot version ${version}`);
+    }
+    this.#bytes = bytes;
+    this.#v1 = version === VERSION_1;
+    this.#view = new DataView(
+      bytes.buffer,
+      bytes.byteOffset,
+      bytes.byteLength,
+    );
+    this.appliedIndex = readU64(this.#view, 5);
+    this.count = this.#view.getUint32(13, true);
+    // Each entry takes at least its fixed bytes + 1: refuse absurd counts early.
+    const fixed = this.#v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
+    if (this.count * (fixed + 1) > bytes.length - HEADER_BYTES) {
+      throw new InvalidSnapshotError("the snapshot is truncated");
     }
   }
-  const version = bytes[4];
-  if (version !== VERSION && version !== VERSION_1) {
-    throw new InvalidSnapshotError(`unknown snapshot version ${version}`);
-  }
-  const v1 = version === VERSION_1;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const appliedIndex = readU64(view, 5);
-  const count = view.getUint32(13, true);
-  // Each entry takes at least its fixed bytes + 1: refuse absurd counts early.
-  const fixed = v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
-  if (count * (fixed + 1) > bytes.length - HEADER_BYTES) {
-    throw new InvalidSnapshotError("the snapshot is truncated");
-  }
-  const entries: SnapshotEntry[] = new Array(count);
-  let pos = HEADER_BYTES;
-  let previous: string | undefined;
-  for (let i = 0; i < count; i++) {
+
+  /**
+   * The next record in key order; undefined after the last one, once the
+   * end of the snapshot has been checked too.
+   */
+  next(): SnapshotEntry | undefined {
+    const bytes = this.#bytes;
+    const view = this.#view;
+    if (this.#read === this.count) {
+      this.#end();
+      return undefined;
+    }
+    const fixed = this.#v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
+    let pos = this.#pos;
     need(bytes, pos, 2);
     const keyBytes = view.getUint16(pos, true);
     if (keyBytes === 0 || keyBytes > MAX_KEY_BYTES) {
@@ -213,6 +288,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     } catch {
       throw new InvalidSnapshotError("a key is not valid UTF-8");
     }
+    const previous = this.#previous;
     if (previous !== undefined && compareKeys(previous, key) >= 0) {
       throw new InvalidSnapshotError(
         "keys are not in strictly increasing order",
@@ -220,7 +296,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     }
     pos += 2 + keyBytes;
     let createIndex: number, modIndex: number, version: number, lease: number;
-    if (v1) {
+    if (this.#v1) {
       createIndex = modIndex = readU64(view, pos);
       version = 1;
       lease = 0;
@@ -232,6 +308,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
       lease = readU64(view, pos + 24);
       pos += 32;
     }
+    const appliedIndex = this.appliedIndex;
     if (modIndex < 1 || modIndex > appliedIndex) {
       throw new InvalidSnapshotError(
         `key index ${modIndex} outside 1..${appliedIndex}`,
@@ -246,7 +323,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     const valueBytes = view.getUint32(pos, true);
     pos += 4;
     need(bytes, pos, valueBytes);
-    entries[i] = {
+    const entry = {
       key,
       value: bytes.subarray(pos, pos + valueBytes),
       createIndex,
@@ -254,43 +331,53 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
       version,
       lease,
     };
-    pos += valueBytes;
-    previous = key;
+    if (lease !== 0) this.#leaseRefs.add(lease);
+    this.#pos = pos + valueBytes;
+    this.#previous = key;
+    this.#read++;
+    return entry;
   }
-  let leases: Lease[] = [];
-  if (!v1) {
-    need(bytes, pos, SECTION_COUNT_BYTES);
-    const sections = view.getUint32(pos, true);
-    pos += SECTION_COUNT_BYTES;
-    for (let s = 0; s < sections; s++) {
-      need(bytes, pos, SECTION_HEADER_BYTES);
-      const tag = view.getUint16(pos, true);
-      const length = view.getUint32(pos + 2, true);
-      pos += SECTION_HEADER_BYTES;
-      need(bytes, pos, length);
-      if (tag !== LEASE_SECTION_TAG || s > 0) {
-        throw new InvalidSnapshotError(
-          `the snapshot has a section (tag ${tag}) this raftkv does not know (written by a newer version?)`,
+
+  /** Checks what follows the last record. */
+  #end(): void {
+    const bytes = this.#bytes;
+    let pos = this.#pos;
+    if (!this.#v1) {
+      need(bytes, pos, SECTION_COUNT_BYTES);
+      const sections = this.#view.getUint32(pos, true);
+      pos += SECTION_COUNT_BYTES;
+      for (let s = 0; s < sections; s++) {
+        need(bytes, pos, SECTION_HEADER_BYTES);
+        const tag = this.#view.getUint16(pos, true);
+        const length = this.#view.getUint32(pos + 2, true);
+        pos += SECTION_HEADER_BYTES;
+        need(bytes, pos, length);
+        if (tag !== LEASE_SECTION_TAG || s > 0) {
+          throw new InvalidSnapshotError(
+            `the snapshot has a section (tag ${tag}) this raftkv does not know (written by a newer version?)`,
+          );
+        }
+        this.leases = decodeLeases(
+          bytes.subarray(pos, pos + length),
+          this.appliedIndex,
         );
+        pos += length;
       }
-      leases = decodeLeases(bytes.subarray(pos, pos + length), appliedIndex);
-      pos += length;
     }
-  }
-  if (pos !== bytes.length) {
-    throw new InvalidSnapshotError(
-      `${bytes.length - pos} unexpected bytes after the last entry`,
-    );
-  }
-  const ids = new Set(leases.map((l) => l.id));
-  for (const e of entries) {
-    if (e.lease !== 0 && !ids.has(e.lease)) {
+    if (pos !== bytes.length) {
       throw new InvalidSnapshotError(
-        `a key is attached to lease ${e.lease}, which the snapshot does not hold`,
+        `${bytes.length - pos} unexpected bytes after the last entry`,
       );
     }
+    const ids = new Set(this.leases.map((l) => l.id));
+    for (const lease of this.#leaseRefs) {
+      if (!ids.has(lease)) {
+        throw new InvalidSnapshotError(
+          `a key is attached to lease ${lease}, which the snapshot does not hold`,
+        );
+      }
+    }
   }
-  return { appliedIndex, entries, leases };
 }
 
 /** Decodes the lease section: ids increasing within 1..appliedIndex, ttl >= 1. */

@@ -17,8 +17,9 @@ import { compareHolds, type TxnCommand, type TxnOperation } from "./txn.ts";
 import { type Lease, LeaseTable } from "./lease_table.ts";
 import { ApplyOrderError, InvalidCommandError } from "./errors.ts";
 import { SortedKeys } from "./sorted_keys.ts";
-import { compareKeys } from "./key.ts";
-import { decodeSnapshot, encodeSnapshot } from "./snapshot_codec.ts";
+import { compareKeys, utf8ByteLength } from "./key.ts";
+import { SnapshotReader, snapshotRecordBytes } from "./snapshot_codec.ts";
+import { snapshotByteLength, StoreView } from "./store_view.ts";
 import { ValueArena } from "./value_arena.ts";
 import {
   ABSENT_REVISION,
@@ -122,6 +123,9 @@ export interface ChangeListener {
   restored(appliedIndex: number): void;
 }
 
+/** Records {@linkcode KvStore.restoreSteps} loads per step by default. */
+const RESTORE_RECORDS_PER_STEP = 2048;
+
 /** Options of {@linkcode KvStore}. */
 export interface KvStoreOptions {
   /** Retention of the watch history (`--watch-history`). */
@@ -145,6 +149,10 @@ export class KvStore implements KvReader {
   #values = new ValueArena();
   #keys = new SortedKeys();
   #appliedIndex = 0;
+  /** The bytes of every key's snapshot record, kept up to date per write. */
+  #recordBytes = 0;
+  /** Views held: each saves a key's record before its first change. */
+  #views = new Set<StoreView>();
   readonly #history: WatchHistory;
   readonly #listeners = new Set<ChangeListener>();
   readonly #leases = new LeaseTable();
@@ -260,7 +268,12 @@ export class KvStore implements KvReader {
       target = this.#newSlot();
       this.#slots.set(key, target);
       this.#keys.insert(key);
+      this.#recordBytes += snapshotRecordBytes(utf8ByteLength(key), 0);
+    } else {
+      this.#beforeChange(key, target);
+      this.#recordBytes -= this.#values.length(target);
     }
+    this.#recordBytes += value.length;
     const r = this.#revisions;
     const previous = slot === undefined ? 0 : r.lease(slot);
     if (previous !== lease) {
@@ -290,6 +303,11 @@ export class KvStore implements KvReader {
     if (slot === undefined) return undefined;
     const lease = this.#revisions.lease(slot);
     if (lease !== 0 && !byLease) this.#leases.detach(lease, key);
+    this.#beforeChange(key, slot);
+    this.#recordBytes -= snapshotRecordBytes(
+      utf8ByteLength(key),
+      this.#values.length(slot),
+    );
     this.#slots.delete(key);
     this.#keys.delete(key);
     this.#values.clear(slot);
@@ -396,6 +414,12 @@ export class KvStore implements KvReader {
     return keys;
   }
 
+  /** The key in `slot` is about to change: every view held keeps its record. */
+  #beforeChange(key: string, slot: number): void {
+    if (this.#views.size === 0) return;
+    for (const view of this.#views) view.save(key, slot);
+  }
+
   /** Records the changes of the entry at `index` and tells the listeners. */
   #changed(index: number, events: WatchEvent[]): void {
     const batch: ChangeBatch = { index, events };
@@ -472,9 +496,35 @@ export class KvStore implements KvReader {
   }
 
   /**
+   * The state as it is now, in O(1), for a snapshot taken while writes go
+   * on: nothing applied later shows through it (see `store_view.ts`).
+   * Release it when done; until then every first change to a key costs a
+   * copy of the key's old record.
+   */
+  view(): StoreView {
+    const view = new StoreView({
+      appliedIndex: this.#appliedIndex,
+      keys: this.#keys.freeze(),
+      slots: this.#slots,
+      revisions: this.#revisions,
+      values: this.#values,
+      byteLength: snapshotByteLength(this.#recordBytes, this.#leases.size),
+      leases: this.#leases.list(),
+    }, (v) => this.#released(v));
+    this.#views.add(view);
+    return view;
+  }
+
+  /** A view was released (maybe after a restore replaced the tables). */
+  #released(view: StoreView): void {
+    if (this.#views.delete(view) && this.#views.size === 0) this.#keys.thaw();
+  }
+
+  /**
    * Returns the whole state as bytes. Deterministic: the same state (keys,
    * values, revisions, leases and applied index) always gives the same bytes. The
-   * watch history is not part of it.
+   * watch history is not part of it. O(state) at once: the node snapshots
+   * through {@linkcode view} instead.
    */
   snapshot(): Uint8Array {
     return this.snapshotAfter(0);
@@ -486,39 +536,54 @@ export class KvStore implements KvReader {
    * instead of copying the whole state.
    */
   snapshotAfter(headroom: number): Uint8Array {
-    const slots = this.#slots;
-    const values = this.#values;
-    const r = this.#revisions;
-    const keys = this.#keys.toArray();
-    const slotOf = new Int32Array(keys.length);
-    for (let i = 0; i < keys.length; i++) slotOf[i] = slots.get(keys[i]!)!;
-    return encodeSnapshot(
-      this.#appliedIndex,
-      keys,
-      {
-        valueLength: (i) => values.length(slotOf[i]!),
-        createIndex: (i) => r.createIndex(slotOf[i]!),
-        modIndex: (i) => r.modIndex(slotOf[i]!),
-        version: (i) => r.version(slotOf[i]!),
-        lease: (i) => r.lease(slotOf[i]!),
-        copyValue: (i, out, pos) => values.copyTo(slotOf[i]!, out, pos),
-      },
-      headroom,
-      this.#leases.list(),
-    );
+    const view = this.view();
+    try {
+      const whole = new Uint8Array(headroom + view.byteLength);
+      let at = headroom;
+      for (const slice of view.slices()) {
+        whole.set(slice, at);
+        at += slice.length;
+      }
+      return whole;
+    } finally {
+      view.release();
+    }
   }
 
   /**
    * Replaces the whole state with a snapshot's (any format version, see
    * `snapshot_codec.ts`). Validates everything before changing anything, so
    * a bad snapshot leaves the store as it was. The watch history restarts
-   * empty at the snapshot's index, and the listeners are told.
+   * empty at the snapshot's index, and the listeners are told. O(state) at
+   * once: a node applying a snapshot while serving uses
+   * {@linkcode restoreSteps}.
    *
    * @throws {InvalidSnapshotError} when `bytes` is not a valid snapshot.
    */
   restore(bytes: Uint8Array): void {
-    const content = decodeSnapshot(bytes);
-    const n = content.entries.length;
+    for (const _ of this.restoreSteps(bytes)) {
+      // Each step loads a bounded number of records.
+    }
+  }
+
+  /**
+   * {@linkcode restore} in bounded steps: each step of the iterator checks
+   * and loads at most `recordsPerStep` records into new tables, and the
+   * last one puts them in place of the store's at once. Until then the
+   * store is as it was (reads see the old state, and it must not apply
+   * anything meanwhile); a bad snapshot throws from a step and changes
+   * nothing. A caller that yields to the event loop between steps never
+   * holds it longer than one step takes.
+   *
+   * @throws {InvalidSnapshotError} when `bytes` is not a valid snapshot.
+   */
+  *restoreSteps(
+    bytes: Uint8Array,
+    recordsPerStep = RESTORE_RECORDS_PER_STEP,
+  ): Generator<void, void> {
+    const reader = new SnapshotReader(bytes);
+    const n = reader.count;
+    let recordBytes = 0;
     const slots = new Map<string, number>();
     const keys: string[] = new Array(n);
     const capacity = Math.max(1024, n);
@@ -526,27 +591,34 @@ export class KvStore implements KvReader {
     revisions.reserve(capacity);
     const values = new ValueArena();
     values.reserve(capacity);
-    for (let i = 0; i < n; i++) {
-      const entry = content.entries[i]!;
+    let i = 0;
+    const attached: [string, number][] = [];
+    for (let entry = reader.next(); entry; entry = reader.next()) {
+      if (entry.lease !== 0) attached.push([entry.key, entry.lease]);
       slots.set(entry.key, i);
       keys[i] = entry.key;
       revisions.set(i, entry);
       values.set(i, entry.value);
+      recordBytes += snapshotRecordBytes(
+        utf8ByteLength(entry.key),
+        entry.value.length,
+      );
+      if (++i % recordsPerStep === 0) yield;
     }
+    // Views held keep reading the old tables, which nothing changes now.
+    this.#views.clear();
+    this.#recordBytes = recordBytes;
     this.#slots = slots;
     this.#freeSlots = [];
     this.#slotCount = n;
     this.#revisions = revisions;
     this.#values = values;
     this.#keys = SortedKeys.fromSorted(keys);
-    this.#appliedIndex = content.appliedIndex;
-    this.#leases.reset(
-      content.leases,
-      content.entries.filter((e) => e.lease !== 0).map((e) => [e.key, e.lease]),
-    );
-    this.#history.reset(content.appliedIndex);
+    this.#appliedIndex = reader.appliedIndex;
+    this.#leases.reset(reader.leases, attached);
+    this.#history.reset(reader.appliedIndex);
     for (const listener of this.#listeners) {
-      listener.restored(content.appliedIndex);
+      listener.restored(reader.appliedIndex);
     }
   }
 }

@@ -80,10 +80,6 @@ function metaTuple(m: SnapshotMeta): unknown[] {
   return [m.index, m.term, m.conf.voters, m.conf.learners];
 }
 
-function snapshotTuple(s: Snapshot): unknown[] {
-  return [metaTuple(s.meta), s.data];
-}
-
 /** Writes an entry as its tuple `[term, index, type, data]`. */
 function writeEntry(e: Entry): void {
   writer.arrayHeader(4);
@@ -99,6 +95,17 @@ function writeEntry(e: Entry): void {
  * snapshot (or nil), context.
  */
 function writeMessage(m: Message): void {
+  writeMessageHead(m);
+  if (m.snapshot) writer.encoded(m.snapshot.data);
+  writer.str(m.context);
+}
+
+/**
+ * Writes {@linkcode writeMessage}'s bytes up to a snapshot's data (which
+ * the caller writes or keeps apart), or up to the context when there is
+ * no snapshot.
+ */
+function writeMessageHead(m: Message): void {
   const type = MESSAGE_TYPE_CODES.get(m.type);
   // Not `assert`: its message would be built for every message.
   if (type === undefined) {
@@ -117,9 +124,9 @@ function writeMessage(m: Message): void {
   writer.bool(m.reject);
   writer.uint(m.rejectHint);
   writer.uint(m.rejectTerm);
-  if (m.snapshot) writer.encoded(encoder.encode(snapshotTuple(m.snapshot)));
-  else writer.nil();
-  writer.str(m.context);
+  if (m.snapshot) {
+    writer.encoded(encodeSnapshotHead(m.snapshot.meta, m.snapshot.data.length));
+  } else writer.nil();
 }
 
 /** Encodes one entry. */
@@ -178,13 +185,23 @@ export function binHeader(
  * is never copied to be encoded.
  */
 export function encodeSnapshotParts(s: Snapshot): [Uint8Array, Uint8Array] {
-  const meta = encoder.encode(metaTuple(s.meta));
-  const headLength = 1 + meta.length + binHeader(s.data.length);
-  const head = new Uint8Array(headLength);
+  return [encodeSnapshotHead(s.meta, s.data.length), s.data];
+}
+
+/**
+ * The head of {@linkcode encodeSnapshotParts} alone, for data of
+ * `dataLength` bytes that follows it in parts of its own.
+ */
+export function encodeSnapshotHead(
+  meta: Snapshot["meta"],
+  dataLength: number,
+): Uint8Array {
+  const metaBytes = encoder.encode(metaTuple(meta));
+  const head = new Uint8Array(1 + metaBytes.length + binHeader(dataLength));
   head[0] = 0x92; // fixarray of 2
-  head.set(meta, 1);
-  binHeader(s.data.length, head, 1 + meta.length);
-  return [head, s.data];
+  head.set(metaBytes, 1);
+  binHeader(dataLength, head, 1 + metaBytes.length);
+  return head;
 }
 
 /**
@@ -197,6 +214,27 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
   out.set(head, 0);
   out.set(data, head.length);
   return out;
+}
+
+/**
+ * The bytes of {@linkcode encodeMessages} in parts, each snapshot's data a
+ * part of its own, not copied: a body carrying a whole state is sent in
+ * chunks cut from these parts, never built in one buffer.
+ */
+export function encodeMessageParts(msgs: readonly Message[]): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  writer.reset();
+  writer.arrayHeader(msgs.length);
+  for (const m of msgs) {
+    writeMessageHead(m);
+    if (m.snapshot) {
+      parts.push(writer.finish(), m.snapshot.data);
+      writer.reset();
+    }
+    writer.str(m.context);
+  }
+  parts.push(writer.finish());
+  return parts;
 }
 
 /** Encodes a batch of messages (one peer request body). */

@@ -22,6 +22,8 @@ export interface Tunable {
 /** The names of the tunables; each is also the field of the node's config. */
 export type TunableName =
   | "snapshotEntries"
+  | "snapshotLogPercent"
+  | "snapshotMaxLogBytes"
   | "snapshotChunkBytes"
   | "maxSnapshotBytes"
   | "tickMs"
@@ -33,7 +35,10 @@ export type TunableName =
   | "maxUncommittedBytes"
   | "bodyTimeoutMs"
   | "headerTimeoutMs"
-  | "idleTimeoutMs";
+  | "idleTimeoutMs"
+  | "watchHistory"
+  | "watchBufferBytes"
+  | "watchProgressMs";
 
 import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from "./core/mod.ts";
 
@@ -43,12 +48,23 @@ const HOUR_MS = 3_600_000;
 
 /**
  * Every tunable's default and bounds. The unit is the name's suffix: `Ms`
- * milliseconds, `Bytes` bytes, `Ticks` Raft ticks, `Entries` log entries.
+ * milliseconds, `Bytes` bytes, `Ticks` Raft ticks, `Entries` log entries,
+ * `Percent` per cent.
  * A timeout whose minimum is 0 is off at 0.
  */
 export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
-  /** Take a snapshot after this many applied entries. */
+  /** The fewest applied entries between two snapshots. */
   snapshotEntries: { value: 10_000, min: 1, max: UNBOUNDED },
+  /**
+   * A snapshot is due once the log written since the last one reaches this
+   * % of that snapshot's size (docs/WAL.md "Snapshot schedule").
+   */
+  snapshotLogPercent: { value: 100, min: 1, max: 1_000_000 },
+  /**
+   * A snapshot is due once this many log bytes were written since the
+   * last one, whatever its size: bounds the log a restart replays.
+   */
+  snapshotMaxLogBytes: { value: 256 * MiB, min: 1024, max: UNBOUNDED },
   /** Snapshots go to peers in chunks of at most this many bytes. */
   snapshotChunkBytes: { value: MiB, min: 1024, max: 256 * MiB },
   /**
@@ -80,4 +96,11 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
   headerTimeoutMs: { value: 0, min: 0, max: HOUR_MS },
   /** Time a keep-alive connection may sit idle before it closes; 0: none. */
   idleTimeoutMs: { value: 0, min: 0, max: HOUR_MS },
+  /** Keep the watch history of at least this many last log entries (the
+   * contract names the flag `--watch-history`, so no unit suffix). */
+  watchHistory: { value: 100_000, min: 0, max: UNBOUNDED },
+  /** A watch stream's buffer; a watcher that overflows it is cancelled. */
+  watchBufferBytes: { value: MiB, min: 1024, max: 1024 * MiB },
+  /** A watch stream sends a progress event after this many idle ms. */
+  watchProgressMs: { value: 10_000, min: 10, max: HOUR_MS },
 };

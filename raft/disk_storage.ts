@@ -15,7 +15,8 @@
 import { assert, RaftKvError } from "./core/mod.ts";
 import { type Logger, nopLogger } from "./core/mod.ts";
 import type { InitialState, MemoryStorage, Storage } from "./core/mod.ts";
-import type { Entry, HardState, Snapshot } from "./core/mod.ts";
+import type { Entry, HardState, Snapshot, SnapshotMeta } from "./core/mod.ts";
+import type { SnapshotBody } from "./snapshot_data.ts";
 import {
   type Fs,
   joinPath,
@@ -31,6 +32,7 @@ import {
   decodeSnapshot,
   encodeEntries,
   encodeHardState,
+  encodeSnapshotHead,
   encodeSnapshotMarker,
   encodeSnapshotParts,
   encodeStorageMetadata,
@@ -77,7 +79,8 @@ export interface DiskStorageOptions {
    * Keep the newest snapshot's data in memory (default true). With false,
    * only its metadata stays: `snapshot()` then answers with empty `data` for
    * any snapshot written after open (the one recovered at open keeps its
-   * data until the next snapshot replaces it), and
+   * data until {@linkcode DiskStorage.releaseSnapshotData} or the next
+   * snapshot), and
    * {@linkcode DiskStorage.loadSnapshot} reads the data back from its file
    * when a follower needs it. Saves one snapshot's worth of memory.
    */
@@ -257,6 +260,16 @@ export class DiskStorage implements Storage {
       `snapshot file ${loaded.name} holds snapshot ${full.meta.index}`,
     );
     return full;
+  }
+
+  /**
+   * The caller has restored its state from {@linkcode snapshot}: without
+   * `snapshotDataInMemory`, the data recovered at open is dropped now (a
+   * follower that needs it gets it read from its file), so a restarted node
+   * does not hold its state twice until its next snapshot.
+   */
+  releaseSnapshotData(): void {
+    if (!this.#snapshotDataInMemory) this.#mirror.dropSnapshotData();
   }
 
   /** What the mirror keeps of `snap`: all of it, or only its metadata. */
@@ -466,8 +479,27 @@ export class DiskStorage implements Storage {
    * meanwhile; only the marker and what follows take their turn in the
    * queue. Call it once at a time.
    */
-  async createSnapshot(snap: Snapshot): Promise<void> {
-    const { index, term } = snap.meta;
+  createSnapshot(snap: Snapshot): Promise<void> {
+    const data = snap.data;
+    return this.createSnapshotFrom(
+      snap.meta,
+      { byteLength: data.length, parts: () => [data] },
+      data,
+    );
+  }
+
+  /**
+   * {@linkcode createSnapshot} for data made on demand: the file is written
+   * part by part as `body` hands them out, so the whole data is never in
+   * memory at once (unless the storage keeps snapshot data in memory, when
+   * the parts are joined for the mirror). The same order and guarantees.
+   */
+  async createSnapshotFrom(
+    meta: SnapshotMeta,
+    body: SnapshotBody,
+    whole?: Uint8Array,
+  ): Promise<void> {
+    const { index, term } = meta;
     const check = () => {
       if (index <= this.#mirror.snapshot().meta.index) return;
       const last = this.#mirror.lastIndex();
@@ -481,14 +513,18 @@ export class DiskStorage implements Storage {
     if (this.#closed) throw new WalClosedError();
     check();
     if (index <= this.#mirror.snapshot().meta.index) return;
+    const kept: Uint8Array[] | undefined = this.#snapshotDataInMemory && !whole
+      ? []
+      : undefined;
     try {
-      await this.#writeSnapshotFile(snap);
+      await this.#snaps.save(term, index, fileParts(meta, body, kept));
     } catch (err) {
       this.#failed ??= err instanceof WalFailedError
         ? err
         : new WalFailedError("snapshot", err);
       throw this.#failed;
     }
+    const data = whole ?? (kept ? concat(kept, body.byteLength) : undefined);
     await this.#serial("snapshot", check, async () => {
       if (index <= this.#mirror.snapshot().meta.index) return;
       const marker: SnapshotMarker = { index, term, reset: false };
@@ -496,7 +532,9 @@ export class DiskStorage implements Storage {
         kind: RecordKind.snapshot,
         data: encodeSnapshotMarker(marker),
       }], true);
-      this.#mirror.createSnapshot(this.#kept(snap));
+      this.#mirror.createSnapshot(
+        this.#kept({ meta, data: data ?? new Uint8Array(0) }),
+      );
       this.#mirror.compact(Math.max(index - this.#catchUpEntries, 0));
       await this.#release(index);
     });
@@ -516,4 +554,38 @@ export class DiskStorage implements Storage {
     this.#chain = p.catch(() => {});
     return p;
   }
+}
+
+/**
+ * The parts of a snapshot file's data: the encoded metadata head, then
+ * `body`'s parts as it makes them (each also pushed to `kept` when given).
+ */
+function* fileParts(
+  meta: SnapshotMeta,
+  body: SnapshotBody,
+  kept: Uint8Array[] | undefined,
+): Iterable<Uint8Array> {
+  yield encodeSnapshotHead(meta, body.byteLength);
+  let length = 0;
+  for (const part of body.parts()) {
+    length += part.length;
+    kept?.push(part);
+    yield part;
+  }
+  assert(
+    length === body.byteLength,
+    `snapshot body of ${length} bytes, announced ${body.byteLength}`,
+  );
+}
+
+/** `parts` joined into one buffer of `length` bytes. */
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

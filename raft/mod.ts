@@ -53,7 +53,12 @@ export type { Tunable, TunableName } from "./defaults.ts";
 export { DiskStorage, StorageMismatchError } from "./disk_storage.ts";
 export type { DiskStorageOptions } from "./disk_storage.ts";
 export { DataDirLock } from "./data_dir_lock.ts";
-export { decodeMessages, encodeEntries, encodeMessages } from "./codec.ts";
+export {
+  decodeMessages,
+  encodeEntries,
+  encodeMessageParts,
+  encodeMessages,
+} from "./codec.ts";
 export { restoreBackup } from "./restore.ts";
 export { ClusterMismatchError, resolveClusterId } from "./cluster_id.ts";
 export type { RestoreOptions, RestoreResult } from "./restore.ts";

@@ -27,6 +27,7 @@ import {
   type RefusedProposal,
   type Rng,
   type Snapshot,
+  type SnapshotMeta,
   type Status,
   type Storage,
 } from "./core/mod.ts";
@@ -37,7 +38,11 @@ import {
   unwrapPayload,
 } from "./envelope.ts";
 import { encodeConfContext, type Member, Members } from "./members.ts";
-import { decodeSnapshotData } from "./snapshot_data.ts";
+import {
+  decodeSnapshotData,
+  type SnapshotBody,
+  type StateView,
+} from "./snapshot_data.ts";
 import { RaftMetrics } from "./raft_metrics.ts";
 import { HeartbeatWatch } from "./heartbeat_watch.ts";
 import { DEFAULTS } from "./defaults.ts";
@@ -73,6 +78,18 @@ export interface StateMachine {
   snapshotAfter?(headroom: number): Uint8Array;
   /** Replaces the whole state with a snapshot's bytes. */
   restore(state: Uint8Array): void;
+  /**
+   * Optional: the state as it is now, in O(1), encoded lazily in slices
+   * while entries keep being applied: how snapshots stay off the loop.
+   */
+  view?(): StateView;
+  /**
+   * Optional: {@linkcode restore} in bounded steps, the state replaced at
+   * the last one; the node yields to the event loop between steps.
+   */
+  restoreSteps?(state: Uint8Array): Iterable<void>;
+  /** Optional: the number of keys, for the recovery log line. */
+  readonly size?: number;
 }
 
 /** Delivers messages to peers; never blocks, may drop (Raft retransmits). */
@@ -90,6 +107,13 @@ export interface NodeStorage extends Storage {
   ): Promise<void>;
   /** Persists an application snapshot and compacts what it covers. */
   createSnapshot(snap: Snapshot): Promise<void>;
+  /**
+   * Optional: the node has restored its state from `snapshot()` at start;
+   * storage that can read the data back later may drop it from memory.
+   */
+  releaseSnapshotData?(): void;
+  /** Optional: {@linkcode createSnapshot} from data made part by part. */
+  createSnapshotFrom?(meta: SnapshotMeta, body: SnapshotBody): Promise<void>;
   /**
    * Optional: the newest snapshot with its data, for storage whose
    * `snapshot()` keeps only metadata; the node fills in a "snap" message's
@@ -113,8 +137,20 @@ export interface RaftNodeOptions {
   logger?: Logger;
   electionTicks?: number;
   heartbeatTicks?: number;
-  /** Take a snapshot after this many applied entries. */
+  /** The fewest applied entries between two snapshots. */
   snapshotEntries?: number;
+  /**
+   * A snapshot is due once the log since the last one reaches this % of
+   * its size (raft/snapshot_scheduler.ts).
+   */
+  snapshotLogPercent?: number;
+  /** A snapshot is due once this many bytes were logged since the last. */
+  snapshotMaxLogBytes?: number;
+  /**
+   * When start-up began on the `now` clock (before the storage opened), for
+   * the recovery time in the "recovered" log line; default: construction.
+   */
+  startedAt?: number;
   /**
    * The most proposals waiting here for their outcome; more are refused
    * with {@linkcode OverloadedError} (default: `DEFAULTS.maxPendingProposals`).
@@ -131,6 +167,11 @@ export interface RaftNodeOptions {
   tickMs?: number;
   /** A monotonic clock in ms (default `performance.now`); tests fake it. */
   now?: () => number;
+  /**
+   * Lets the event loop run (timers, I/O) between the steps of applying a
+   * received snapshot; default: a zero-delay timeout.
+   */
+  yieldTurn?: () => Promise<void>;
 }
 
 /** A leader this node saw take office, for the status page. */
@@ -159,6 +200,7 @@ export class RaftNode {
   readonly #epoch: number;
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
+  readonly #yieldTurn: () => Promise<void>;
   /** Set when `tickMs` is known: warns when heartbeats go out late. */
   readonly #heartbeats: HeartbeatWatch | undefined;
   readonly #outbox: Outbox;
@@ -168,6 +210,8 @@ export class RaftNode {
   #applied: number;
   #recoverTarget: number;
   #recovering = true;
+  readonly #startedAt: number;
+  readonly #snapshotIndexAtStart: number;
   #running = false;
   #stopped: StoppedError | undefined;
   /** Set once this node knows it was removed from the cluster. */
@@ -198,6 +242,9 @@ export class RaftNode {
     this.#epoch = o.epoch >>> 0;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
+    this.#startedAt = o.startedAt ?? this.#now();
+    this.#yieldTurn = o.yieldTurn ??
+      (() => new Promise((resolve) => setTimeout(resolve, 0)));
     this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
       o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
     );
@@ -206,11 +253,13 @@ export class RaftNode {
     // committed entries after it, which the core hands out as Ready batches.
     const snap = o.storage.snapshot();
     this.#applied = snap.meta.index;
+    this.#snapshotIndexAtStart = snap.meta.index;
     const content = decodeSnapshotData(snap.data);
     if (content) {
       this.#sm.restore(content.state);
       this.members.restore(content.members);
     }
+    o.storage.releaseSnapshotData?.();
     this.#raw = new RawNode({
       id: o.id,
       storage: o.storage,
@@ -252,6 +301,10 @@ export class RaftNode {
       metrics: this.#metrics,
       now: this.#now,
       entries: o.snapshotEntries ?? DEFAULTS.snapshotEntries.value,
+      logPercent: o.snapshotLogPercent ?? DEFAULTS.snapshotLogPercent.value,
+      maxLogBytes: o.snapshotMaxLogBytes ??
+        DEFAULTS.snapshotMaxLogBytes.value,
+      lastSnapshotBytes: snap.data.length,
       applied: () => this.#applied,
       stopped: () => this.#stopped !== undefined,
       fail: (e) => this.#fail(e),
@@ -530,7 +583,7 @@ export class RaftNode {
       this.#persistedVote = rd.hardState.vote;
     }
     if (later.length > 0) this.#outbox.send(later);
-    if (rd.snapshot) this.#applySnapshot(rd.snapshot);
+    if (rd.snapshot) await this.#applySnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.#applyEntry(e);
     this.#appliedWait.trigger(this.#applied);
     if (rd.refused) this.#failRefused(rd.refused);
@@ -539,9 +592,28 @@ export class RaftNode {
     this.#writes.proposeAgain();
     if (this.#recovering && this.#applied >= this.#recoverTarget) {
       this.#recovering = false;
-      this.#logger.info("recovered", { applied: this.#applied });
+      this.#logRecovered();
     }
     this.#snapshots.maybeStart();
+  }
+
+  /** The start-up line: `recovered in X s, N keys, M entries replayed`. */
+  #logRecovered(): void {
+    const seconds = Math.round((this.#now() - this.#startedAt) / 10) / 100;
+    const keys = this.#sm.size;
+    const replayed = Math.max(0, this.#applied - this.#snapshotIndexAtStart);
+    this.#logger.info(
+      `recovered in ${seconds} s, ${
+        keys ?? "?"
+      } keys, ${replayed} entries replayed`,
+      {
+        seconds,
+        keys,
+        entriesReplayed: replayed,
+        snapshotIndex: this.#snapshotIndexAtStart,
+        applied: this.#applied,
+      },
+    );
   }
 
   #onSoftState(role: Status["role"], leader: NodeId): void {
@@ -566,15 +638,26 @@ export class RaftNode {
     }
   }
 
-  #applySnapshot(snap: Snapshot): void {
+  /**
+   * Replaces the state with a received snapshot's, in bounded steps with
+   * the event loop free between them when the state machine can; nothing
+   * else is applied meanwhile (the Ready loop waits for it).
+   */
+  async #applySnapshot(snap: Snapshot): Promise<void> {
     const content = decodeSnapshotData(snap.data);
     if (content) {
-      this.#sm.restore(content.state);
+      if (this.#sm.restoreSteps) {
+        for (const _ of this.#sm.restoreSteps(content.state)) {
+          await this.#yieldTurn();
+        }
+      } else {
+        this.#sm.restore(content.state);
+      }
       this.members.restore(content.members);
     }
     this.#applied = snap.meta.index;
     this.#writes.snapshotApplied(snap.meta.term);
-    this.#snapshots.restored();
+    this.#snapshots.restored(snap.data.length);
     this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
   }
@@ -603,7 +686,7 @@ export class RaftNode {
 
   #applyEntry(e: Entry): void {
     this.#applied = e.index;
-    this.#snapshots.entryApplied();
+    this.#snapshots.entryApplied(e.data.length);
     this.#writes.entryApplying(e.term);
     if (e.type === "conf") {
       this.#applyConf(e);

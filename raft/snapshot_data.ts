@@ -97,6 +97,48 @@ export function encodeSnapshotDataFrom(
   return whole.subarray(at);
 }
 
+/**
+ * A point-in-time image of the state machine, taken in O(1) at the applied
+ * index while entries keep being applied (`kv/store_view.ts`), whose bytes
+ * are made lazily in bounded slices.
+ */
+export interface StateView {
+  /** The length of the state's bytes. */
+  readonly byteLength: number;
+  /** The state's bytes, one bounded slice per step. */
+  slices(): Iterable<Uint8Array>;
+  /** The view is no longer needed. */
+  release(): void;
+}
+
+/** A snapshot's data as parts made on demand, and their total length. */
+export interface SnapshotBody {
+  readonly byteLength: number;
+  /** The data in order, one bounded part per step. */
+  parts(): Iterable<Uint8Array>;
+}
+
+/**
+ * The bytes of {@linkcode encodeSnapshotData} for `members` and the state
+ * of `view`, as a body whose parts are the small framing and then the
+ * view's slices: nothing proportional to the state is made at once.
+ */
+export function snapshotDataBody(
+  members: MembersImage,
+  view: StateView,
+): SnapshotBody {
+  const membersBytes = encode(members);
+  const head = new Uint8Array(framingLength(membersBytes, view.byteLength));
+  writeFraming(head, 0, membersBytes, view.byteLength);
+  return {
+    byteLength: head.length + view.byteLength,
+    *parts() {
+      yield head;
+      yield* view.slices();
+    },
+  };
+}
+
 /** The longest msgpack bin header (bin 32). */
 const MAX_BIN_HEADER_BYTES = 5;
 

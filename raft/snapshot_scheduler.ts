@@ -1,8 +1,20 @@
 /**
  * When the node snapshots its state, and the writing of it off the Ready
- * loop: after a number of applied entries the state is encoded at once (it
- * must match the applied index) and the file, its fsync and the WAL marker
- * follow in the background, one snapshot at a time.
+ * loop.
+ *
+ * When (amortized, the Raft dissertation's §5.1 rule; docs/WAL.md
+ * "Snapshot schedule"): a snapshot is due once the log written since the
+ * last one reaches `logPercent` % of the last snapshot's size, and at
+ * least `entries` entries were applied since it; or, whatever the ratio,
+ * once `maxLogBytes` were logged since it, so the log a restart replays
+ * stays bounded. So the bytes spent on snapshots stay within a constant
+ * factor of the bytes logged, whatever the size of the state.
+ *
+ * How: the state machine hands out a point-in-time view in O(1) at the
+ * applied index (with the metadata of that index, in the same turn); the
+ * view is encoded slice by slice while the file is written, with the event
+ * loop free between slices, and the fsync and the WAL marker follow, one
+ * snapshot at a time. A state machine without views is encoded at once.
  *
  * @module
  */
@@ -11,7 +23,7 @@ import { type Logger, RaftKvError, type RawNode } from "./core/mod.ts";
 import type { Members } from "./members.ts";
 import type { NodeStorage, StateMachine } from "./node.ts";
 import type { RaftMetrics } from "./raft_metrics.ts";
-import { encodeSnapshotDataFrom } from "./snapshot_data.ts";
+import { encodeSnapshotDataFrom, snapshotDataBody } from "./snapshot_data.ts";
 
 /** What {@linkcode SnapshotScheduler} needs of the node it works for. */
 export interface SnapshotSchedulerOptions {
@@ -24,8 +36,14 @@ export interface SnapshotSchedulerOptions {
   metrics: RaftMetrics;
   /** The node's monotonic clock in ms. */
   now: () => number;
-  /** Take a snapshot after this many applied entries. */
+  /** The fewest applied entries between two snapshots. */
   entries: number;
+  /** Log bytes since the last snapshot, in % of its size, that make one due. */
+  logPercent: number;
+  /** Log bytes since the last snapshot that make one due whatever its size. */
+  maxLogBytes: number;
+  /** The size of the snapshot the node started from (0: none). */
+  lastSnapshotBytes: number;
   /** The node's applied index. */
   applied(): number;
   /** Whether the node stopped (a failure then is the shutdown's doing). */
@@ -35,48 +53,58 @@ export interface SnapshotSchedulerOptions {
 }
 
 /**
- * Counts applied entries and takes a snapshot once enough were applied
- * since the last one, without holding up the Ready loop.
+ * Counts applied entries and their bytes, and takes a snapshot once one is
+ * due (see the module doc), without holding up the Ready loop.
  */
 export class SnapshotScheduler {
   readonly #o: SnapshotSchedulerOptions;
   #appliedSinceSnapshot = 0;
+  #logBytesSinceSnapshot = 0;
+  #lastSnapshotBytes: number;
   /** Set while a snapshot is being written (one at a time). */
   #snapshotting = false;
 
   constructor(o: SnapshotSchedulerOptions) {
     this.#o = o;
-  }
-
-  /** Counts one applied entry. */
-  entryApplied(): void {
-    this.#appliedSinceSnapshot++;
-  }
-
-  /** The state was replaced by a snapshot: the count starts afresh. */
-  restored(): void {
-    this.#appliedSinceSnapshot = 0;
+    this.#lastSnapshotBytes = o.lastSnapshotBytes;
   }
 
   /**
-   * Starts a snapshot when enough entries were applied since the last one
-   * and none is being written; returns at once. A failure to write it
-   * stops the node (through `fail`), unless the node stopped already.
+   * Counts one applied entry of `payloadBytes` bytes. The log bytes the
+   * rule counts are the entries' payloads: the WAL holds them plus its
+   * framing, so the WAL bytes are never fewer.
+   */
+  entryApplied(payloadBytes: number): void {
+    this.#appliedSinceSnapshot++;
+    this.#logBytesSinceSnapshot += payloadBytes;
+  }
+
+  /** The state was replaced by a snapshot of `bytes` bytes: counts start afresh. */
+  restored(bytes: number): void {
+    this.#appliedSinceSnapshot = 0;
+    this.#logBytesSinceSnapshot = 0;
+    this.#lastSnapshotBytes = bytes;
+  }
+
+  /** Whether a snapshot is due by the rule of the module doc. */
+  due(): boolean {
+    const o = this.#o;
+    const logged = this.#logBytesSinceSnapshot;
+    if (this.#appliedSinceSnapshot === 0) return false;
+    if (logged >= o.maxLogBytes) return true;
+    return this.#appliedSinceSnapshot >= o.entries &&
+      logged * 100 >= this.#lastSnapshotBytes * o.logPercent;
+  }
+
+  /**
+   * Starts a snapshot when one is due and none is being written; returns
+   * at once. A failure to write it stops the node (through `fail`), unless
+   * the node stopped already.
    */
   maybeStart(): void {
-    if (
-      this.#appliedSinceSnapshot >= this.#o.entries && !this.#snapshotting
-    ) {
-      this.#startSnapshot();
-    }
+    if (!this.#snapshotting && this.due()) this.#startSnapshot();
   }
 
-  /**
-   * Takes a snapshot without holding up the Ready loop: the state is
-   * encoded now (it must match the applied index), and the file write, its
-   * fsync and the WAL marker run in the background, queued in the storage
-   * with the next saves, so heartbeats keep going out meanwhile.
-   */
   #startSnapshot(): void {
     this.#snapshotting = true;
     this.#takeSnapshot()
@@ -98,14 +126,31 @@ export class SnapshotScheduler {
       throw e;
     }
     const started = o.now();
-    const data = encodeSnapshotDataFrom(o.members.image(), o.stateMachine);
+    // The view and the metadata belong to the same applied index: both are
+    // taken in this turn, before anything else is applied.
+    const view = o.stateMachine.view?.();
+    const createFrom = o.storage.createSnapshotFrom?.bind(o.storage);
+    const members = o.members.image();
     this.#appliedSinceSnapshot = 0;
-    await o.storage.createSnapshot({ meta, data });
+    this.#logBytesSinceSnapshot = 0;
+    let bytes: number;
+    if (view && createFrom) {
+      try {
+        const body = snapshotDataBody(members, view);
+        bytes = body.byteLength;
+        await createFrom(meta, body);
+      } finally {
+        view.release();
+      }
+    } else {
+      view?.release();
+      const data = encodeSnapshotDataFrom(members, o.stateMachine);
+      bytes = data.byteLength;
+      await o.storage.createSnapshot({ meta, data });
+    }
+    this.#lastSnapshotBytes = bytes;
     o.metrics.snapshotsTaken.inc();
     o.metrics.snapshotDuration.observe((o.now() - started) / 1000);
-    o.logger.info("snapshot taken", {
-      index: meta.index,
-      bytes: data.byteLength,
-    });
+    o.logger.info("snapshot taken", { index: meta.index, bytes });
   }
 }

@@ -9,6 +9,11 @@
 #   scripts/bench.sh --smoke         1 s per workload, 1 round (CI: proves it works)
 #   scripts/bench.sh --million       memory and disk run: 1,000,000 writes over
 #                                    100,000 keys against raftkv
+#   scripts/bench.sh --large         large-state run (issue 15): raftkv writes for
+#                                    30 s over 10,000 keys, then 150 s over
+#                                    1,000,000 keys, then kill -9 of a follower and
+#                                    its recovery timed; etcd 3.4 (v3 JSON gateway,
+#                                    POST /v3/kv/put) for 150 s over 1,000,000 keys
 #
 # Options:
 #   --duration S          seconds per workload run (default 10)
@@ -25,6 +30,9 @@
 #   --million-writes N    writes in the --million run (default 1000000)
 #   --million-keys N      keys in the --million run (default 100000)
 #   --million-conns N     connections in the --million run (default 64)
+#   --large-small-s S     seconds over the small key space in --large (default 30)
+#   --large-big-s S       seconds over the large key space in --large (default 150)
+#   --large-keys N        the large key space (default 1000000)
 #   --raftkv-flags STR    extra flags for every raftkv node (e.g. "--snapshot-entries 5000")
 #   --out DIR             results, logs and table (default bench-out/<timestamp>)
 #   --keep                keep the clusters' data directories
@@ -59,6 +67,11 @@ million=0
 million_writes=""
 million_keys=""
 million_conns=64
+large=0
+large_small_s=30
+large_big_s=150
+large_keys=1000000
+large_conns=64
 raftkv_flags=""
 # The V8 flags of `deno task start` (deno.json), if any, so the benchmark
 # runs raftkv the way users do (docs/PERFORMANCE.md, "Memory");
@@ -90,6 +103,10 @@ while [ $# -gt 0 ]; do
     --smoke) mode=smoke; duration=1; rounds=1; settle_s=0 ;;
     --quick) mode=quick; duration=5; rounds=1 ;;
     --million) million=1 ;;
+    --large) large=1 ;;
+    --large-small-s) need_arg "$@"; large_small_s=$2; shift ;;
+    --large-big-s) need_arg "$@"; large_big_s=$2; shift ;;
+    --large-keys) need_arg "$@"; large_keys=$2; shift ;;
     --duration) need_arg "$@"; duration=$2; shift ;;
     --rounds) need_arg "$@"; rounds=$2; shift ;;
     --workloads) need_arg "$@"; workloads=$2; shift ;;
@@ -110,7 +127,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-for v in duration rounds keys value_bytes million_conns; do
+for v in duration rounds keys value_bytes million_conns large_small_s large_big_s large_keys; do
   is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "--${v//_/-} must be a positive integer (got '${!v}')"
 done
 [ "$duration" -le 600 ] || die "--duration is at most 600 s"
@@ -142,7 +159,9 @@ done
 million_system=raftkv
 [ "$systems" = etcd ] && million_system=etcd
 need_etcd=0
-if [ "$million" = 1 ]; then
+if [ "$large" = 1 ]; then
+  [[ ,$systems, == *,etcd,* ]] && need_etcd=1
+elif [ "$million" = 1 ]; then
   [ "$million_system" = etcd ] && need_etcd=1
 elif [[ ,$systems, == *,etcd,* ]]; then
   need_etcd=1
@@ -269,6 +288,7 @@ source_hash() {
 
 # Current cluster: system name, server pids, client ports, data dirs.
 cur_system=""
+cur_cluster=""
 cur_src=""
 cur_pids=()
 cur_ports=()
@@ -279,6 +299,7 @@ start_raftkv() {
   local tag=$1 i peer=() client=() cluster
   for i in 1 2 3; do peer+=("$(pick_port)"); client+=("$(pick_port)"); done
   cluster="http://127.0.0.1:${peer[0]},http://127.0.0.1:${peer[1]},http://127.0.0.1:${peer[2]}"
+  cur_cluster=$cluster
   cur_system=raftkv cur_pids=() cur_ports=() cur_dirs=() cur_logs=()
   cur_src=$(source_hash)
   for i in 1 2 3; do
@@ -541,6 +562,127 @@ run_million() {
     tee "$out/million.md"
 }
 
+# ---------------------------------------------------------------- large-state run
+
+# node_write_bytes: "b1 b2 b3", bytes each server process caused to be written
+# to storage so far (/proc/PID/io write_bytes).
+node_write_bytes() {
+  local pid out=""
+  for pid in "${cur_pids[@]}"; do
+    out+="$(awk '/^write_bytes:/ {print $2}' "/proc/$pid/io") "
+  done
+  echo "$out"
+}
+
+# node_snapshots: "s1 s2 s3", snapshots each raftkv node took so far (0 for etcd).
+node_snapshots() {
+  local port out="" n
+  for port in "${cur_ports[@]}"; do
+    n=0
+    if [ "$cur_system" = raftkv ]; then
+      n=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" 2>/dev/null |
+        awk '/^raftkv_snapshots_taken_total/ {print $2}' | head -n 1)
+    fi
+    out+="${n:-0} "
+  done
+  echo "$out"
+}
+
+# node_hwm_kb: "h1 h2 h3", peak RSS (VmHWM) of each server process in KiB.
+node_hwm_kb() {
+  local pid out=""
+  for pid in "${cur_pids[@]}"; do
+    out+="$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status") "
+  done
+  echo "$out"
+}
+
+# late_heartbeats: late-heartbeat warnings in the nodes' logs so far.
+late_heartbeats() {
+  cat "${cur_logs[@]}" 2>/dev/null | grep -c 'failed to send heartbeats' || true
+}
+
+# json_array "a b c": [a,b,c]
+json_array() { echo "[$(echo "$1" | xargs | tr ' ' ',')]"; }
+
+# large_phase PHASE KEYS SECONDS: time-bounded writes over KEYS keys at
+# large_conns connections; one JSON line in large.jsonl.
+large_phase() {
+  local phase=$1 nkeys=$2 secs=$3 api=$cur_system
+  [ "$cur_system" = etcd ] && api=etcd3
+  local outfile=$out/wrk/large-$cur_system-$phase.txt w0 w1 s0 s1 h0 h1 c0 c1 json
+  w0=$(node_write_bytes) s0=$(node_snapshots) h0=$(late_heartbeats) c0=$(cpu_ticks "${cur_pids[@]}")
+  (cd "$bench_dir" && timeout --foreground -k 5 $((secs + 60)) \
+    wrk -t1 -c"$large_conns" -d"${secs}s" --timeout "${wrk_timeout_s}s" -s "$bench_dir/large.lua" "$target_url" \
+    -- "$api" "$nkeys" "$value_bytes" >"$outfile" 2>&1) ||
+    { cat "$outfile" >&2; die "wrk failed: $cur_system large $phase"; }
+  w1=$(node_write_bytes) s1=$(node_snapshots) h1=$(late_heartbeats) c1=$(cpu_ticks "${cur_pids[@]}")
+  json=$(grep '^BENCH_JSON ' "$outfile" | tail -n 1 | sed 's/^BENCH_JSON //')
+  [ -n "$json" ] || { cat "$outfile" >&2; die "wrk printed no result: $cur_system large $phase"; }
+  json=$(echo "$json" | jq -c --arg system "$cur_system" --arg phase "$phase" \
+    --argjson keys "$nkeys" --argjson conns "$large_conns" --argjson valueBytes "$value_bytes" \
+    --argjson w0 "$(json_array "$w0")" --argjson w1 "$(json_array "$w1")" \
+    --argjson s0 "$(json_array "$s0")" --argjson s1 "$(json_array "$s1")" \
+    --argjson hwmKb "$(json_array "$(node_hwm_kb)")" --argjson late $((h1 - h0)) \
+    --argjson cpuTicks $((c1 - c0)) --argjson clkTck "$clk_tck" --argjson target "$target_node" \
+    --arg source "$cur_src" \
+    '. + {system: $system, phase: $phase, keys: $keys, conns: $conns, valueBytes: $valueBytes,
+          target: $target, writeBytes: [range(0; 3) as $i | $w1[$i] - $w0[$i]],
+          snapshots: [range(0; 3) as $i | $s1[$i] - $s0[$i]], hwmKb: $hwmKb,
+          lateHeartbeats: $late, cpuS: ($cpuTicks / $clkTck), source: $source}')
+  echo "$json" >>"$out/large.jsonl"
+  echo "$json" | jq -r '"bench: \(.system) \(.phase) (\(.keys) keys): \(.requests / (.durationUs / 1e6) | round) writes/s, p50 \(.p50Us / 1000) p90 \(.p90Us / 1000) p99 \(.p99Us / 1000) max \(.maxUs / 1000) ms, snapshots \(.snapshots), written \(.writeBytes), late heartbeats \(.lateHeartbeats)"' >&2
+}
+
+# large_recovery: kill -9 a follower holding the large state, start it again
+# on its data directory and time it until /health answers 200; the node's own
+# "recovered in" line (snapshot load + WAL replay) goes beside the wall time.
+large_recovery() {
+  local i=0 victim port pid logf t0 line wall
+  for i in 0 1 2; do [ $((i + 1)) != "$target_node" ] && break; done
+  victim=$((i + 1)) port=${cur_ports[$i]} pid=${cur_pids[$i]}
+  logf=$out/logs/large-raftkv-$victim-restart.log
+  kill -KILL "$pid"
+  wait "$pid" 2>/dev/null || true
+  local du_bytes
+  du_bytes=$(du -sb "${cur_dirs[$i]}" | cut -f1)
+  t0=$(date +%s.%N)
+  # shellcheck disable=SC2086 # the flags are split into words on purpose
+  "$deno_bin" run -A $raftkv_deno_flags "$root/main.ts" --id "$victim" --cluster "$cur_cluster" \
+    --port "$port" --data-dir "${cur_dirs[$i]}" --log-level info $raftkv_flags </dev/null >"$logf" 2>&1 &
+  cur_pids[i]=$! live_pids+=("$!") cur_logs[i]=$logf
+  local deadline=$((SECONDS + 600))
+  until curl -fsS --max-time 2 "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
+    kill -0 "${cur_pids[$i]}" 2>/dev/null || cluster_failed "node $victim exited while recovering"
+    [ "$SECONDS" -lt "$deadline" ] || cluster_failed "node $victim not healthy 600 s after its restart"
+    sleep 0.1
+  done
+  wall=$(echo "$(date +%s.%N) - $t0" | bc)
+  line=$(grep '"msg":"recovered in' "$logf" | head -n 1)
+  [ -n "$line" ] || line=null
+  jq -cn --argjson node "$victim" --argjson wallS "$wall" --argjson dataDirBytes "$du_bytes" \
+    --argjson line "$line" '{recovery: true, node: $node, wallToHealthyS: $wallS,
+      dataDirBytes: $dataDirBytes, recovered: $line}' | tee -a "$out/large.jsonl" >&2
+}
+
+run_large() {
+  : >"$out/large.jsonl"
+  log "large-state run: ${large_small_s}s over $keys keys, then ${large_big_s}s over $large_keys keys, $large_conns connections"
+  start_system raftkv large
+  large_phase small "$keys" "$large_small_s"
+  large_phase large "$large_keys" "$large_big_s"
+  large_recovery
+  stop_cluster
+  [ "$keep" = 1 ] || rm -rf "${work:?}/large/raftkv"-*
+  if [ "$need_etcd" = 1 ]; then
+    start_system etcd large
+    large_phase large "$large_keys" "$large_big_s"
+    stop_cluster
+    [ "$keep" = 1 ] || rm -rf "${work:?}/large/etcd"-*
+  fi
+  "$deno_bin" run --allow-read "$bench_dir/large_report.ts" "$out/large.jsonl" | tee "$out/large.md"
+}
+
 # ---------------------------------------------------------------- main
 
 ensure_tools
@@ -554,6 +696,10 @@ fs_type=$(stat -f -c %T "$work")
 log "results in $out; data directories in $work ($fs_type)"
 log "raftkv runs as: deno run -A ${raftkv_deno_flags:+$raftkv_deno_flags }main.ts … --log-level warn${raftkv_flags:+ $raftkv_flags}"
 
+if [ "$large" = 1 ]; then
+  run_large
+  exit 0
+fi
 if [ "$million" = 1 ]; then
   run_million
   exit 0

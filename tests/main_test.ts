@@ -53,6 +53,8 @@ Deno.test("defaults follow API.md", () => {
     join: false,
     dataDir: "raftkv-1",
     snapshotEntries: 10000,
+    snapshotLogPercent: 100,
+    snapshotMaxLogBytes: 256 * 1024 * 1024,
     snapshotChunkBytes: 1048576,
     maxSnapshotBytes: 2 * 1024 * 1024 * 1024,
     listen: { hostname: "127.0.0.1", port: 12379 },
@@ -68,6 +70,9 @@ Deno.test("defaults follow API.md", () => {
     bodyTimeoutMs: 30000,
     headerTimeoutMs: 0,
     idleTimeoutMs: 0,
+    watchHistory: 100000,
+    watchBufferBytes: 1048576,
+    watchProgressMs: 10000,
   });
 });
 
@@ -83,6 +88,10 @@ Deno.test("every flag is read", () => {
     "/tmp/d2",
     "--snapshot-entries",
     "500",
+    "--snapshot-log-percent",
+    "50",
+    "--snapshot-max-log-bytes",
+    "65536",
     "--snapshot-chunk-bytes",
     "4096",
     "--max-snapshot-bytes",
@@ -120,6 +129,12 @@ Deno.test("every flag is read", () => {
     "2500",
     "--idle-timeout-ms",
     "60000",
+    "--watch-history",
+    "50",
+    "--watch-buffer-bytes",
+    "2048",
+    "--watch-progress-ms",
+    "250",
   ]);
   assert.deepEqual(config, {
     id: 2,
@@ -129,6 +144,8 @@ Deno.test("every flag is read", () => {
     join: true,
     dataDir: "/tmp/d2",
     snapshotEntries: 500,
+    snapshotLogPercent: 50,
+    snapshotMaxLogBytes: 65536,
     snapshotChunkBytes: 4096,
     maxSnapshotBytes: 2000000,
     listen: { hostname: "0.0.0.0", port: 22379 },
@@ -148,6 +165,9 @@ Deno.test("every flag is read", () => {
     bodyTimeoutMs: 1500,
     headerTimeoutMs: 2500,
     idleTimeoutMs: 60000,
+    watchHistory: 50,
+    watchBufferBytes: 2048,
+    watchProgressMs: 250,
   });
 });
 
@@ -159,6 +179,8 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_JOIN: "true",
     RAFTKV_DATA_DIR: "data3",
     RAFTKV_SNAPSHOT_ENTRIES: "7",
+    RAFTKV_SNAPSHOT_LOG_PERCENT: "300",
+    RAFTKV_SNAPSHOT_MAX_LOG_BYTES: "2000",
     RAFTKV_SNAPSHOT_CHUNK_BYTES: "2048",
     RAFTKV_MAX_SNAPSHOT_BYTES: "3000000",
     RAFTKV_CLUSTER_TOKEN: "env-cluster",
@@ -178,6 +200,9 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_BODY_TIMEOUT_MS: "9",
     RAFTKV_HEADER_TIMEOUT_MS: "8",
     RAFTKV_IDLE_TIMEOUT_MS: "7",
+    RAFTKV_WATCH_HISTORY: "6",
+    RAFTKV_WATCH_BUFFER_BYTES: "5000",
+    RAFTKV_WATCH_PROGRESS_MS: "40",
   };
   assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
   const config = run([], env);
@@ -189,6 +214,8 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     join: true,
     dataDir: "data3",
     snapshotEntries: 7,
+    snapshotLogPercent: 300,
+    snapshotMaxLogBytes: 2000,
     snapshotChunkBytes: 2048,
     maxSnapshotBytes: 3000000,
     listen: { hostname: "::1", port: 32379 },
@@ -208,6 +235,9 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     bodyTimeoutMs: 9,
     headerTimeoutMs: 8,
     idleTimeoutMs: 7,
+    watchHistory: 6,
+    watchBufferBytes: 5000,
+    watchProgressMs: 40,
   });
   for (
     const [text, join] of [["1", true], ["yes", true], ["0", false], [

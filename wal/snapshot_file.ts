@@ -36,6 +36,15 @@ export const BROKEN_SUFFIX = ".broken";
 const TEMP_SUFFIX = ".tmp";
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 const HEADER_BYTES = 16;
+/** The most bytes {@linkcode SnapshotFiles.save} checksums and writes in one step. */
+const WRITE_PIECE_BYTES = 1024 * 1024;
+/**
+ * A snapshot file being written is synced every this many bytes, so it
+ * never holds more dirty data than that: with ext4's ordered journal a WAL
+ * fdatasync meanwhile may have to wait for the other files' dirty data,
+ * and a whole state's worth would stall every write behind it.
+ */
+const SYNC_EVERY_BYTES = 4 * 1024 * 1024;
 const PATTERN = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
 /** Formats the file name of the snapshot at (`term`, `index`). */
@@ -75,6 +84,11 @@ export function snapshotFileHeader(parts: readonly Uint8Array[]): Uint8Array {
     length += p.length;
     crc = crc32(p, crc);
   }
+  return headerOf(length, crc);
+}
+
+/** The header of a file of `length` data bytes whose CRC-32 is `crc`. */
+function headerOf(length: number, crc: number): Uint8Array {
   const header = new Uint8Array(HEADER_BYTES);
   const view = new DataView(header.buffer);
   header.set(MAGIC, 0);
@@ -151,14 +165,18 @@ export class SnapshotFiles {
   /**
    * Writes the snapshot (term, index) durably: resolves once the file is
    * complete under its final name and the directory entry is synced.
-   * `data` may come in parts, which the file holds joined in order; the
-   * header and each part are written where they belong, never copied into
-   * one buffer. Returns the file name.
+   * `data` may come in parts, which the file holds joined in order; each
+   * part is written where it belongs as the iterable hands it out (it may
+   * make them lazily: one part is in memory at a time, and the event loop
+   * runs between parts), never copied into one buffer. The length and the
+   * checksum are computed on the way, the file is synced every 4 MiB (so
+   * it never holds much dirty data), and the header is written last, before
+   * the final fsync. Returns the file name.
    */
   async save(
     term: number,
     index: number,
-    data: Uint8Array | readonly Uint8Array[],
+    data: Uint8Array | Iterable<Uint8Array>,
   ): Promise<string> {
     const name = snapshotFileName(term, index);
     const temp = this.path(name + TEMP_SUFFIX);
@@ -166,13 +184,25 @@ export class SnapshotFiles {
     const file = await this.#fs.open(temp, { write: true, create: true });
     try {
       await file.truncate(0);
-      await file.write(snapshotFileHeader(parts), 0);
       let at = HEADER_BYTES;
+      let crc = 0;
+      let unsynced = 0;
       for (const part of parts) {
-        if (part.length === 0) continue;
-        await file.write(part, at);
-        at += part.length;
+        // A large part (a received snapshot's whole data) goes in pieces,
+        // so no one step checksums or writes more than a piece.
+        for (let from = 0; from < part.length; from += WRITE_PIECE_BYTES) {
+          const piece = part.subarray(from, from + WRITE_PIECE_BYTES);
+          crc = crc32(piece, crc);
+          await file.write(piece, at);
+          at += piece.length;
+          unsynced += piece.length;
+          if (unsynced >= SYNC_EVERY_BYTES) {
+            await file.syncData();
+            unsynced = 0;
+          }
+        }
       }
+      await file.write(headerOf(at - HEADER_BYTES, crc), 0);
       await file.sync();
     } finally {
       file.close();

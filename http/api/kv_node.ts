@@ -14,6 +14,7 @@ import {
   KvStore,
   type Lease,
   LeaseNotFoundError,
+  type WatchHub,
 } from "../../kv/mod.ts";
 import {
   type Applied,
@@ -53,6 +54,7 @@ export class KvNode implements NodePort {
   readonly store: KvReader;
   /** The leader's lease countdowns (idle on a follower). */
   readonly expiry: LeaseExpiry;
+  readonly watches: WatchHub;
 
   /**
    * `node` and `wal` are getters because the HTTP server starts before
@@ -60,6 +62,8 @@ export class KvNode implements NodePort {
    */
   constructor(o: {
     store: KvStore;
+    /** The watch hub of `store`. */
+    watches: WatchHub;
     node: () => RaftNode | undefined;
     wal: () => WalStats | undefined;
     decodeMessages: (body: Uint8Array) => Message[];
@@ -68,6 +72,7 @@ export class KvNode implements NodePort {
   }) {
     this.store = o.store;
     this.#kv = o.store;
+    this.watches = o.watches;
     this.#node = o.node;
     this.#wal = o.wal;
     this.#decode = o.decodeMessages;

@@ -39,6 +39,12 @@ export interface PeerTransportOptions {
   /** The base URL of peer `id`, or undefined when unknown. */
   urlOf(id: NodeId): string | undefined;
   encode(msgs: Message[]): Uint8Array;
+  /**
+   * The bytes of `encode` in parts, a snapshot's data a part of its own
+   * (`encodeMessageParts` of raft/mod.ts), so a snapshot is cut into chunks
+   * without being copied into one body (default: `encode` as one part).
+   */
+  encodeParts?(msgs: Message[]): Uint8Array[];
   listener: TransportListener;
   logger?: Logger;
   /** Deadline of one request carrying ordinary messages. */
@@ -145,9 +151,11 @@ class Lane {
         headers: {},
       }));
     }
-    const body = this.o.encode(batch);
-    if (body.length <= budget) return [{ body, headers: {} }];
-    return chunkBody(body, {
+    const parts = this.o.encodeParts(batch);
+    let total = 0;
+    for (const p of parts) total += p.length;
+    if (total <= budget) return [{ body: join(parts, total), headers: {} }];
+    return chunkBody(parts, {
       from: batch[0]!.from,
       transfer: crypto.randomUUID(),
       chunkBytes: budget,
@@ -237,6 +245,7 @@ export class PeerTransport {
       headers: {},
       fetch: globalThis.fetch,
       stream: true,
+      encodeParts: (msgs) => [o.encode(msgs)],
       ...o,
       logger: o.logger ?? nopLogger,
     };
@@ -315,4 +324,16 @@ export class PeerTransport {
     }
     return out;
   }
+}
+
+/** `parts` joined into one buffer of `total` bytes (one part: itself). */
+function join(parts: readonly Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -62,29 +62,64 @@ export interface ChunkRequest {
   headers: Record<string, string>;
 }
 
-/** The CRC-32 of `bytes`, as carried in {@linkcode CHUNK_HEADERS}.crc. */
-export function bodyCrc(bytes: Uint8Array): number {
-  return crc32(bytes) >>> 0;
+/**
+ * The CRC-32 of `body` (or of its parts joined), as carried in
+ * {@linkcode CHUNK_HEADERS}.crc.
+ */
+export function bodyCrc(body: Uint8Array | readonly Uint8Array[]): number {
+  if (body instanceof Uint8Array) return crc32(body) >>> 0;
+  let crc = 0;
+  for (const part of body) crc = crc32(part, crc);
+  return crc >>> 0;
 }
 
 /**
- * Cuts `body` into requests of at most `chunkBytes` bytes, in order, all
- * under one transfer id.
+ * Cuts `body` (or its parts joined) into requests of at most `chunkBytes`
+ * bytes, in order, all under one transfer id. A chunk within one part is a
+ * view of it; only a chunk across parts is copied, so a body whose large
+ * part is a whole state is never built in one buffer.
  */
 export function chunkBody(
-  body: Uint8Array,
+  body: Uint8Array | readonly Uint8Array[],
   o: { from: number; transfer: string; chunkBytes: number },
 ): ChunkRequest[] {
-  const crc = String(bodyCrc(body));
+  const parts = body instanceof Uint8Array ? [body] : body;
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const crc = String(bodyCrc(parts));
   const out: ChunkRequest[] = [];
-  for (let offset = 0; offset < body.length; offset += o.chunkBytes) {
+  let part = 0;
+  let at = 0; // within parts[part]
+  for (let offset = 0; offset < total; offset += o.chunkBytes) {
+    const length = Math.min(o.chunkBytes, total - offset);
+    let chunk: Uint8Array;
+    while (at === parts[part]!.length) {
+      part++;
+      at = 0;
+    }
+    if (parts[part]!.length - at >= length) {
+      chunk = parts[part]!.subarray(at, at + length);
+      at += length;
+    } else {
+      chunk = new Uint8Array(length);
+      for (let filled = 0; filled < length;) {
+        while (at === parts[part]!.length) {
+          part++;
+          at = 0;
+        }
+        const take = Math.min(length - filled, parts[part]!.length - at);
+        chunk.set(parts[part]!.subarray(at, at + take), filled);
+        filled += take;
+        at += take;
+      }
+    }
     out.push({
-      body: body.subarray(offset, offset + o.chunkBytes),
+      body: chunk,
       headers: {
         [CHUNK_HEADERS.from]: String(o.from),
         [CHUNK_HEADERS.transfer]: o.transfer,
         [CHUNK_HEADERS.offset]: String(offset),
-        [CHUNK_HEADERS.total]: String(body.length),
+        [CHUNK_HEADERS.total]: String(total),
         [CHUNK_HEADERS.crc]: crc,
       },
     });

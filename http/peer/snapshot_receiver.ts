@@ -24,7 +24,8 @@
  * @module
  */
 
-import { bodyCrc, CHUNK_HEADERS, type ChunkInfo } from "./snapshot_chunks.ts";
+import { crc32 } from "node:zlib";
+import { CHUNK_HEADERS, type ChunkInfo } from "./snapshot_chunks.ts";
 import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
 import { DEFAULTS } from "../../raft/mod.ts";
 
@@ -49,7 +50,10 @@ interface Transfer {
   total: number;
   crc: number;
   received: number;
-  chunks: Uint8Array[];
+  /** The whole body, filled chunk by chunk as they come. */
+  body: Uint8Array;
+  /** CRC-32 of the bytes received so far. */
+  crcSoFar: number;
   lastAt: number;
 }
 
@@ -134,7 +138,8 @@ export class SnapshotReceiver {
         total: info.total,
         crc: info.crc,
         received: 0,
-        chunks: [],
+        body: new Uint8Array(info.total),
+        crcSoFar: 0,
         lastAt: 0,
       };
       this.#transfers.set(info.from, t);
@@ -150,31 +155,22 @@ export class SnapshotReceiver {
           : `snapshot chunk of unknown transfer ${info.transfer}: discarded`,
       );
     }
-    t.chunks.push(chunk);
+    // Each chunk is copied into place and checksummed as it comes, so
+    // completing a transfer costs no more than any other chunk.
+    t.body.set(chunk, t.received);
+    t.crcSoFar = crc32(chunk, t.crcSoFar);
     t.received += chunk.length;
     t.lastAt = this.#now();
     if (t.received < t.total) return undefined;
     this.#transfers.delete(info.from);
-    const whole = concat(t.chunks, t.total);
-    if (bodyCrc(whole) !== t.crc) {
+    if ((t.crcSoFar >>> 0) !== t.crc) {
       throw new BadRequestError(
         "invalid_body",
         "the reassembled snapshot does not match its CRC: transfer discarded",
       );
     }
-    return whole;
+    return t.body;
   }
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** A non-negative safe integer header, or a 400. */

@@ -62,8 +62,12 @@ export interface Config {
   join: boolean;
   /** Where WAL segments and snapshot files live. */
   dataDir: string;
-  /** Take a snapshot after this many applied entries. */
+  /** The fewest applied entries between two snapshots. */
   snapshotEntries: number;
+  /** A snapshot is due once the log since the last reaches this % of it. */
+  snapshotLogPercent: number;
+  /** A snapshot is due once this many bytes were logged since the last. */
+  snapshotMaxLogBytes: number;
   /** Snapshots go to peers in chunks of at most this many bytes. */
   snapshotChunkBytes: number;
   /** The most bytes of snapshot transfers this node receives at once (413 beyond). */
@@ -105,6 +109,12 @@ export interface Config {
   headerTimeoutMs: number;
   /** Time a keep-alive connection may sit idle before it is closed; 0: no limit. */
   idleTimeoutMs: number;
+  /** Keep the watch history of at least this many last log entries. */
+  watchHistory: number;
+  /** A watch stream's buffer in bytes; overflowing it cancels the watcher. */
+  watchBufferBytes: number;
+  /** A watch stream sends a progress event after this many idle ms. */
+  watchProgressMs: number;
 }
 
 /** What the flags of `raftkv` (serve) ask for. */
@@ -166,8 +176,21 @@ const FLAGS: Record<string, FlagSpec> = {
   "snapshot-entries": {
     type: "string",
     value: "N",
-    help: "take a snapshot after this many applied entries",
+    help: "the fewest applied entries between two snapshots",
     tunable: "snapshotEntries",
+  },
+  "snapshot-log-percent": {
+    type: "string",
+    value: "P",
+    help:
+      "snapshot once the log since the last snapshot reaches P % of its size",
+    tunable: "snapshotLogPercent",
+  },
+  "snapshot-max-log-bytes": {
+    type: "string",
+    value: "N",
+    help: "snapshot once N bytes were logged since the last, whatever its size",
+    tunable: "snapshotMaxLogBytes",
   },
   "snapshot-chunk-bytes": {
     type: "string",
@@ -290,6 +313,24 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "close a keep-alive connection idle for MS; 0: never",
     tunable: "idleTimeoutMs",
   },
+  "watch-history": {
+    type: "string",
+    value: "N",
+    help: "keep the watch history of at least the last N log entries",
+    tunable: "watchHistory",
+  },
+  "watch-buffer-bytes": {
+    type: "string",
+    value: "N",
+    help: "a watch stream's buffer; a watcher that overflows it is cancelled",
+    tunable: "watchBufferBytes",
+  },
+  "watch-progress-ms": {
+    type: "string",
+    value: "MS",
+    help: "send an idle watch stream a progress event every MS",
+    tunable: "watchProgressMs",
+  },
   "help": { type: "boolean", help: "print this help and exit" },
   "version": { type: "boolean", help: "print the version and exit" },
 };
@@ -355,6 +396,8 @@ export function parseServeArgs(
     join: parseBoolean("join", values.join, env),
     dataDir: parseDataDir(raw, id),
     snapshotEntries: tunable("snapshot-entries"),
+    snapshotLogPercent: tunable("snapshot-log-percent"),
+    snapshotMaxLogBytes: tunable("snapshot-max-log-bytes"),
     snapshotChunkBytes: tunable("snapshot-chunk-bytes"),
     maxSnapshotBytes: tunable("max-snapshot-bytes"),
     listen,
@@ -374,6 +417,9 @@ export function parseServeArgs(
     bodyTimeoutMs: tunable("body-timeout-ms"),
     headerTimeoutMs: tunable("header-timeout-ms"),
     idleTimeoutMs: tunable("idle-timeout-ms"),
+    watchHistory: tunable("watch-history"),
+    watchBufferBytes: tunable("watch-buffer-bytes"),
+    watchProgressMs: tunable("watch-progress-ms"),
   };
   parseSecurity(config, raw);
   const clusterToken = raw("cluster-token");

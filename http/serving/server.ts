@@ -8,12 +8,13 @@
  * @module
  */
 
-import { KvStore } from "../../kv/mod.ts";
+import { KvStore, WatchHub } from "../../kv/mod.ts";
 import {
   ClusterMismatchError,
   DataDirLock,
   decodeMessages,
   DiskStorage,
+  encodeMessageParts,
   encodeMessages,
   type Fs,
   jsonLogger,
@@ -111,7 +112,13 @@ export async function runServer(
     logger.error("cannot start", { error: String((e as Error)?.message ?? e) });
     return 1;
   }
-  const store = new KvStore();
+  const store = new KvStore({ history: { entries: config.watchHistory } });
+  const watches = new WatchHub(store, {
+    bufferBytes: config.watchBufferBytes,
+  });
+  // Aborted at shutdown: watch streams and long polls end, so the
+  // listeners can drain.
+  const stopping = new AbortController();
   const metrics = new RaftMetrics();
   let node: RaftNode | undefined;
   let storage: DiskStorage | undefined;
@@ -137,6 +144,7 @@ export async function runServer(
   });
   const kvNode = new KvNode({
     store,
+    watches,
     node: () => node,
     wal: () => storage,
     decodeMessages,
@@ -155,6 +163,8 @@ export async function runServer(
     bodyTimeoutMs: config.bodyTimeoutMs,
     memberFetch: tls.fetch,
     metrics: metrics.registry,
+    watchProgressMs: config.watchProgressMs,
+    stop: stopping.signal,
     peers,
     maxSnapshotBytes: config.maxSnapshotBytes,
   });
@@ -184,6 +194,7 @@ export async function runServer(
   else deps.signal.addEventListener("abort", onAbort, { once: true });
 
   try {
+    const startedAt = performance.now();
     storage = await DiskStorage.open(deps.fs, config.dataDir, {
       logger,
       // The node id guards against starting node 2 on node 1's directory.
@@ -236,6 +247,9 @@ export async function runServer(
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
       snapshotEntries: config.snapshotEntries,
+      snapshotLogPercent: config.snapshotLogPercent,
+      snapshotMaxLogBytes: config.snapshotMaxLogBytes,
+      startedAt,
       maxPendingProposals: config.maxPendingProposals,
       maxUncommittedBytes: config.maxUncommittedBytes,
       metrics,
@@ -245,6 +259,7 @@ export async function runServer(
     const peerTransport = new PeerTransport({
       urlOf: (id) => raftNode.urlOf(id),
       encode: encodeMessages,
+      encodeParts: encodeMessageParts,
       listener: raftNode,
       logger,
       snapshotChunkBytes: config.snapshotChunkBytes,
@@ -285,6 +300,8 @@ export async function runServer(
   await done.promise;
   deps.signal.removeEventListener("abort", onAbort);
   transport?.close();
+  stopping.abort();
+  watches.dispose();
   await Promise.all(servers.map((s) => s.shutdown()));
   await storage?.close().catch(() => {});
   lock.release();

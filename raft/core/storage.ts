@@ -156,6 +156,14 @@ export class MemoryStorage implements Storage {
     this.#snapshot = snap;
   }
 
+  /**
+   * Keeps only the snapshot's metadata: for a caller that keeps the data
+   * elsewhere (a file) and has used it.
+   */
+  dropSnapshotData(): void {
+    this.#snapshot = { meta: this.#snapshot.meta, data: new Uint8Array() };
+  }
+
   /** Drops the entries before `compactIndex`; it stays as the dummy entry. */
   compact(compactIndex: number): void {
     const offset = this.#ents[0]!.index;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { compareKeys } from "../../kv/mod.ts";
-import { SortedKeys } from "../../kv/sorted_keys.ts";
+import { type FrozenKeys, SortedKeys } from "../../kv/sorted_keys.ts";
 import { randomKey, seededRng, testSeeds, withSeed } from "./seed.ts";
 
 /** Keys >= start in `set`, collected through scan. */
@@ -72,4 +72,31 @@ Deno.test("SortedKeys.scan stops when the visitor returns false", () => {
   assert.deepEqual(seen, ["b", "c"]);
   assert.deepEqual(scanAll(set, "bb"), ["c", "d"]);
   assert.deepEqual(scanAll(set, "e"), []);
+});
+
+Deno.test("a frozen set never changes while the live one inserts, deletes, splits and empties chunks", () => {
+  const rng = seededRng(11);
+  const live = new SortedKeys();
+  const model = new Set<string>();
+  const frozen: { keys: FrozenKeys; want: string[] }[] = [];
+  for (let step = 0; step < 6000; step++) {
+    const key = `k${rng.intn(3000).toString().padStart(4, "0")}`;
+    if (rng.intn(3) === 0) {
+      live.delete(key);
+      model.delete(key);
+    } else {
+      live.insert(key);
+      model.add(key);
+    }
+    if (step % 1000 === 0) {
+      frozen.push({ keys: live.freeze(), want: [...model].sort() });
+    }
+  }
+  assert.deepEqual(live.toArray(), [...model].sort());
+  for (const { keys, want } of frozen) {
+    assert.deepEqual([...keys], want);
+    assert.equal(keys.size, want.length);
+    for (const k of want.slice(0, 50)) assert.ok(keys.has(k), k);
+    assert.ok(!keys.has("k9999"));
+  }
 });

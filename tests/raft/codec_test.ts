@@ -13,6 +13,7 @@ import {
   encodeEntries,
   encodeEntry,
   encodeHardState,
+  encodeMessageParts,
   encodeMessages,
   encodeSnapshot,
   encodeSnapshotMarker,
@@ -233,4 +234,23 @@ Deno.test("codec: a snapshot's parts join to msgpack's bytes of the tuple, data 
     assert.deepEqual(encodeSnapshot(s), want, `size ${size}`);
     assert.deepEqual(decodeSnapshot(joined), s, `size ${size}`);
   }
+});
+
+Deno.test("codec: a batch's parts join to its encoding, each snapshot's data a part of its own", () => {
+  const batch = messages();
+  const parts = encodeMessageParts(batch);
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    joined.set(p, at);
+    at += p.length;
+  }
+  assert.deepEqual(joined, encodeMessages(batch));
+  const snaps = batch.filter((m) => m.snapshot);
+  assert.ok(snaps.length > 0);
+  assert.equal(parts.length, 1 + 2 * snaps.length);
+  for (const m of snaps) {
+    assert.ok(parts.includes(m.snapshot!.data), "the data itself, not a copy");
+  }
+  assert.deepEqual(encodeMessageParts([]), [encodeMessages([])]);
 });

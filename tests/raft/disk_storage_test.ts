@@ -274,6 +274,70 @@ Deno.test("disk_storage: a crash between any two steps of taking a snapshot reco
   }
 });
 
+Deno.test("disk_storage: a crash at any point of a snapshot written part by part recovers the old or the new one whole", async () => {
+  const opts = {
+    segmentBytes: 150,
+    catchUpEntries: 2,
+    keepSnapshots: 1,
+    snapshotDataInMemory: false,
+  };
+  // 7 parts of 5 bytes, made lazily as the file asks for them.
+  const partsOf = () =>
+    Array.from({ length: 7 }, (_, i) => new Uint8Array(5).fill(i + 1));
+  const whole = new Uint8Array(partsOf().flatMap((p) => [...p]));
+  const meta = snapAt(25, 1).meta;
+  let completed = false;
+  for (let k = 0; !completed; k++) {
+    assert.ok(k < 200, "createSnapshotFrom never completed");
+    for (const seed of seeds(k * 10, 3)) {
+      await withSeed(seed, async (rng) => {
+        const fs = new MemFs();
+        const s = await prepared(fs, opts);
+        fs.haltAt(fs.mutations + k);
+        let made = 0;
+        const body = {
+          byteLength: whole.length,
+          *parts() {
+            for (const p of partsOf()) {
+              made++;
+              yield p;
+            }
+          },
+        };
+        const ok = await s.createSnapshotFrom(meta, body).then(
+          () => true,
+          (e) => {
+            assert.ok(
+              e instanceof WalFailedError && e.cause instanceof FsIoError,
+              String(e),
+            );
+            return false;
+          },
+        );
+        if (ok) assert.equal(made, 7);
+        completed ||= ok;
+        fs.crash(rng);
+        const r = await DiskStorage.open(fs, DIR, opts);
+        const snapIndex = r.snapshot().meta.index;
+        assert.ok(
+          snapIndex === 10 || snapIndex === 25,
+          `snapshot ${snapIndex}`,
+        );
+        if (ok) {
+          assert.equal(snapIndex, 25, "an acknowledged snapshot is durable");
+        }
+        const loaded = await r.loadSnapshot();
+        assert.deepEqual(
+          loaded.data,
+          snapIndex === 25 ? whole : snapAt(10, 1).data,
+        );
+        assert.deepEqual(all(r), ents(snapIndex + 1, 30, 1));
+        await r.close();
+      });
+    }
+  }
+});
+
 Deno.test("disk_storage: a crash between any two steps of saving a received snapshot recovers consistently", async () => {
   const opts = { segmentBytes: 150, catchUpEntries: 0, keepSnapshots: 1 };
   let completed = false;
@@ -587,9 +651,15 @@ Deno.test("disk_storage: with snapshotDataInMemory false the mirror keeps metada
   assert.deepEqual(s.snapshot().meta, snapAt(40, 2).meta);
   assert.deepEqual(await s.loadSnapshot(), snapAt(40, 2));
   await s.close();
-  // The snapshot recovered at open keeps its data (the node restores from it).
+  // The snapshot recovered at open keeps its data (the node restores from
+  // it) until the node says it is done with it; then it is read back.
   const again = await DiskStorage.open(fs, DIR, opts);
   assert.deepEqual(again.snapshot(), snapAt(40, 2));
+  again.releaseSnapshotData();
+  assert.deepEqual(again.snapshot(), {
+    ...snapAt(40, 2),
+    data: new Uint8Array(0),
+  });
   assert.deepEqual(await again.loadSnapshot(), snapAt(40, 2));
   await again.save({ entries: ents(41, 50, 2), mustSync: true });
   await again.createSnapshot(snapAt(45, 2));
@@ -607,6 +677,8 @@ Deno.test("disk_storage: by default the mirror keeps the snapshot's data", async
   const s = await prepared(new MemFs(), { catchUpEntries: 0 });
   assert.deepEqual(s.snapshot(), snapAt(10, 1));
   assert.equal(await s.loadSnapshot(), s.snapshot());
+  s.releaseSnapshotData(); // keeps it: the data is meant to stay in memory
+  assert.deepEqual(s.snapshot(), snapAt(10, 1));
   await s.close();
 });
 

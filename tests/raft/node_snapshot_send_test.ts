@@ -40,7 +40,9 @@ Deno.test("a leader keeping snapshot metadata only sends the snapshot's data rea
       stateMachine: kv,
       rng: seededRng(id),
       epoch: id,
+      // Every 5 entries, however small the log is next to the snapshot.
       snapshotEntries: 5,
+      snapshotLogPercent: 1,
     });
     node.setTransport({
       send: (msgs) => {

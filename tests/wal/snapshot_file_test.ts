@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
 import {
   BROKEN_SUFFIX,
+  type FsFile,
   FsIoError,
   MemFs,
+  type OpenOptions,
   SnapshotCorruptError,
   SnapshotFiles,
 } from "../../wal/mod.ts";
@@ -166,4 +168,43 @@ Deno.test("snapshot_file: a save in parts writes the same bytes as the one-buffe
   }
   const loaded = await snaps.loadNewest();
   assert.deepEqual(loaded?.data, joined);
+});
+
+Deno.test("snapshot_file: a large file is synced on the way, never holding more than a few MiB unsynced", async () => {
+  /** A MemFs that records the most bytes written to a file between syncs. */
+  class SyncWatchFs extends MemFs {
+    maxUnsynced = 0;
+    syncs = 0;
+    override async open(path: string, options?: OpenOptions): Promise<FsFile> {
+      const f = await super.open(path, options);
+      let unsynced = 0;
+      const write = f.write.bind(f);
+      const syncData = f.syncData.bind(f);
+      const sync = f.sync.bind(f);
+      f.write = (data, position) => {
+        unsynced += data.length;
+        this.maxUnsynced = Math.max(this.maxUnsynced, unsynced);
+        return write(data, position);
+      };
+      const synced = (inner: () => Promise<void>) => async () => {
+        await inner();
+        this.syncs++;
+        unsynced = 0;
+      };
+      f.syncData = synced(syncData);
+      f.sync = synced(sync);
+      return f;
+    }
+  }
+  const fs = new SyncWatchFs();
+  const snaps = await SnapshotFiles.open(fs, "/snap");
+  const MiB = 1024 * 1024;
+  // 20 MiB in parts of 3 MiB, one of them larger than the sync interval.
+  const parts = [3, 3, 9, 3, 2].map((n, i) => new Uint8Array(n * MiB).fill(i));
+  await snaps.save(1, 7, parts);
+  assert.ok(fs.syncs >= 5, `${fs.syncs} syncs`);
+  assert.ok(fs.maxUnsynced <= 5 * MiB, `${fs.maxUnsynced} bytes unsynced`);
+  const loaded = await snaps.loadNewest();
+  assert.equal(loaded?.data.length, 20 * MiB);
+  assert.equal(loaded?.data[14 * MiB], 2);
 });

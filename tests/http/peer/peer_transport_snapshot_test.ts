@@ -8,7 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeMessages, encodeMessages } from "../../../raft/codec.ts";
+import {
+  decodeMessages,
+  encodeMessageParts,
+  encodeMessages,
+} from "../../../raft/codec.ts";
 import { PeerTransport } from "../../../http/peer/peer_transport.ts";
 import { CHUNK_HEADERS } from "../../../http/peer/snapshot_chunks.ts";
 import { type Message, message } from "../../../raft/mod.ts";
@@ -77,6 +81,8 @@ function transport(
   return new PeerTransport({
     urlOf: () => "http://peer.invalid",
     encode: encodeMessages,
+    // As the server wires it: a snapshot's data is cut without a copy.
+    encodeParts: encodeMessageParts,
     listener: events,
     stream: false,
     snapshotChunkBytes: chunkBytes,

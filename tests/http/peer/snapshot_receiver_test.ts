@@ -233,3 +233,26 @@ Deno.test("the POST /raft body limit is about one chunk, not 64 MiB", async () =
   assert.equal(at.status, 204);
   assert.equal(node.received.length, 1);
 });
+
+Deno.test("a body in parts is cut into the same chunks as the joined body, views where a chunk lies within one part", () => {
+  const whole = new Uint8Array(1000).map((_, i) => (i * 7) & 0xff);
+  const cuts = [0, 3, 3, 100, 512, 513, 999, 1000];
+  const parts = cuts.slice(1).map((end, i) => whole.subarray(cuts[i]!, end));
+  for (const chunkBytes of [1, 7, 64, 500, 1000, 4096]) {
+    const o = { from: 2, transfer: "t", chunkBytes };
+    const fromParts = chunkBody(parts, o);
+    const fromWhole = chunkBody(whole, o);
+    assert.deepEqual(
+      fromParts.map((r) => [r.headers, [...r.body]]),
+      fromWhole.map((r) => [r.headers, [...r.body]]),
+      `chunks of ${chunkBytes}`,
+    );
+  }
+  const big = new Uint8Array(10_000);
+  const chunks = chunkBody([new Uint8Array(2), big, new Uint8Array(1)], {
+    from: 2,
+    transfer: "t",
+    chunkBytes: 1000,
+  });
+  assert.equal(chunks[3]!.body.buffer, big.buffer, "a view of the large part");
+});
