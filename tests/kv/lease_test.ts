@@ -175,3 +175,30 @@ Deno.test("a snapshot whose key names a lease it does not hold, or with an unkno
   new DataView(unknown.buffer).setUint16(bytes.length - (6 + 4 + 12), 9, true);
   assert.throws(() => new KvStore().restore(unknown), InvalidSnapshotError);
 });
+
+Deno.test("a view taken before lease changes snapshots the lease table as it was then", () => {
+  const store = new KvStore();
+  apply(store, 1, { op: "lease_grant", ttl: 10 });
+  apply(store, 2, put("a", 1));
+  const before = store.snapshot();
+  const view = store.view();
+  try {
+    apply(store, 3, { op: "lease_grant", ttl: 20 });
+    apply(store, 4, { op: "lease_revoke", id: 1, term: 0 });
+    const parts = [...view.slices(64)];
+    const bytes = new Uint8Array(view.byteLength);
+    let at = 0;
+    for (const p of parts) {
+      bytes.set(p, at);
+      at += p.length;
+    }
+    assert.equal(at, view.byteLength);
+    assert.deepEqual(bytes, before);
+  } finally {
+    view.release();
+  }
+  const copy = new KvStore();
+  copy.restore(store.snapshot());
+  assert.deepEqual(copy.leases.list(), [{ id: 3, ttl: 20 }]);
+  assert.equal(copy.get("a"), undefined);
+});

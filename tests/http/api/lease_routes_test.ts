@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { errorOf, setup } from "../fake_node.ts";
+import { SseReader } from "../sse_reader.ts";
 
 function json(method: string, body: unknown): RequestInit {
   return {
@@ -100,4 +101,52 @@ Deno.test("leases: a node that does not lead forwards a keepalive to the leader 
   assert.equal(again.status, 503);
   assert.equal((await errorOf(again)).code, "not_leader");
   assert.equal(seen.length, 1);
+});
+
+Deno.test("leases: a watcher sees a revoke as one message whose deletes say reason lease; a txn as one message", async () => {
+  const { app } = setup();
+  const granted = await app.request("/v1/leases", json("POST", { ttl: 10 }));
+  const { id } = await granted.json();
+  for (const key of ["s/a", "s/b"]) {
+    const r = await app.request(
+      `/v1/kv/${encodeURIComponent(key)}?lease=${id}`,
+      {
+        method: "PUT",
+        body: "x",
+      },
+    );
+    assert.equal(r.status, 204);
+  }
+  const res = await app.request("/v1/watch?prefix=s/");
+  const events = new SseReader(res.body!);
+  await events.nextJson("progress");
+  const txn = await app.request(
+    "/v1/txn",
+    json("POST", {
+      success: [
+        { op: "put", key: "s/c", value: "1" },
+        { op: "put", key: "s/d", value: "2" },
+      ],
+    }),
+  );
+  const txnIndex = (await txn.json()).index;
+  const revoked = await app.request(`/v1/leases/${id}`, { method: "DELETE" });
+  const index = Number(revoked.headers.get("x-raft-index"));
+  const first = (await events.nextJson()).data as {
+    index: number;
+    events: { key: string }[];
+  };
+  assert.equal(first.index, txnIndex);
+  assert.deepEqual(first.events.map((e) => e.key), ["s/c", "s/d"]);
+  assert.deepEqual(await events.nextJson(), {
+    id: String(index),
+    data: {
+      index,
+      events: [
+        { type: "delete", key: "s/a", modIndex: index, reason: "lease" },
+        { type: "delete", key: "s/b", modIndex: index, reason: "lease" },
+      ],
+    },
+  });
+  await events.cancel();
 });
