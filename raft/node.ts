@@ -23,6 +23,7 @@ import {
   nopLogger,
   NotLeaderError,
   OverloadedError,
+  type RaftConfig,
   RaftKvError,
   RawNode,
   type Ready,
@@ -126,6 +127,22 @@ export interface RaftNodeOptions {
   tickMs?: number;
   /** A monotonic clock in ms (default `performance.now`); tests fake it. */
   now?: () => number;
+  /**
+   * Wall-clock time in ms since the Unix epoch (default `Date.now`), for
+   * what the node reports to people (leader changes); the simulator fakes it.
+   */
+  wallClock?: () => number;
+  /**
+   * Runs `fn` soon, outside the caller's stack (default `queueMicrotask`):
+   * each run of the Ready loop, and the stop that follows this node's own
+   * removal, start through it. The simulator queues them as steps of its own.
+   */
+  schedule?: (fn: () => void) => void;
+  /** Protocol settings passed to the core as they are (default: the core's). */
+  core?: Pick<
+    RaftConfig,
+    "preVote" | "checkQuorum" | "maxMsgBytes" | "maxInflightMsgs"
+  >;
 }
 
 /** The result of an applied proposal. */
@@ -184,6 +201,8 @@ export class RaftNode {
   readonly #maxPendingProposals: number;
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
+  readonly #wallClock: () => number;
+  readonly #scheduleFn: (fn: () => void) => void;
   /** Set when `tickMs` is known: warns when heartbeats go out late. */
   readonly #heartbeats: HeartbeatWatch | undefined;
   #transport: Transport = { send() {} };
@@ -195,6 +214,12 @@ export class RaftNode {
   #recoverTarget: number;
   #recovering = true;
   #running = false;
+  /** Set while a run is scheduled and has not started yet. */
+  #queued = false;
+  /** Set while the loop waits for its storage to persist a Ready. */
+  #saving = false;
+  /** Callers of {@linkcode RaftNode.idle} waiting for the loop to settle. */
+  #idleWaiters: (() => void)[] = [];
   #stopped: StoppedError | undefined;
   /** Set once this node knows it was removed from the cluster. */
   #removed = false;
@@ -230,6 +255,8 @@ export class RaftNode {
     this.#maxPendingProposals = o.maxPendingProposals ?? 10_000;
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
+    this.#wallClock = o.wallClock ?? (() => Date.now());
+    this.#scheduleFn = o.schedule ?? queueMicrotask;
     this.#heartbeats = o.tickMs === undefined
       ? undefined
       : new HeartbeatWatch(o.tickMs * (o.heartbeatTicks ?? 1));
@@ -252,6 +279,7 @@ export class RaftNode {
       electionTicks: o.electionTicks ?? 10,
       heartbeatTicks: o.heartbeatTicks ?? 1,
       maxUncommittedBytes: o.maxUncommittedBytes,
+      ...o.core,
     });
     if (o.storage.isEmpty() && !o.join) {
       this.#raw.bootstrap(
@@ -280,6 +308,38 @@ export class RaftNode {
   /** Starts processing: replays committed entries after the snapshot. */
   start(): void {
     this.#schedule();
+  }
+
+  /**
+   * The core, to inspect only (the simulator's invariant checks read its
+   * log and progress); driving it directly breaks the node's contract.
+   */
+  get core(): RawNode {
+    return this.#raw;
+  }
+
+  /**
+   * Resolves once the Ready loop has nothing left to do on its own: it is
+   * not running, or it waits for its storage, or its next run is scheduled
+   * (see `schedule`) and not started. The simulator awaits it after every
+   * step, so each step ends at the same point of the loop on every run.
+   */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #isIdle(): boolean {
+    return !this.#running || this.#queued || this.#saving ||
+      this.#stopped !== undefined;
+  }
+
+  /** Releases the callers of {@linkcode RaftNode.idle} once idle. */
+  #releaseIdle(): void {
+    if (this.#idleWaiters.length === 0 || !this.#isIdle()) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Whether the node is still replaying its log after a start. */
@@ -633,6 +693,9 @@ export class RaftNode {
       throw new MemberError("member_unknown", `node ${target} is not a voter`);
     }
     if (this.#leader === target) return Promise.resolve();
+    // The core refuses first (no leader known, say): no waiter is left
+    // behind, which the node's stop would reject with nobody listening.
+    this.#raw.transferLeader(target);
     const p = new Promise<void>((resolve, reject) => {
       const entry = { target, w: { resolve, reject } };
       this.#leaderWaiters.push(entry);
@@ -641,7 +704,6 @@ export class RaftNode {
         reject(r);
       });
     });
-    this.#raw.transferLeader(target);
     this.#schedule();
     return p;
   }
@@ -703,6 +765,7 @@ export class RaftNode {
     this.#leaderWaiters = [];
     for (const w of this.#confApplyWaits) w.done(undefined);
     this.#confApplyWaits = [];
+    this.#releaseIdle();
     this.onStop(err, fatal);
   }
 
@@ -724,10 +787,12 @@ export class RaftNode {
   #schedule(): void {
     if (this.#running || this.#stopped) return;
     this.#running = true;
-    queueMicrotask(() => this.#run());
+    this.#queued = true;
+    this.#scheduleFn(() => this.#run());
   }
 
   async #run(): Promise<void> {
+    this.#queued = false;
     try {
       while (!this.#stopped && this.#raw.hasReady()) {
         await this.#handleReady(this.#raw.ready());
@@ -742,6 +807,7 @@ export class RaftNode {
       this.#running = false;
     }
     if (!this.#stopped && this.#raw.hasReady()) this.#schedule();
+    this.#releaseIdle();
   }
 
   async #handleReady(rd: Ready): Promise<void> {
@@ -761,7 +827,14 @@ export class RaftNode {
       this.#send(later.filter((m) => LEADER_EARLY.has(m.type)));
       later = later.filter((m) => !LEADER_EARLY.has(m.type));
     }
-    await this.#storage.save(rd);
+    const saved = this.#storage.save(rd);
+    this.#saving = true;
+    this.#releaseIdle();
+    try {
+      await saved;
+    } finally {
+      this.#saving = false;
+    }
     if (rd.hardState) {
       this.#persistedTerm = rd.hardState.term;
       this.#persistedVote = rd.hardState.vote;
@@ -815,7 +888,7 @@ export class RaftNode {
       this.#metrics.leaderChanges.inc();
       this.#heartbeats?.reset();
       const term = this.#raw.status().term;
-      this.#leaderChanges.push({ at: Date.now(), term, leader });
+      this.#leaderChanges.push({ at: this.#wallClock(), term, leader });
       if (this.#leaderChanges.length > LEADER_CHANGES_KEPT) {
         this.#leaderChanges.shift();
       }
@@ -920,7 +993,7 @@ export class RaftNode {
     }
     if (cc.type === "remove" && cc.node === this.id) {
       this.#removed = true;
-      queueMicrotask(() =>
+      this.#scheduleFn(() =>
         this.#stop(
           new StoppedError("this node was removed from the cluster"),
           false,

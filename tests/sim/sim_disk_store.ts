@@ -152,6 +152,9 @@ export class DiskDurableStore implements DurableStore {
       keepSnapshots: this.#opts.keepSnapshots,
       catchUpEntries: this.#opts.catchUpEntries,
       preallocate: false,
+      // As in production: a snapshot's data is read back from its file to
+      // be sent, not kept in memory.
+      snapshotDataInMemory: false,
       metadata: { clusterId: "sim", nodeId: this.#opts.id },
       logger: { debug() {}, info() {}, warn, error: warn },
     });
@@ -159,7 +162,7 @@ export class DiskDurableStore implements DurableStore {
     return s;
   }
 
-  async open(): Promise<Storage> {
+  async open(): Promise<DiskStorage> {
     this.#storage ??= await this.#openDisk();
     return this.#storage;
   }
