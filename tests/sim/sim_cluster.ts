@@ -48,6 +48,7 @@ import { Workload } from "./sim_workload.ts";
 import {
   type AbortEvent,
   type ClockEvent,
+  type ConfEvent,
   describeBatch,
   type FlapEvent,
   formatStep,
@@ -101,6 +102,14 @@ export interface SimResult {
   /** Leadership transfers that reached the TimeoutNow step. */
   transfers: number;
   snapshotsSent: number;
+  /** Snapshots read back from their file to be sent (the lazy send). */
+  snapshotReads: number;
+  /** Snapshots the nodes took in the background. */
+  snapshotsTaken: number;
+  /** Crashes of a leader inside its write of entries it had already sent. */
+  leaderWriteCrashes: number;
+  /** Crashes of a node about to propose a membership change again. */
+  retryCrashes: number;
   messages: number;
   livenessTicks: number;
 }
@@ -135,6 +144,10 @@ export class Simulation {
     transfers: 0,
     snapshotsSent: 0,
     readsServed: 0,
+    snapshotReads: 0,
+    snapshotsTaken: 0,
+    leaderWriteCrashes: 0,
+    retryCrashes: 0,
   };
   readonly #confIndexes = new Set<number>();
   readonly #agenda = new TimedQueue<SimEvent>();
@@ -209,6 +222,10 @@ export class Simulation {
       removed: this.stats.removed,
       transfers: this.stats.transfers,
       snapshotsSent: this.stats.snapshotsSent,
+      snapshotReads: this.stats.snapshotReads,
+      snapshotsTaken: this.stats.snapshotsTaken,
+      leaderWriteCrashes: this.stats.leaderWriteCrashes,
+      retryCrashes: this.stats.retryCrashes,
       messages: this.network.counts.sent,
       livenessTicks: this.#liveness.ticks,
     };
@@ -269,7 +286,8 @@ export class Simulation {
       | LifeEvent
       | ClockEvent
       | FlapEvent
-      | AbortEvent,
+      | AbortEvent
+      | ConfEvent,
     at: number,
   ): void {
     this.#agenda.push({ ...ev, at, seq: this.#seq++ } as SimEvent);
@@ -327,6 +345,12 @@ export class Simulation {
       case "abort":
         ev.ctl.abort(new RaftKvError("timeout", `client gave up: ${ev.what}`));
         return this.#settleAll();
+      case "conf": {
+        const via = this.nodes.get(ev.node)!;
+        if (via.state !== "up" || via.incarnation !== ev.inc) return;
+        await this.#workload.changeMembership(via);
+        return this.#settleAll();
+      }
     }
     const n = this.nodes.get(ev.node)!;
     if (n.state !== "up" || n.incarnation !== ev.inc) return;
@@ -367,9 +391,11 @@ export class Simulation {
         op.resolve();
       } else if (op.kind === "snapshot") {
         await n.durable.saveSnapshot(op.snap);
+        this.stats.snapshotsTaken++;
         this.invariants.onPersisted(n);
         op.resolve();
       } else {
+        this.stats.snapshotReads++;
         op.resolve(await (await n.durable.open()).loadSnapshot());
       }
     } catch (e) {
@@ -556,6 +582,14 @@ export class Simulation {
       if (msg === "membership changed") this.#onConfApplied(f ?? {});
       if (msg === "membership change waited for a pending one") {
         this.#faults.onMembershipRetry(n);
+      }
+      // A user's change right behind the leader's automatic promotion
+      // meets it pending: the node waits for it and proposes again.
+      if (
+        msg === "promoting caught-up learner" && this.phase === "faults" &&
+        this.rng.client.chance(this.config.confOnPromotionRate)
+      ) {
+        this.schedule({ kind: "conf", node: n.id, inc }, this.now);
       }
     };
     return {

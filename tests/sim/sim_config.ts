@@ -62,6 +62,8 @@ export interface SimConfig {
   leaderWriteCrashRate: number;
   /** Probability that a node crashes when its membership change waits to be proposed again. */
   retryCrashRate: number;
+  /** Probability that a client asks for a membership change right as the leader promotes a learner. */
+  confOnPromotionRate: number;
 }
 
 /** Draws a run's configuration from `rng`. */
@@ -116,6 +118,7 @@ export function drawConfig(rng: SimRng): SimConfig {
     },
     snapshotCrashRate: rng.chance(0.5) ? 0 : rng.float() * 0.3,
     leaderWriteCrashRate: rng.chance(0.5) ? 0 : rng.float() * 0.01,
-    retryCrashRate: rng.chance(0.5) ? 0 : rng.float() * 0.5,
+    retryCrashRate: rng.chance(0.3) ? 0 : 0.3 + rng.float() * 0.7,
+    confOnPromotionRate: rng.chance(0.2) ? 0 : 0.5 + rng.float() * 0.5,
   };
 }

@@ -26,6 +26,8 @@ export type ReportEvent = {
   peer: NodeId;
   what: "snapOk" | "snapFail" | "unreachable" | "removed";
 };
+/** An event of the agenda: a client asks `node` for a membership change. */
+export type ConfEvent = { kind: "conf"; node: NodeId; inc: number };
 /** An event of the agenda: a client gives up on a request. */
 export type AbortEvent = { kind: "abort"; ctl: AbortController; what: string };
 /** An event of the agenda. */
@@ -53,6 +55,7 @@ export type SimEvent =
     | ClockEvent
     | FlapEvent
     | AbortEvent
+    | ConfEvent
   );
 
 /** What a step was, kept for the failure report. */
@@ -126,6 +129,8 @@ export function formatStep(t: TraceItem): string {
       return `${head} report ${w.what} to ${w.node} about ${w.peer}`;
     case "abort":
       return `${head} client gives up: ${w.what}`;
+    case "conf":
+      return `${head} client: a membership change via ${w.node}`;
     case "run":
       return `${head} node ${w.node} runs its Ready loop`;
     case "disk":

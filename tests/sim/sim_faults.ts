@@ -30,7 +30,12 @@ export interface FaultHost {
   readonly ids: readonly NodeId[];
   readonly nodes: ReadonlyMap<NodeId, SimNode>;
   readonly invariants: Invariants;
-  readonly stats: { crashes: number; tornWrites: number };
+  readonly stats: {
+    crashes: number;
+    tornWrites: number;
+    leaderWriteCrashes: number;
+    retryCrashes: number;
+  };
   leader(): SimNode | undefined;
   upNodes(): SimNode[];
   schedule(ev: FlapEvent | LifeEvent, at: number): void;
@@ -127,10 +132,11 @@ export class Faults {
       hit = rng.chance(h.config.snapshotCrashRate);
     }
     if (
-      !hit && op.kind === "save" && op.batch.entries.length > 0 &&
+      op.kind === "save" && op.batch.entries.length > 0 &&
       n.core?.raft.role === "leader"
     ) {
-      hit = rng.chance(h.config.leaderWriteCrashRate);
+      if (!hit) hit = rng.chance(h.config.leaderWriteCrashRate);
+      if (hit) h.stats.leaderWriteCrashes++;
     }
     if (!hit) return false;
     n.crashInNextWrite = false;
@@ -146,6 +152,7 @@ export class Faults {
   onMembershipRetry(n: SimNode): void {
     const h = this.#host, rng = this.#rng;
     if (h.phase !== "faults" || !rng.chance(h.config.retryCrashRate)) return;
+    h.stats.retryCrashes++;
     h.schedule({
       kind: "flap",
       node: n.id,

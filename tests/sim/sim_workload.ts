@@ -69,7 +69,9 @@ export class Workload {
     for (let i = 0; i < 3 && rng.chance(c.readRate); i++) {
       h.read(rng.pick(up));
     }
-    if (rng.chance(c.confChangeRate)) await this.#changeMembership(up);
+    if (rng.chance(c.confChangeRate)) {
+      await this.changeMembership(rng.chance(0.5) ? undefined : rng.pick(up));
+    }
     if (rng.chance(c.transferRate)) {
       const leader = h.leader();
       if (leader) {
@@ -78,13 +80,16 @@ export class Workload {
     }
   }
 
-  /** Picks one membership change from the leader's view of the membership. */
-  async #changeMembership(up: SimNode[]): Promise<void> {
+  /**
+   * Picks one membership change from the leader's view of the membership
+   * and asks `via` (default: the leader) for it.
+   */
+  async changeMembership(through?: SimNode): Promise<void> {
     const h = this.#host, rng = this.#rng;
     const leader = h.leader();
     if (!leader) return;
     const conf = leader.core!.raft.conf();
-    const via = rng.chance(0.5) ? leader : rng.pick(up);
+    const via = through ?? leader;
     const members = [...conf.voters, ...conf.learners];
     const gone = members.find((id) => h.nodes.get(id)?.state === "stopped");
     if (gone !== undefined) {
