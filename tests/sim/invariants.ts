@@ -37,6 +37,12 @@
  *   anywhere before the read was issued.
  * - `stale read`: such a read of a key returns the value of the newest
  *   write to it acknowledged before the read was issued, or a later one.
+ * - `acknowledged before applied`: when `RaftNode.propose` acknowledges a
+ *   write, the node that serves it has applied it (the API's promise: a
+ *   2xx write is applied).
+ * - `membership applied twice`: a node the clients added once (ids are
+ *   never reused) is added by one committed entry only; a retry must not
+ *   propose a change again once it applied.
  * - `acknowledged write lost` (sim_liveness.ts, at the end): every write
  *   `RaftNode.propose` acknowledged is in the log at its index, and every
  *   live member's store holds it or a later write of its key.
@@ -44,7 +50,13 @@
  * @module
  */
 
-import type { Entry, HardState, Message, NodeId } from "../../raft/core/mod.ts";
+import {
+  decodeConfChange,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+} from "../../raft/core/mod.ts";
 import { majority } from "../../raft/core/quorum.ts";
 import type { KvEntry } from "../../kv/mod.ts";
 import type { SimNode } from "./sim_node.ts";
@@ -129,6 +141,8 @@ export class Invariants {
   readonly #votes = new Map<string, NodeId>();
   readonly #marks = new Map<NodeId, Mark>();
   readonly #durable = new Map<NodeId, HardState>();
+  /** The index of the committed entry that added each node as a learner. */
+  readonly #addedAt = new Map<NodeId, number>();
   /** The highest index seen committed on any node. */
   maxCommitted = 0;
   /** Acknowledged writes by value. */
@@ -228,7 +242,9 @@ export class Invariants {
             `seen before as ${seen.type}/${seen.text} after term ${seen.prevTerm}`,
         );
       }
-      if (e.index <= commit) this.#noteCommitted(id, e.index, e.term, term);
+      if (e.index <= commit) {
+        this.#noteCommitted(id, e.index, e.term, term, e);
+      }
       prevTerm = e.term;
     }
     if (commit > this.maxCommitted) this.maxCommitted = commit;
@@ -323,10 +339,12 @@ export class Invariants {
     index: number,
     term: number,
     nodeTerm: number,
+    e?: Entry,
   ): void {
     const c = this.#committed[index];
     if (c === undefined) {
       this.#committed[index] = { term, commitTerm: nodeTerm };
+      if (e?.type === "conf") this.#noteConf(index, e);
     } else if (c.term !== term) {
       fail(
         "committed immutable",
@@ -406,6 +424,37 @@ export class Invariants {
       fail(
         "state machine safety",
         `node ${n.id} applied ${c.text} at ${c.index}; another node applied ${before}`,
+      );
+    }
+  }
+
+  /** Checks a committed membership change: each node is added once. */
+  #noteConf(index: number, e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    if (cc.type !== "addLearner") return;
+    const before = this.#addedAt.get(cc.node);
+    if (before === undefined) this.#addedAt.set(cc.node, index);
+    else if (before !== index) {
+      fail(
+        "membership applied twice",
+        `node ${cc.node} was added at ${before} and again at ${index}`,
+      );
+    }
+  }
+
+  /** Checks a write RaftNode acknowledged through `n`: applied there, with its key at least that new. */
+  checkAckApplied(
+    n: SimNode,
+    applied: number,
+    got: KvEntry | undefined,
+    index: number,
+  ): void {
+    if (applied < index || (got?.index ?? 0) < index) {
+      fail(
+        "acknowledged before applied",
+        `node ${n.id} acknowledged the write at ${index} with applied ${applied} and its key from ${
+          got?.index ?? "none"
+        }`,
       );
     }
   }

@@ -715,10 +715,19 @@ export class Simulation {
       key,
       value: encoder.encode(value),
     });
+    const sm = n.sm!;
     this.#request(
       `put ${key}=${value}`,
       () => node.propose(cmd, this.#deadline(`put ${key}=${value}`)),
-      (a) => this.invariants.onAcked(key, value, a.index),
+      (a) => {
+        this.invariants.onAcked(key, value, a.index);
+        this.invariants.checkAckApplied(
+          n,
+          node.applied(),
+          sm.store.get(key),
+          a.index,
+        );
+      },
     );
   }
 
