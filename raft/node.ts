@@ -256,7 +256,7 @@ export class RaftNode {
     this.#metrics = o.metrics ?? new RaftMetrics();
     this.#now = o.now ?? (() => performance.now());
     this.#wallClock = o.wallClock ?? (() => Date.now());
-    this.#scheduleFn = o.schedule ?? queueMicrotask;
+    this.#scheduleFn = o.schedule ?? ((fn) => queueMicrotask(fn));
     this.#heartbeats = o.tickMs === undefined
       ? undefined
       : new HeartbeatWatch(o.tickMs * (o.heartbeatTicks ?? 1));
