@@ -43,6 +43,9 @@
  * - `membership applied twice`: a node the clients added once (ids are
  *   never reused) is added by one committed entry only; a retry must not
  *   propose a change again once it applied.
+ * - `refused yet applied`: an addition `RaftNode` refused
+ *   (`ConfChangeRefusedError`, a 409: certainly not applied) never
+ *   commits.
  * - `acknowledged write lost` (sim_liveness.ts, at the end): every write
  *   `RaftNode.propose` acknowledged is in the log at its index, and every
  *   live member's store holds it or a later write of its key.
@@ -143,6 +146,8 @@ export class Invariants {
   readonly #durable = new Map<NodeId, HardState>();
   /** The index of the committed entry that added each node as a learner. */
   readonly #addedAt = new Map<NodeId, number>();
+  /** Nodes whose addition RaftNode refused to the client. */
+  readonly #addRefused = new Set<NodeId>();
   /** The highest index seen committed on any node. */
   maxCommitted = 0;
   /** Acknowledged writes by value. */
@@ -432,12 +437,30 @@ export class Invariants {
   #noteConf(index: number, e: Entry): void {
     const cc = decodeConfChange(e.data);
     if (cc.type !== "addLearner") return;
+    if (this.#addRefused.has(cc.node)) {
+      fail(
+        "refused yet applied",
+        `the addition of node ${cc.node} was refused to its client, yet committed at ${index}`,
+      );
+    }
     const before = this.#addedAt.get(cc.node);
     if (before === undefined) this.#addedAt.set(cc.node, index);
     else if (before !== index) {
       fail(
         "membership applied twice",
         `node ${cc.node} was added at ${before} and again at ${index}`,
+      );
+    }
+  }
+
+  /** Notes that RaftNode refused the addition of `node` to its client. */
+  onAddRefused(node: NodeId): void {
+    this.#addRefused.add(node);
+    const at = this.#addedAt.get(node);
+    if (at !== undefined) {
+      fail(
+        "refused yet applied",
+        `the addition of node ${node}, committed at ${at}, was refused to its client`,
       );
     }
   }

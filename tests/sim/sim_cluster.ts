@@ -22,6 +22,7 @@
  */
 
 import {
+  ConfChangeRefusedError,
   type Message,
   type NodeId,
   RaftKvError,
@@ -685,9 +686,14 @@ export class Simulation {
     what: string,
     op: () => Promise<T>,
     ok?: (v: T) => void,
+    refused?: (e: RaftKvError) => void,
   ): void {
     const bad = (e: unknown) => {
-      if (e instanceof RaftKvError && e.code !== "assertion") return;
+      if (e instanceof RaftKvError && e.code !== "assertion") {
+        if (refused) this.#guard(() => refused(e));
+        return;
+      }
+      this.note(`client request ${what} failed: ${String(e)}`);
       this.#asyncFailure ??= e;
     };
     let p: Promise<T>;
@@ -704,7 +710,6 @@ export class Simulation {
         this.#asyncFailure ??= e;
       }
     }, bad);
-    void what;
   }
 
   /** Writes `key` = the unique `value` through `n`; the acknowledgement is RaftNode's. */
@@ -768,6 +773,12 @@ export class Simulation {
       "add",
       () =>
         node.addMember(fresh.id, urlOf(fresh.id), role, this.#deadline("add")),
+      undefined,
+      (e) => {
+        if (e instanceof ConfChangeRefusedError) {
+          this.invariants.onAddRefused(fresh.id);
+        }
+      },
     );
   }
 

@@ -272,7 +272,17 @@ export class DiskDurableStore implements DurableStore {
     }
     // Until the reopen succeeds, the views show the state before the crash
     // (a failure report still describes the node).
-    const disk = await this.#openDisk();
+    let disk: DiskStorage;
+    try {
+      disk = await this.#openDisk();
+    } catch (err) {
+      throw new InvariantViolation(
+        "durable recovery",
+        `node ${this.#opts.id} cannot recover after a crash: ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+      );
+    }
     this.#storage = disk;
     if (expected.length === 0) return;
     const got = imageOf(disk, this.#hs);
