@@ -516,10 +516,7 @@ export class Simulation {
     const inc = ++n.incarnation;
     const s = this.config.settings;
     const rng = this.rng.nodes.fork();
-    const sm = new SimStateMachine({
-      applied: (c) => this.#onApplied(n, c),
-      restored: () => {},
-    });
+    const sm = new SimStateMachine({ applied: (c) => this.#onApplied(n, c) });
     const node = new RaftNode({
       id: n.id,
       peers: new Map(this.#founders),

@@ -1,7 +1,7 @@
 /**
  * The application under simulation: the real key-value store (kv/) behind
- * a thin window that tells the simulator what the node applied and
- * restored, so the checks see every command as it lands. Also the helpers
+ * a thin window that tells the simulator what the node applied, so the
+ * checks see every command as it lands. Also the helpers
  * that name an entry's content for the invariants.
  *
  * @module
@@ -50,8 +50,8 @@ export interface AppliedCommand {
 
 /** What the simulator hears from a node's state machine. */
 export interface StateObserver {
+  /** The node applied `c` (restores are checked through the image hash). */
   applied(c: AppliedCommand): void;
-  restored(): void;
 }
 
 /** The real {@linkcode KvStore}, observed. */
@@ -86,6 +86,5 @@ export class SimStateMachine implements StateMachine {
 
   restore(state: Uint8Array): void {
     this.store.restore(state);
-    this.#obs.restored();
   }
 }
