@@ -29,8 +29,7 @@ import {
   seededRng,
 } from "../../raft/core/mod.ts";
 import { type LogFields, type Logger } from "../../raft/core/mod.ts";
-import { RaftNode } from "../../raft/node.ts";
-import { PeerRemovedError } from "../../raft/errors.ts";
+import { PeerRemovedError, RaftNode } from "../../raft/mod.ts";
 import { encodeCommand } from "../../kv/mod.ts";
 import { SimRng } from "./sim_rng.ts";
 import { TimedQueue } from "./sim_heap.ts";

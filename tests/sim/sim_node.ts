@@ -28,7 +28,7 @@ import {
   type Snapshot,
 } from "../../raft/core/mod.ts";
 import type { RawNode } from "../../raft/core/mod.ts";
-import type { NodeStorage, RaftNode } from "../../raft/node.ts";
+import type { NodeStorage, RaftNode } from "../../raft/mod.ts";
 import type { DiskStorage } from "../../raft/disk_storage.ts";
 import type { DurableStore, PersistBatch } from "./sim_storage.ts";
 import type { SimStateMachine } from "./sim_state_machine.ts";

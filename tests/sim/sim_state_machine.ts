@@ -8,7 +8,7 @@
  */
 
 import type { Entry } from "../../raft/core/mod.ts";
-import type { StateMachine } from "../../raft/node.ts";
+import type { StateMachine } from "../../raft/mod.ts";
 import { type ApplyResult, decodeCommand, KvStore } from "../../kv/mod.ts";
 
 const decoder = new TextDecoder();
