@@ -265,7 +265,7 @@ export class DiskDurableStore implements DurableStore {
       try {
         await this.#openDisk();
       } catch (err) {
-        if (!this.#mem.halted) throw err;
+        if (!this.#mem.halted) throw this.#cannotRecover(err);
       }
       this.#recoveryCrashes++;
       this.#mem.crash(rng);
@@ -276,12 +276,7 @@ export class DiskDurableStore implements DurableStore {
     try {
       disk = await this.#openDisk();
     } catch (err) {
-      throw new InvariantViolation(
-        "durable recovery",
-        `node ${this.#opts.id} cannot recover after a crash: ${
-          err instanceof Error ? err.message : String(err)
-        }`,
-      );
+      throw this.#cannotRecover(err);
     }
     this.#storage = disk;
     if (expected.length === 0) return;
@@ -291,6 +286,16 @@ export class DiskDurableStore implements DurableStore {
       "durable recovery",
       `node ${this.#opts.id} recovered ${describeImage(got)}; expected ` +
         expected.map(describeImage).join(" or "),
+    );
+  }
+
+  /** A recovery that refuses the directory breaks `durable recovery`. */
+  #cannotRecover(err: unknown): InvariantViolation {
+    return new InvariantViolation(
+      "durable recovery",
+      `node ${this.#opts.id} cannot recover after a crash: ${
+        err instanceof Error ? err.message : String(err)
+      }`,
     );
   }
 
