@@ -1,7 +1,7 @@
 /**
  * The simulation in CI: a fixed range of seeds (every node the production
  * RaftNode over the real disk storage on a crashing in-memory file system,
- * applying to the real key-value store; about a minute of CPU) must hold
+ * applying to the real key-value store; about 30 s of CPU) must hold
  * every invariant, a run must be exactly reproducible from its seed, and
  * the checkers must still have teeth (a storage that forgets the vote, and
  * a disk that ignores fsync, are caught and reported with the trace and the
