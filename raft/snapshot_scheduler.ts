@@ -11,6 +11,7 @@ import { type Logger, RaftKvError, type RawNode } from "./core/mod.ts";
 import type { Members } from "./members.ts";
 import type { NodeStorage, StateMachine } from "./node.ts";
 import type { RaftMetrics } from "./raft_metrics.ts";
+import type { BackgroundWork } from "./background_work.ts";
 import { encodeSnapshotDataFrom } from "./snapshot_data.ts";
 
 /** What {@linkcode SnapshotScheduler} needs of the node it works for. */
@@ -22,6 +23,8 @@ export interface SnapshotSchedulerOptions {
   members: Members;
   logger: Logger;
   metrics: RaftMetrics;
+  /** Where the node counts its work off the Ready loop. */
+  background: BackgroundWork;
   /** The node's monotonic clock in ms. */
   now: () => number;
   /** Take a snapshot after this many applied entries. */
@@ -79,12 +82,14 @@ export class SnapshotScheduler {
    */
   #startSnapshot(): void {
     this.#snapshotting = true;
-    this.#takeSnapshot()
-      .catch((e) => {
-        if (this.#o.stopped()) return; // Storage closed under it at shutdown.
-        this.#o.fail(e);
-      })
-      .finally(() => this.#snapshotting = false);
+    this.#o.background.run(
+      this.#takeSnapshot()
+        .catch((e) => {
+          if (this.#o.stopped()) return; // Storage closed under it at shutdown.
+          this.#o.fail(e);
+        })
+        .finally(() => this.#snapshotting = false),
+    );
   }
 
   async #takeSnapshot(): Promise<void> {
@@ -100,7 +105,7 @@ export class SnapshotScheduler {
     const started = o.now();
     const data = encodeSnapshotDataFrom(o.members.image(), o.stateMachine);
     this.#appliedSinceSnapshot = 0;
-    await o.storage.createSnapshot({ meta, data });
+    await o.background.io(o.storage.createSnapshot({ meta, data }));
     o.metrics.snapshotsTaken.inc();
     o.metrics.snapshotDuration.observe((o.now() - started) / 1000);
     o.logger.info("snapshot taken", {

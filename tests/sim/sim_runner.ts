@@ -53,6 +53,10 @@ export class Summary {
   removed = 0;
   transfers = 0;
   snapshotsSent = 0;
+  snapshotReads = 0;
+  snapshotsTaken = 0;
+  leaderWriteCrashes = 0;
+  retryCrashes = 0;
   messages = 0;
   maxLivenessTicks = 0;
   maxTerm = 0;
@@ -75,6 +79,10 @@ export class Summary {
     this.removed += r.removed;
     this.transfers += r.transfers;
     this.snapshotsSent += r.snapshotsSent;
+    this.snapshotReads += r.snapshotReads;
+    this.snapshotsTaken += r.snapshotsTaken;
+    this.leaderWriteCrashes += r.leaderWriteCrashes;
+    this.retryCrashes += r.retryCrashes;
     this.messages += r.messages;
     this.maxLivenessTicks = Math.max(this.maxLivenessTicks, r.livenessTicks);
     this.maxTerm = Math.max(this.maxTerm, r.maxTerm);
@@ -95,8 +103,10 @@ export class Summary {
       `  passing runs: ${this.steps} steps, ${this.ticks} ticks, ${this.messages} messages, ` +
       `${this.committed} entries committed, ${this.acked} writes acknowledged, ${this.readsServed} reads served,`,
       `  ${this.crashes} crashes (${this.tornWrites} during a write, ${this.writesCut} of those writes cut short; ` +
-      `${this.recoveryCrashes} more during recovery), ` +
-      `${this.snapshotsSent} snapshots sent, ` +
+      `${this.recoveryCrashes} more during recovery; ${this.leaderWriteCrashes} of a leader inside a write ` +
+      `it had already sent, ${this.retryCrashes} inside a membership retry),`,
+      `  ${this.snapshotsTaken} snapshots taken in the background, ${this.snapshotsSent} sent ` +
+      `(${this.snapshotReads} read back from their file), ` +
       `${this.transfers} leadership transfers, highest term ${this.maxTerm},`,
       `  membership: ${this.added} learners added, ${this.promoted} promoted, ${this.removed} members removed; ` +
       `slowest recovery after healing ${this.maxLivenessTicks} ticks`,
