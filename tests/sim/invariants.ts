@@ -156,6 +156,12 @@ export class Invariants {
   readonly #ackedIndexOf = new Map<string, number>();
   /** The highest index of an acknowledged write. */
   maxAckedIndex = 0;
+  /** The index each client write (`put key=value`, values unique) was applied at by any node. */
+  readonly #writeAppliedAt = new Map<string, number>();
+  /** Client writes answered 503 (not applied), with the error code. */
+  readonly #answered503 = new Map<string, string>();
+  /** How the clients' writes were answered: `2xx`, `503 <code>`, `504 <code>`, `other <code>`. */
+  readonly writeAnswers = new Map<string, number>();
 
   /** Runs every per-node check on `n` (a running node) after a step. */
   checkNode(n: SimNode): void {
@@ -430,6 +436,64 @@ export class Invariants {
         "state machine safety",
         `node ${n.id} applied ${c.text} at ${c.index}; another node applied ${before}`,
       );
+    }
+    // Every client write carries a value of its own: the state machine
+    // (not the log: a stale copy is skipped before it) applies it at one
+    // index only, however often the node proposed it again.
+    const at = this.#writeAppliedAt.get(c.text);
+    if (at === undefined) this.#writeAppliedAt.set(c.text, c.index);
+    else if (at !== c.index) {
+      fail(
+        "write applied twice",
+        `node ${n.id} applied ${c.text} at ${c.index}; it was applied at ${at} already`,
+      );
+    }
+    const code = this.#answered503.get(c.text);
+    if (code !== undefined) {
+      fail(
+        "503 yet applied",
+        `node ${n.id} applied ${c.text} at ${c.index}; its client was answered 503 ${code}`,
+      );
+    }
+  }
+
+  /**
+   * Records how a client's write `text` (`put key=value`) was answered,
+   * as HTTP would (`status` from the error's code, 200 for an
+   * acknowledgement); a 503 promises it was not applied, and never will be.
+   */
+  onWriteAnswered(text: string, status: number, code: string): void {
+    const kind = status < 300
+      ? "2xx"
+      : status === 503 || status === 504
+      ? `${status} ${code}`
+      : `other ${status} ${code}`;
+    this.writeAnswers.set(kind, (this.writeAnswers.get(kind) ?? 0) + 1);
+    if (status !== 503) return;
+    this.#answered503.set(text, code);
+    const at = this.#writeAppliedAt.get(text);
+    if (at !== undefined) {
+      fail(
+        "503 yet applied",
+        `${text} was answered 503 ${code}; it was applied at ${at}`,
+      );
+    }
+  }
+
+  /**
+   * The answer checks over the whole run (at its end, once every node
+   * caught up): no write answered 503 was applied anywhere. (Each apply
+   * and each answer is checked as it happens too.)
+   */
+  checkAnswers(): void {
+    for (const [text, code] of this.#answered503) {
+      const at = this.#writeAppliedAt.get(text);
+      if (at !== undefined) {
+        fail(
+          "503 yet applied",
+          `${text} was answered 503 ${code}; it was applied at ${at}`,
+        );
+      }
     }
   }
 

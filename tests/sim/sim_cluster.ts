@@ -29,7 +29,7 @@ import {
   seededRng,
 } from "../../raft/core/mod.ts";
 import { type LogFields, type Logger } from "../../raft/core/mod.ts";
-import { PeerRemovedError, RaftNode } from "../../raft/mod.ts";
+import { PeerRemovedError, RaftMetrics, RaftNode } from "../../raft/mod.ts";
 import { encodeCommand } from "../../kv/mod.ts";
 import { SimRng } from "./sim_rng.ts";
 import { TimedQueue } from "./sim_heap.ts";
@@ -43,6 +43,7 @@ import {
   zeroDiskCounts,
 } from "./sim_counting_fs.ts";
 import { Invariants, InvariantViolation } from "./invariants.ts";
+import { STATUS_BY_CODE } from "../../http/mod.ts";
 import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
 import {
@@ -112,6 +113,11 @@ export interface SimResult {
   retryCrashes: number;
   messages: number;
   livenessTicks: number;
+  /** How the clients' writes were answered (`2xx`, `503 <code>`, `504 <code>`). */
+  writeAnswers: Map<string, number>;
+  /** Writes proposed again (same id) after a leader change; stale copies applied as no-ops. */
+  proposalsRetried: number;
+  staleCopiesSkipped: number;
 }
 
 /** How many trace lines a failure report shows. */
@@ -150,6 +156,8 @@ export class Simulation {
     retryCrashes: 0,
   };
   readonly #confIndexes = new Set<number>();
+  /** One registry for every node of the run (the retry and stale-copy counts). */
+  readonly #metrics = new RaftMetrics();
   readonly #agenda = new TimedQueue<SimEvent>();
   #seq = 0;
   readonly #trace: TraceItem[] = [];
@@ -201,6 +209,7 @@ export class Simulation {
       await this.#bootstrap();
       await this.#loop();
       checkAcknowledgedWrites(this.liveMembers(), this.invariants);
+      this.invariants.checkAnswers();
     } catch (e) {
       throw this.#failure(e);
     }
@@ -228,6 +237,9 @@ export class Simulation {
       retryCrashes: this.stats.retryCrashes,
       messages: this.network.counts.sent,
       livenessTicks: this.#liveness.ticks,
+      writeAnswers: this.invariants.writeAnswers,
+      proposalsRetried: this.#metrics.proposalsRetried.value,
+      staleCopiesSkipped: this.#metrics.staleEntriesSkipped.value,
     };
   }
 
@@ -537,6 +549,7 @@ export class Simulation {
           this.now + this.rng.disk.intn(2),
         );
       },
+      metrics: this.#metrics,
       core: {
         preVote: s.preVote,
         checkQuorum: s.checkQuorum,
@@ -717,10 +730,12 @@ export class Simulation {
       value: encoder.encode(value),
     });
     const sm = n.sm!;
+    const text = `put ${key}=${value}`;
     this.#request(
-      `put ${key}=${value}`,
-      () => node.propose(cmd, this.#deadline(`put ${key}=${value}`)),
+      text,
+      () => node.propose(cmd, this.#deadline(text)),
       (a) => {
+        this.invariants.onWriteAnswered(text, 200, "");
         this.invariants.onAcked(key, value, a.index);
         this.invariants.checkAckApplied(
           n,
@@ -729,6 +744,12 @@ export class Simulation {
           a.index,
         );
       },
+      (e) =>
+        this.invariants.onWriteAnswered(
+          text,
+          STATUS_BY_CODE.get(e.code) ?? 500,
+          e.code,
+        ),
     );
   }
 

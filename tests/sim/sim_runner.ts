@@ -60,6 +60,9 @@ export class Summary {
   messages = 0;
   maxLivenessTicks = 0;
   maxTerm = 0;
+  readonly writeAnswers = new Map<string, number>();
+  proposalsRetried = 0;
+  staleCopiesSkipped = 0;
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -86,6 +89,11 @@ export class Summary {
     this.messages += r.messages;
     this.maxLivenessTicks = Math.max(this.maxLivenessTicks, r.livenessTicks);
     this.maxTerm = Math.max(this.maxTerm, r.maxTerm);
+    for (const [kind, n] of r.writeAnswers) {
+      this.writeAnswers.set(kind, (this.writeAnswers.get(kind) ?? 0) + n);
+    }
+    this.proposalsRetried += r.proposalsRetried;
+    this.staleCopiesSkipped += r.staleCopiesSkipped;
   }
 
   /** A few lines for humans. */
@@ -113,6 +121,11 @@ export class Summary {
       `  disk: ${d.segmentCuts} segments cut, ${d.segmentsReleased} released, ` +
       `${d.snapshotFiles} snapshot files written, ${d.snapshotsRemoved} removed, ` +
       `${d.tailsCut} torn WAL tails cut (${d.tailsSetAside} kept in a side file)`,
+      `  writes answered: ${
+        [...this.writeAnswers].sort(([a], [b]) => a < b ? -1 : 1)
+          .map(([kind, n]) => `${n} ${kind}`).join(", ")
+      }; ${this.proposalsRetried} proposed again after a leader change, ` +
+      `${this.staleCopiesSkipped} stale copies skipped`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(

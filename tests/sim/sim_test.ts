@@ -73,6 +73,14 @@ Deno.test(`simulation: seeds ${Deno.env.get("SIM_CI_SEEDS") ?? CI_SEEDS} hold ev
     summary.readsServed > 0 && summary.acked > 0,
     "no read served or write acknowledged",
   );
+  const answered = (status: string) =>
+    [...summary.writeAnswers].some(([kind, n]) =>
+      kind.startsWith(status) && n > 0
+    );
+  assert.ok(
+    summary.proposalsRetried > 0 && answered("503 ") && answered("504 "),
+    "no write proposed again after a leader change, or none answered 503 or 504",
+  );
 });
 
 Deno.test("simulation: the same seed replays exactly the same run", async () => {
