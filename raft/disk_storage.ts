@@ -278,9 +278,18 @@ export class DiskStorage implements Storage {
     return { meta: snap.meta, data: new Uint8Array(0) };
   }
 
-  /** True when the directory held no WAL (a new node that must bootstrap or join). */
+  /**
+   * True while nothing durable was ever written here: no snapshot, no
+   * entry, no hard state (a new node that must bootstrap or join). A crash
+   * that cut the first write short leaves a WAL segment with nothing in it:
+   * still empty, so a founding node bootstraps again instead of starting
+   * with no membership and taking the first entries one by one.
+   */
   isEmpty(): boolean {
-    return this.#wal.segmentCount === 0;
+    const hs = this.#mirror.hardState();
+    return this.#mirror.snapshot().meta.index === 0 &&
+      this.#mirror.lastIndex() === 0 && hs.term === 0 && hs.vote === 0 &&
+      hs.commit === 0;
   }
 
   /** The identity written at the head of every segment. */

@@ -22,6 +22,7 @@ import {
   type Message,
   type NodeId,
   nopLogger,
+  type RaftConfig,
   RawNode,
   type Ready,
   type RefusedProposal,
@@ -58,6 +59,7 @@ import { IndexWait, Wait } from "./wait.ts";
 import { MemberChanges } from "./member_changes.ts";
 import { SnapshotScheduler } from "./snapshot_scheduler.ts";
 import { Outbox } from "./outbox.ts";
+import { BackgroundWork } from "./background_work.ts";
 import { type Applied, Proposals } from "./proposals.ts";
 
 export type { Applied } from "./proposals.ts";
@@ -172,6 +174,22 @@ export interface RaftNodeOptions {
    * received snapshot; default: a zero-delay timeout.
    */
   yieldTurn?: () => Promise<void>;
+  /**
+   * Wall-clock time in ms since the Unix epoch (default `Date.now`), for
+   * what the node reports to people (leader changes); the simulator fakes it.
+   */
+  wallClock?: () => number;
+  /**
+   * Runs `fn` soon, outside the caller's stack (default `queueMicrotask`):
+   * each run of the Ready loop, and the stop that follows this node's own
+   * removal, start through it. The simulator queues them as steps of its own.
+   */
+  schedule?: (fn: () => void) => void;
+  /** Protocol settings passed to the core as they are (default: the core's). */
+  core?: Pick<
+    RaftConfig,
+    "preVote" | "checkQuorum" | "maxMsgBytes" | "maxInflightMsgs"
+  >;
 }
 
 /** A leader this node saw take office, for the status page. */
@@ -201,11 +219,15 @@ export class RaftNode {
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
   readonly #yieldTurn: () => Promise<void>;
+  readonly #wallClock: () => number;
+  readonly #scheduleFn: (fn: () => void) => void;
   /** Set when `tickMs` is known: warns when heartbeats go out late. */
   readonly #heartbeats: HeartbeatWatch | undefined;
   readonly #outbox: Outbox;
   readonly #snapshots: SnapshotScheduler;
   readonly #memberChanges: MemberChanges;
+  /** Snapshots written or read back off the loop (see idle()). */
+  readonly #background = new BackgroundWork(() => this.#releaseIdle());
   #seq = 0;
   #applied: number;
   #recoverTarget: number;
@@ -213,6 +235,12 @@ export class RaftNode {
   readonly #startedAt: number;
   readonly #snapshotIndexAtStart: number;
   #running = false;
+  /** Set while a run is scheduled and has not started yet. */
+  #queued = false;
+  /** Set while the loop waits for its storage to persist a Ready. */
+  #saving = false;
+  /** Callers of {@linkcode RaftNode.idle} waiting for the loop to settle. */
+  #idleWaiters: (() => void)[] = [];
   #stopped: StoppedError | undefined;
   /** Set once this node knows it was removed from the cluster. */
   #removed = false;
@@ -245,6 +273,8 @@ export class RaftNode {
     this.#startedAt = o.startedAt ?? this.#now();
     this.#yieldTurn = o.yieldTurn ??
       (() => new Promise((resolve) => setTimeout(resolve, 0)));
+    this.#wallClock = o.wallClock ?? (() => Date.now());
+    this.#scheduleFn = o.schedule ?? ((fn) => queueMicrotask(fn));
     this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
       o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
     );
@@ -269,6 +299,7 @@ export class RaftNode {
       electionTicks: o.electionTicks ?? DEFAULTS.electionTicks.value,
       heartbeatTicks: o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value,
       maxUncommittedBytes: o.maxUncommittedBytes,
+      ...o.core,
     });
     if (o.storage.isEmpty() && !o.join) {
       this.#raw.bootstrap(
@@ -289,6 +320,7 @@ export class RaftNode {
     this.#outbox = new Outbox({
       storage: o.storage,
       logger: this.#logger,
+      background: this.#background,
       stopped: () => this.#stopped !== undefined,
       snapshotFailed: (to) => this.reportSnapshot(to, false),
     });
@@ -299,6 +331,7 @@ export class RaftNode {
       members: this.members,
       logger: this.#logger,
       metrics: this.#metrics,
+      background: this.#background,
       now: this.#now,
       entries: o.snapshotEntries ?? DEFAULTS.snapshotEntries.value,
       logPercent: o.snapshotLogPercent ?? DEFAULTS.snapshotLogPercent.value,
@@ -344,6 +377,42 @@ export class RaftNode {
   /** Starts processing: replays committed entries after the snapshot. */
   start(): void {
     this.#schedule();
+  }
+
+  /**
+   * The core, to inspect only (the simulator's invariant checks read its
+   * log and progress); driving it directly breaks the node's contract.
+   */
+  get core(): RawNode {
+    return this.#raw;
+  }
+
+  /**
+   * Resolves once the node has nothing left to do on its own: its Ready
+   * loop is not running, or waits for its storage, or its next run is
+   * scheduled (see `schedule`) and not started; and its work off the loop
+   * (a snapshot being written, one read back to be sent) is done or waits
+   * for its storage. Writes a leader change left dead are proposed again
+   * inside the loop, so they are covered too. The simulator awaits it
+   * after every step, so each step ends at the same point on every run.
+   */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #isIdle(): boolean {
+    if (this.#stopped !== undefined) return true;
+    const loopIdle = !this.#running || this.#queued || this.#saving;
+    return loopIdle && this.#background.settled;
+  }
+
+  /** Releases the callers of {@linkcode RaftNode.idle} once idle. */
+  #releaseIdle(): void {
+    if (this.#idleWaiters.length === 0 || !this.#isIdle()) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Whether the node is still replaying its log after a start. */
@@ -477,8 +546,10 @@ export class RaftNode {
       throw new MemberError("member_unknown", `node ${target} is not a voter`);
     }
     if (this.#leader === target) return Promise.resolve();
-    const p = this.#leaderWaits.register(target, signal);
+    // The core refuses first (no leader known, say): no waiter is left
+    // behind, which the node's stop would reject with nobody listening.
     this.#raw.transferLeader(target);
+    const p = this.#leaderWaits.register(target, signal);
     this.#schedule();
     return p;
   }
@@ -527,6 +598,7 @@ export class RaftNode {
     this.#reads.failAll(err);
     this.#leaderWaits.failAll(err);
     this.#appliedWait.close(err);
+    this.#releaseIdle();
     this.onStop(err, fatal);
   }
 
@@ -544,10 +616,12 @@ export class RaftNode {
   #schedule(): void {
     if (this.#running || this.#stopped) return;
     this.#running = true;
-    queueMicrotask(() => this.#run());
+    this.#queued = true;
+    this.#scheduleFn(() => this.#run());
   }
 
   async #run(): Promise<void> {
+    this.#queued = false;
     try {
       while (!this.#stopped && this.#raw.hasReady()) {
         await this.#handleReady(this.#raw.ready());
@@ -558,6 +632,7 @@ export class RaftNode {
       this.#running = false;
     }
     if (!this.#stopped && this.#raw.hasReady()) this.#schedule();
+    this.#releaseIdle();
   }
 
   async #handleReady(rd: Ready): Promise<void> {
@@ -577,7 +652,14 @@ export class RaftNode {
       this.#outbox.send(later.filter((m) => LEADER_EARLY.has(m.type)));
       later = later.filter((m) => !LEADER_EARLY.has(m.type));
     }
-    await this.#storage.save(rd);
+    const saved = this.#storage.save(rd);
+    this.#saving = true;
+    this.#releaseIdle();
+    try {
+      await saved;
+    } finally {
+      this.#saving = false;
+    }
     if (rd.hardState) {
       this.#persistedTerm = rd.hardState.term;
       this.#persistedVote = rd.hardState.vote;
@@ -623,7 +705,7 @@ export class RaftNode {
       this.#metrics.leaderChanges.inc();
       this.#heartbeats?.reset();
       const term = this.#raw.status().term;
-      this.#leaderChanges.push({ at: Date.now(), term, leader });
+      this.#leaderChanges.push({ at: this.#wallClock(), term, leader });
       if (this.#leaderChanges.length > LEADER_CHANGES_KEPT) {
         this.#leaderChanges.shift();
       }
@@ -708,7 +790,7 @@ export class RaftNode {
   #applyConf(e: Entry): void {
     if (this.#memberChanges.apply(e)) {
       this.#removed = true;
-      queueMicrotask(() =>
+      this.#scheduleFn(() =>
         this.#stop(
           new StoppedError("this node was removed from the cluster"),
           false,

@@ -13,11 +13,14 @@ import {
   RaftKvError,
 } from "./core/mod.ts";
 import type { NodeStorage, Transport } from "./node.ts";
+import type { BackgroundWork } from "./background_work.ts";
 
 /** What {@linkcode Outbox} needs of the node it works for. */
 export interface OutboxOptions {
   storage: NodeStorage;
   logger: Logger;
+  /** Where the node counts its work off the Ready loop. */
+  background: BackgroundWork;
   /** Whether the node stopped: a snapshot read back then is not sent. */
   stopped(): boolean;
   /** A snapshot to `to` could not be read back: its send failed. */
@@ -60,24 +63,27 @@ export class Outbox {
         continue;
       }
       const want = m.snapshot.meta;
-      load().then((full) => {
-        if (this.#o.stopped()) return;
-        if (full.meta.index !== want.index || full.meta.term !== want.term) {
-          throw new RaftKvError(
-            "snapshot_gone",
-            `snapshot ${want.index} was replaced by ${full.meta.index}`,
-          );
-        }
-        this.#transport.send([{ ...m, snapshot: full }]);
-      }).catch((err) => {
-        if (this.#o.stopped()) return;
-        this.#o.logger.warn("could not read the snapshot to send", {
-          to: m.to,
-          index: want.index,
-          error: err instanceof Error ? err.message : String(err),
-        });
-        this.#o.snapshotFailed(m.to);
-      });
+      const bg = this.#o.background;
+      bg.run(
+        bg.io(load()).then((full) => {
+          if (this.#o.stopped()) return;
+          if (full.meta.index !== want.index || full.meta.term !== want.term) {
+            throw new RaftKvError(
+              "snapshot_gone",
+              `snapshot ${want.index} was replaced by ${full.meta.index}`,
+            );
+          }
+          this.#transport.send([{ ...m, snapshot: full }]);
+        }).catch((err) => {
+          if (this.#o.stopped()) return;
+          this.#o.logger.warn("could not read the snapshot to send", {
+            to: m.to,
+            index: want.index,
+            error: err instanceof Error ? err.message : String(err),
+          });
+          this.#o.snapshotFailed(m.to);
+        }),
+      );
     }
     if (now.length > 0) this.#transport.send(now);
   }

@@ -23,6 +23,7 @@ import { type Logger, RaftKvError, type RawNode } from "./core/mod.ts";
 import type { Members } from "./members.ts";
 import type { NodeStorage, StateMachine } from "./node.ts";
 import type { RaftMetrics } from "./raft_metrics.ts";
+import type { BackgroundWork } from "./background_work.ts";
 import { encodeSnapshotDataFrom, snapshotDataBody } from "./snapshot_data.ts";
 
 /** What {@linkcode SnapshotScheduler} needs of the node it works for. */
@@ -34,6 +35,8 @@ export interface SnapshotSchedulerOptions {
   members: Members;
   logger: Logger;
   metrics: RaftMetrics;
+  /** Where the node counts its work off the Ready loop. */
+  background: BackgroundWork;
   /** The node's monotonic clock in ms. */
   now: () => number;
   /** The fewest applied entries between two snapshots. */
@@ -107,12 +110,14 @@ export class SnapshotScheduler {
 
   #startSnapshot(): void {
     this.#snapshotting = true;
-    this.#takeSnapshot()
-      .catch((e) => {
-        if (this.#o.stopped()) return; // Storage closed under it at shutdown.
-        this.#o.fail(e);
-      })
-      .finally(() => this.#snapshotting = false);
+    this.#o.background.run(
+      this.#takeSnapshot()
+        .catch((e) => {
+          if (this.#o.stopped()) return; // Storage closed under it at shutdown.
+          this.#o.fail(e);
+        })
+        .finally(() => this.#snapshotting = false),
+    );
   }
 
   async #takeSnapshot(): Promise<void> {
@@ -138,7 +143,7 @@ export class SnapshotScheduler {
       try {
         const body = snapshotDataBody(members, view);
         bytes = body.byteLength;
-        await createFrom(meta, body);
+        await o.background.io(createFrom(meta, body));
       } finally {
         view.release();
       }
@@ -146,7 +151,7 @@ export class SnapshotScheduler {
       view?.release();
       const data = encodeSnapshotDataFrom(members, o.stateMachine);
       bytes = data.byteLength;
-      await o.storage.createSnapshot({ meta, data });
+      await o.background.io(o.storage.createSnapshot({ meta, data }));
     }
     this.#lastSnapshotBytes = bytes;
     o.metrics.snapshotsTaken.inc();

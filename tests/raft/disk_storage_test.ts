@@ -77,6 +77,38 @@ function persisted(s: Storage, from = s.snapshot().meta.index + 1) {
   };
 }
 
+Deno.test("disk_storage: isEmpty stays true when a crash cuts the first write short (found by the simulator)", async () => {
+  // Before: a segment created by the first write made the directory
+  // non-empty, so a founding node that crashed inside its bootstrap write
+  // restarted without bootstrapping, with no membership at all.
+  let cut = false;
+  for (let k = 0; !cut; k++) {
+    assert.ok(k < 50, "the first write was never cut short after its segment");
+    for (const seed of seeds(k * 10, 3)) {
+      await withSeed(seed, async (rng) => {
+        const fs = new MemFs();
+        const s = await DiskStorage.open(fs, DIR);
+        fs.haltAt(fs.mutations + k);
+        const ok = await s.save({
+          entries: ents(1, 3, 1),
+          hardState: { term: 1, vote: 0, commit: 3 },
+          mustSync: true,
+        }).then(() => true, () => false);
+        fs.crash(rng);
+        const again = await DiskStorage.open(fs, DIR);
+        if (again.lastIndex() === 0) {
+          assert.equal(again.isEmpty(), true, `k=${k}`);
+          cut ||= (await fs.readDir(`${DIR}/wal`)).length > 0;
+        } else {
+          assert.ok(ok || again.lastIndex() === 3);
+          assert.equal(again.isEmpty(), false);
+        }
+        await again.close();
+      });
+    }
+  }
+});
+
 Deno.test("disk_storage: isEmpty only for a directory that never held a WAL", async () => {
   const fs = new MemFs();
   const s = await DiskStorage.open(fs, DIR);

@@ -9,7 +9,9 @@
  *   leader and on a follower;
  * - a change that meets another user's pending change is refused once that
  *   one is applied;
- * - the core answers a refused forwarded proposal with `propResp`.
+ * - the core answers a refused forwarded proposal with `propResp`;
+ * - a transfer the core refuses at once leaves no waiter behind (found by
+ *   the simulator: the node's stop rejected it with nobody listening).
  */
 
 import assert from "node:assert/strict";
@@ -22,6 +24,7 @@ import {
   MemberError,
   MemoryStorage,
   type Message,
+  NoLeaderError,
   PeerRemovedError,
   ProposalDroppedError,
   RaftNode,
@@ -400,5 +403,27 @@ Deno.test("removing the only voter is refused with conf_change_refused (409), no
     await storage.close();
   } finally {
     c.nodes.clear();
+  }
+});
+
+Deno.test("a transfer the core refuses leaves no waiter that the node's stop would reject unheard", async () => {
+  const c = new Cluster();
+  const node = await c.add(1, false);
+  const unheard: unknown[] = [];
+  const onUnhandled = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    unheard.push(e.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    await c.until(() => !node.recovering(), "node 1 recovered");
+    // No leader is known yet (nobody else runs): the core refuses at once.
+    assert.throws(() => node.transferLeader(2), NoLeaderError);
+    node.stop();
+    await turn();
+    assert.deepEqual(unheard, []);
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    await c.close();
   }
 });

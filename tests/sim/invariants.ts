@@ -32,16 +32,59 @@
  *   holds for the durable hard state.
  * - `state ordering`: snapshot <= applied <= commit <= last index, and the
  *   state machine is at the core's applied index.
- * - `linearizable read` (dissertation §6.4): a read's index covers every
- *   entry committed anywhere before the read was issued.
+ * - `linearizable read` (dissertation §6.4): a read served through
+ *   `RaftNode.readBarrier` sees a state that covers every entry committed
+ *   anywhere before the read was issued.
+ * - `stale read`: such a read of a key returns the value of the newest
+ *   write to it acknowledged before the read was issued, or a later one.
+ * - `acknowledged before applied`: when `RaftNode.propose` acknowledges a
+ *   write, the node that serves it has applied it (the API's promise: a
+ *   2xx write is applied).
+ * - `membership applied twice`: a node the clients added once (ids are
+ *   never reused) is added by one committed entry only; a retry must not
+ *   propose a change again once it applied.
+ * - `refused yet applied`: an addition `RaftNode` refused
+ *   (`ConfChangeRefusedError`, a 409: certainly not applied) never
+ *   commits.
+ * - `acknowledged write lost` (sim_liveness.ts, at the end): every write
+ *   `RaftNode.propose` acknowledged is in the log at its index, and every
+ *   live member's store holds it or a later write of its key.
  *
  * @module
  */
 
-import type { Entry, HardState, Message, NodeId } from "../../raft/core/mod.ts";
+import {
+  decodeConfChange,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+} from "../../raft/core/mod.ts";
 import { majority } from "../../raft/core/quorum.ts";
-import type { ServedRead, SimNode } from "./sim_node.ts";
-import { entryKey, entryText } from "./sim_state_machine.ts";
+import type { KvEntry } from "../../kv/mod.ts";
+import type { SimNode } from "./sim_node.ts";
+import {
+  type AppliedCommand,
+  entryText,
+  hashBytes,
+} from "./sim_state_machine.ts";
+
+/** A read as issued: what it must at least see. */
+export interface IssuedRead {
+  context: string;
+  key: string;
+  /** The highest index committed anywhere when the read was issued. */
+  committed: number;
+  /** The index of the newest acknowledged write of the key then (0: none). */
+  ackedIndex: number;
+}
+
+/** A write RaftNode acknowledged. */
+export interface AckedWrite {
+  key: string;
+  value: string;
+  index: number;
+}
 
 /** A broken invariant, named after the rule. */
 export class InvariantViolation extends Error {
@@ -101,14 +144,28 @@ export class Invariants {
   readonly #votes = new Map<string, NodeId>();
   readonly #marks = new Map<NodeId, Mark>();
   readonly #durable = new Map<NodeId, HardState>();
+  /** The index of the committed entry that added each node as a learner. */
+  readonly #addedAt = new Map<NodeId, number>();
+  /** Nodes whose addition RaftNode refused to the client. */
+  readonly #addRefused = new Set<NodeId>();
   /** The highest index seen committed on any node. */
   maxCommitted = 0;
-  /** Acknowledged writes: value -> the index the proposer applied it at. */
-  readonly acked = new Map<string, number>();
+  /** Acknowledged writes by value. */
+  readonly acked = new Map<string, AckedWrite>();
+  /** The index of the newest acknowledged write of each key. */
+  readonly #ackedIndexOf = new Map<string, number>();
+  /** The highest index of an acknowledged write. */
+  maxAckedIndex = 0;
+  /** The index each client write (`put key=value`, values unique) was applied at by any node. */
+  readonly #writeAppliedAt = new Map<string, number>();
+  /** Client writes answered 503 (not applied), with the error code. */
+  readonly #answered503 = new Map<string, string>();
+  /** How the clients' writes were answered: `2xx`, `503 <code>`, `504 <code>`, `other <code>`. */
+  readonly writeAnswers = new Map<string, number>();
 
   /** Runs every per-node check on `n` (a running node) after a step. */
   checkNode(n: SimNode): void {
-    const raw = n.raw;
+    const raw = n.core;
     if (!raw) return;
     const r = raw.raft;
     const log = r.log;
@@ -152,11 +209,15 @@ export class Invariants {
         `node ${id}: snapshot ${snapIndex}, applied ${applied}, commit ${commit}, last ${last}`,
       );
     }
-    if (n.sm.applied !== applied) {
+    if (n.applied !== applied) {
       fail(
         "state ordering",
-        `node ${id}: state machine at ${n.sm.applied}, core applied ${applied}`,
+        `node ${id}: node applied ${n.applied}, core applied ${applied}`,
       );
+    }
+    if (n.checkedApplied !== applied) {
+      n.checkedApplied = applied;
+      this.#checkImage(n);
     }
 
     if (r.role === "leader") {
@@ -192,7 +253,9 @@ export class Invariants {
             `seen before as ${seen.type}/${seen.text} after term ${seen.prevTerm}`,
         );
       }
-      if (e.index <= commit) this.#noteCommitted(id, e.index, e.term, term);
+      if (e.index <= commit) {
+        this.#noteCommitted(id, e.index, e.term, term, e);
+      }
       prevTerm = e.term;
     }
     if (commit > this.maxCommitted) this.maxCommitted = commit;
@@ -227,7 +290,7 @@ export class Invariants {
     const maxCommitted = this.maxCommitted;
     if (maxCommitted === 0) return;
     for (const n of up) {
-      const r = n.raw?.raft;
+      const r = n.core?.raft;
       if (!r) continue;
       const voters = r.conf().voters;
       if (!voters.includes(n.id)) continue;
@@ -262,7 +325,7 @@ export class Invariants {
           dLast,
           d.term(dLast) ?? 0,
         );
-        const mem = m.raw?.raft.log;
+        const mem = m.core?.raft.log;
         if (
           v === n.id || grantsDurable ||
           (mem &&
@@ -287,10 +350,12 @@ export class Invariants {
     index: number,
     term: number,
     nodeTerm: number,
+    e?: Entry,
   ): void {
     const c = this.#committed[index];
     if (c === undefined) {
       this.#committed[index] = { term, commitTerm: nodeTerm };
+      if (e?.type === "conf") this.#noteConf(index, e);
     } else if (c.term !== term) {
       fail(
         "committed immutable",
@@ -362,28 +427,135 @@ export class Invariants {
     this.#durable.set(n.id, hs);
   }
 
-  /** Checks an entry `n` just applied. */
-  onApplied(n: SimNode, e: Entry): void {
-    const key = entryKey(e);
-    const before = this.#appliedKey[e.index];
-    if (before === undefined) this.#appliedKey[e.index] = key;
-    else if (before !== key) {
+  /** Checks a command `n` just applied (to its key-value store). */
+  onApplied(n: SimNode, c: AppliedCommand): void {
+    const before = this.#appliedKey[c.index];
+    if (before === undefined) this.#appliedKey[c.index] = c.text;
+    else if (before !== c.text) {
       fail(
         "state machine safety",
-        `node ${n.id} applied ${key} at ${e.index}; another node applied ${before}`,
+        `node ${n.id} applied ${c.text} at ${c.index}; another node applied ${before}`,
       );
     }
-    this.#checkImage(n);
+    // Every client write carries a value of its own: the state machine
+    // (not the log: a stale copy is skipped before it) applies it at one
+    // index only, however often the node proposed it again.
+    const at = this.#writeAppliedAt.get(c.text);
+    if (at === undefined) this.#writeAppliedAt.set(c.text, c.index);
+    else if (at !== c.index) {
+      fail(
+        "write applied twice",
+        `node ${n.id} applied ${c.text} at ${c.index}; it was applied at ${at} already`,
+      );
+    }
+    const code = this.#answered503.get(c.text);
+    if (code !== undefined) {
+      fail(
+        "503 yet applied",
+        `node ${n.id} applied ${c.text} at ${c.index}; its client was answered 503 ${code}`,
+      );
+    }
   }
 
-  /** Checks the state machine `n` restored from a snapshot. */
-  onRestored(n: SimNode): void {
-    this.#checkImage(n);
+  /**
+   * Records how a client's write `text` (`put key=value`) was answered,
+   * as HTTP would (`status` from the error's code, 200 for an
+   * acknowledgement); a 503 promises it was not applied, and never will be.
+   */
+  onWriteAnswered(text: string, status: number, code: string): void {
+    const kind = status < 300
+      ? "2xx"
+      : status === 503 || status === 504
+      ? `${status} ${code}`
+      : `other ${status} ${code}`;
+    this.writeAnswers.set(kind, (this.writeAnswers.get(kind) ?? 0) + 1);
+    if (status !== 503) return;
+    this.#answered503.set(text, code);
+    const at = this.#writeAppliedAt.get(text);
+    if (at !== undefined) {
+      fail(
+        "503 yet applied",
+        `${text} was answered 503 ${code}; it was applied at ${at}`,
+      );
+    }
   }
 
+  /**
+   * The answer checks over the whole run (at its end, once every node
+   * caught up): no write answered 503 was applied anywhere. (Each apply
+   * and each answer is checked as it happens too.)
+   */
+  checkAnswers(): void {
+    for (const [text, code] of this.#answered503) {
+      const at = this.#writeAppliedAt.get(text);
+      if (at !== undefined) {
+        fail(
+          "503 yet applied",
+          `${text} was answered 503 ${code}; it was applied at ${at}`,
+        );
+      }
+    }
+  }
+
+  /** Checks a committed membership change: each node is added once. */
+  #noteConf(index: number, e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    if (cc.type !== "addLearner") return;
+    if (this.#addRefused.has(cc.node)) {
+      fail(
+        "refused yet applied",
+        `the addition of node ${cc.node} was refused to its client, yet committed at ${index}`,
+      );
+    }
+    const before = this.#addedAt.get(cc.node);
+    if (before === undefined) this.#addedAt.set(cc.node, index);
+    else if (before !== index) {
+      fail(
+        "membership applied twice",
+        `node ${cc.node} was added at ${before} and again at ${index}`,
+      );
+    }
+  }
+
+  /** Notes that RaftNode refused the addition of `node` to its client. */
+  onAddRefused(node: NodeId): void {
+    this.#addRefused.add(node);
+    const at = this.#addedAt.get(node);
+    if (at !== undefined) {
+      fail(
+        "refused yet applied",
+        `the addition of node ${node}, committed at ${at}, was refused to its client`,
+      );
+    }
+  }
+
+  /** Checks a write RaftNode acknowledged through `n`: applied there, with its key at least that new. */
+  checkAckApplied(
+    n: SimNode,
+    applied: number,
+    got: KvEntry | undefined,
+    index: number,
+  ): void {
+    if (applied < index || (got?.index ?? 0) < index) {
+      fail(
+        "acknowledged before applied",
+        `node ${n.id} acknowledged the write at ${index} with applied ${applied} and its key from ${
+          got?.index ?? "none"
+        }`,
+      );
+    }
+  }
+
+  /** What another node applied at `index` (a command's text), if any. */
+  appliedAt(index: number): string | undefined {
+    return this.#appliedKey[index];
+  }
+
+  /** Checks the state machine of `n`, at its applied index, against every other's there. */
   #checkImage(n: SimNode): void {
-    const { applied, hash } = n.sm;
-    if (applied === 0) return;
+    const applied = n.applied;
+    if (applied <= 0 || !n.sm) return;
+    const hash = hashBytes(n.sm.store.snapshot());
     const before = this.#hashAt[applied];
     if (before === undefined) this.#hashAt[applied] = hash;
     else if (before !== hash) {
@@ -394,21 +566,52 @@ export class Invariants {
     }
   }
 
-  /** Checks a read as it is served by `n`. */
-  onReadServed(n: SimNode, read: ServedRead): void {
-    if (
-      read.index < read.committedAtIssue || n.sm.applied < read.committedAtIssue
-    ) {
+  /** Notes a read as a client issues it: what it must see. */
+  readIssued(key: string, context: string): IssuedRead {
+    return {
+      context,
+      key,
+      committed: this.maxCommitted,
+      ackedIndex: this.#ackedIndexOf.get(key) ?? 0,
+    };
+  }
+
+  /** Checks a read `n` served after its barrier: `applied` is the node's index, `got` the key's entry. */
+  onReadServed(
+    n: SimNode,
+    applied: number,
+    got: KvEntry | undefined,
+    read: IssuedRead,
+  ): void {
+    if (applied < read.committed) {
       fail(
         "linearizable read",
-        `node ${n.id} served read ${read.context} at index ${read.index} (state ${n.sm.applied}); ` +
-          `index ${read.committedAtIssue} was committed before it was issued`,
+        `node ${n.id} served read ${read.context} at applied ${applied}; ` +
+          `index ${read.committed} was committed before it was issued`,
+      );
+    }
+    if ((got?.index ?? 0) < read.ackedIndex) {
+      fail(
+        "stale read",
+        `node ${n.id} served read ${read.context} of ${read.key} from the write at ${
+          got?.index ?? "none"
+        }; the write at ${read.ackedIndex} was acknowledged before the read was issued`,
       );
     }
   }
 
-  /** Records an acknowledged write. */
-  onAcked(value: string, index: number): void {
-    if (!this.acked.has(value)) this.acked.set(value, index);
+  /** Records a write RaftNode acknowledged. */
+  onAcked(key: string, value: string, index: number): void {
+    if (this.acked.has(value)) return;
+    this.acked.set(value, { key, value, index });
+    if (index > (this.#ackedIndexOf.get(key) ?? 0)) {
+      this.#ackedIndexOf.set(key, index);
+    }
+    if (index > this.maxAckedIndex) this.maxAckedIndex = index;
+  }
+
+  /** The newest acknowledged write of each key: key -> index. */
+  ackedIndexes(): ReadonlyMap<string, number> {
+    return this.#ackedIndexOf;
   }
 }

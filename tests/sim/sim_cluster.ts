@@ -1,11 +1,15 @@
 /**
- * The simulation of one seed: a cluster of {@linkcode SimNode}s on a
- * {@linkcode SimNetwork}, driven by one agenda of timed events (node ticks on
- * each node's own drifting clock, Ready writes with disk latency, message
- * deliveries, crashes and restarts, and a global clock that runs the fault
- * schedule and the client workload). Every event is one step; after every
- * step the {@linkcode Invariants} are checked on the node it touched, and
- * the electability check on every running node.
+ * The simulation of one seed: a cluster of {@linkcode SimNode}s (each the
+ * production `RaftNode` over the real disk storage and key-value store) on
+ * a {@linkcode SimNetwork}, driven by one agenda of timed events: node
+ * ticks on each node's own drifting clock, runs of each node's Ready loop
+ * (queued through the node's injected `schedule`), completions of its disk
+ * writes after a simulated latency, message deliveries, crashes and
+ * restarts, client deadlines, and a global clock that runs the fault
+ * schedule and the client workload. Every event is one step; after it the
+ * node it touched settles (`RaftNode.idle`), then the
+ * {@linkcode Invariants} are checked on that node, and the electability
+ * check on every running node.
  *
  * A run has two phases: `faults` (workload plus loss, duplication, delay,
  * partitions, crashes with torn writes, membership churn, transfers), then
@@ -18,17 +22,19 @@
  */
 
 import {
-  type ConfChange,
-  decodeConfChange,
-  type Entry,
+  ConfChangeRefusedError,
   type Message,
   type NodeId,
   RaftKvError,
+  seededRng,
 } from "../../raft/core/mod.ts";
+import { type LogFields, type Logger } from "../../raft/core/mod.ts";
+import { PeerRemovedError, RaftMetrics, RaftNode } from "../../raft/mod.ts";
+import { encodeCommand } from "../../kv/mod.ts";
 import { SimRng } from "./sim_rng.ts";
-import { type Timed, TimedQueue } from "./sim_heap.ts";
+import { TimedQueue } from "./sim_heap.ts";
 import { CALM, SimNetwork } from "./sim_network.ts";
-import { type NodeObserver, type ServedRead, SimNode } from "./sim_node.ts";
+import { type DiskOp, SimNode, SimNodeStorage } from "./sim_node.ts";
 import type { DurableStore } from "./sim_storage.ts";
 import { DiskDurableStore, type DiskStoreOptions } from "./sim_disk_store.ts";
 import {
@@ -37,10 +43,14 @@ import {
   zeroDiskCounts,
 } from "./sim_counting_fs.ts";
 import { Invariants, InvariantViolation } from "./invariants.ts";
+import { STATUS_BY_CODE } from "../../http/mod.ts";
 import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
 import {
+  type AbortEvent,
   type ClockEvent,
+  type ConfEvent,
+  describeBatch,
   type FlapEvent,
   formatStep,
   type LifeEvent,
@@ -52,6 +62,7 @@ import {
 import { describeNodes, replayCommand, SimFailure } from "./sim_report.ts";
 import { checkAcknowledgedWrites, LivenessProbe } from "./sim_liveness.ts";
 import { Faults } from "./sim_faults.ts";
+import { type AppliedCommand, SimStateMachine } from "./sim_state_machine.ts";
 
 export { replayCommand, SimFailure } from "./sim_report.ts";
 
@@ -92,15 +103,33 @@ export interface SimResult {
   /** Leadership transfers that reached the TimeoutNow step. */
   transfers: number;
   snapshotsSent: number;
+  /** Snapshots read back from their file to be sent (the lazy send). */
+  snapshotReads: number;
+  /** Snapshots the nodes took in the background. */
+  snapshotsTaken: number;
+  /** Crashes of a leader inside its write of entries it had already sent. */
+  leaderWriteCrashes: number;
+  /** Crashes of a node about to propose a membership change again. */
+  retryCrashes: number;
   messages: number;
   livenessTicks: number;
+  /** How the clients' writes were answered (`2xx`, `503 <code>`, `504 <code>`). */
+  writeAnswers: Map<string, number>;
+  /** Writes proposed again (same id) after a leader change; stale copies applied as no-ops. */
+  proposalsRetried: number;
+  staleCopiesSkipped: number;
 }
 
-const TRACE_KEEP = 60;
+/** How many trace lines a failure report shows. */
+const TRACE_KEEP = 80;
+/** How long a client waits for a write, read or change before it gives up (ms). */
+const CLIENT_TIMEOUT_MS = 3000;
+/** Keys the clients write and read (few, so reads meet recent writes). */
+const KEYS = 6;
 const encoder = new TextEncoder();
 
 /** One seeded simulation run. */
-export class Simulation implements NodeObserver {
+export class Simulation {
   readonly seed: number;
   readonly config: SimConfig;
   readonly invariants = new Invariants();
@@ -121,8 +150,14 @@ export class Simulation implements NodeObserver {
     transfers: 0,
     snapshotsSent: 0,
     readsServed: 0,
+    snapshotReads: 0,
+    snapshotsTaken: 0,
+    leaderWriteCrashes: 0,
+    retryCrashes: 0,
   };
   readonly #confIndexes = new Set<number>();
+  /** One registry for every node of the run (the retry and stale-copy counts). */
+  readonly #metrics = new RaftMetrics();
   readonly #agenda = new TimedQueue<SimEvent>();
   #seq = 0;
   readonly #trace: TraceItem[] = [];
@@ -132,9 +167,14 @@ export class Simulation implements NodeObserver {
   readonly #stopping = new Set<NodeId>();
   readonly #workload: Workload;
   #nextId = 1;
+  readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
   readonly #faults: Faults;
   #newestLeaderTerm = 0;
+  /** A failure found outside a step (a client's promise, a node's fatal stop). */
+  #asyncFailure: unknown;
+  #values = 0;
+  #reads = 0;
 
   constructor(opts: SimOptions) {
     this.seed = opts.seed;
@@ -156,8 +196,8 @@ export class Simulation implements NodeObserver {
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
       liveMembers: () => this.liveMembers(),
-      propose: (n, v) => this.propose(n, v),
-      acked: this.invariants.acked,
+      propose: (n, v) => this.propose(n, "live", v),
+      acked: this.invariants,
     }, this.config.livenessTicks);
   }
 
@@ -168,7 +208,8 @@ export class Simulation implements NodeObserver {
     try {
       await this.#bootstrap();
       await this.#loop();
-      checkAcknowledgedWrites(this.liveMembers(), this.invariants.acked);
+      checkAcknowledgedWrites(this.liveMembers(), this.invariants);
+      this.invariants.checkAnswers();
     } catch (e) {
       throw this.#failure(e);
     }
@@ -178,7 +219,7 @@ export class Simulation implements NodeObserver {
       steps: this.step,
       ticks: lastTick,
       nodes: this.config.nodes,
-      maxTerm: Math.max(0, ...this.#up().map((n) => n.node.raft.term)),
+      maxTerm: Math.max(0, ...this.#up().map((n) => n.core!.raft.term)),
       committed: this.invariants.maxCommitted,
       acked: this.invariants.acked.size,
       readsServed: this.stats.readsServed,
@@ -190,25 +231,25 @@ export class Simulation implements NodeObserver {
       removed: this.stats.removed,
       transfers: this.stats.transfers,
       snapshotsSent: this.stats.snapshotsSent,
+      snapshotReads: this.stats.snapshotReads,
+      snapshotsTaken: this.stats.snapshotsTaken,
+      leaderWriteCrashes: this.stats.leaderWriteCrashes,
+      retryCrashes: this.stats.retryCrashes,
       messages: this.network.counts.sent,
       livenessTicks: this.#liveness.ticks,
+      writeAnswers: this.invariants.writeAnswers,
+      proposalsRetried: this.#metrics.proposalsRetried.value,
+      staleCopiesSkipped: this.#metrics.staleEntriesSkipped.value,
     };
   }
 
   async #bootstrap(): Promise<void> {
     const founders: NodeId[] = [];
     for (let i = 0; i < this.config.nodes; i++) founders.push(this.#nextId++);
+    for (const id of founders) this.#founders.set(id, urlOf(id));
     for (const id of founders) {
-      const n = this.#create(id);
-      await n.start(this.config.settings, this.rng.nodes.fork());
-      n.node.bootstrap(founders.map((p) => ({ id: p, context: `node-${p}` })));
-      n.takeReady();
-      await n.completeReady(
-        this.config.settings,
-        this,
-        (m) => this.#send(n, m),
-      );
-      this.#check(n);
+      const n = this.#create(id, true);
+      await this.#start(n);
       this.#scheduleTick(n, this.rng.nodes.intn(TICK_MS));
     }
     this.schedule({ kind: "clock", tick: 0 }, 0);
@@ -228,7 +269,7 @@ export class Simulation implements NodeObserver {
         this.now = delivery.at;
         this.step++;
         this.#note({ kind: "deliver", msg: delivery.msg, cut });
-        this.#deliver(delivery.msg, cut);
+        await this.#deliver(delivery.msg, cut);
       } else {
         this.#agenda.pop();
         this.now = ev!.at;
@@ -237,10 +278,10 @@ export class Simulation implements NodeObserver {
         if (ev!.kind === "clock") {
           if (await this.#clock(ev!.tick)) return;
         } else {
-          const p = this.#handle(ev!);
-          if (p) await p;
+          await this.#handle(ev!);
         }
       }
+      if (this.#asyncFailure !== undefined) throw this.#asyncFailure;
       if (this.now > deadline) {
         throw new InvariantViolation("liveness", "run overran its deadline");
       }
@@ -251,7 +292,14 @@ export class Simulation implements NodeObserver {
 
   /** Puts `ev` on the agenda at time `at`. */
   schedule(
-    ev: NodeEvent | ReportEvent | LifeEvent | ClockEvent | FlapEvent,
+    ev:
+      | NodeEvent
+      | ReportEvent
+      | LifeEvent
+      | ClockEvent
+      | FlapEvent
+      | AbortEvent
+      | ConfEvent,
     at: number,
   ): void {
     this.#agenda.push({ ...ev, at, seq: this.#seq++ } as SimEvent);
@@ -264,18 +312,6 @@ export class Simulation implements NodeObserver {
     );
   }
 
-  /** Schedules taking the node's Ready, if it has one and no write is in flight. */
-  scheduleReady(n: SimNode): void {
-    if (
-      n.state !== "up" || n.readyScheduled || n.inflight || !n.node.hasReady()
-    ) return;
-    n.readyScheduled = true;
-    this.schedule(
-      { kind: "take", node: n.id, inc: n.incarnation },
-      this.now + this.rng.disk.intn(2),
-    );
-  }
-
   #diskLatency(): number {
     const c = this.config;
     let ms = this.rng.disk.exp(c.diskMeanMs);
@@ -285,20 +321,49 @@ export class Simulation implements NodeObserver {
     return ms;
   }
 
-  // ---- events -------------------------------------------------------------------
-
-  /** Handles one event; returns a promise only when it has to wait for storage. */
-  #handle(ev: SimEvent): Promise<void> | void {
-    if (ev.kind === "restart") return this.#restart(ev.node);
-    if (ev.kind === "stop") return this.#stop(ev.node);
-    if (ev.kind === "clock") return;
-    if (ev.kind === "flap") return this.#faults.flap(ev);
-    return this.#handleNodeEvent(ev);
+  /** Queues a write the node asked for; its completion goes on the agenda. */
+  #enqueueDisk(n: SimNode, inc: number, op: DiskOp): void {
+    if (n.incarnation !== inc || n.state !== "up") return;
+    n.disk.push(op);
+    if (op.kind === "save") {
+      this.note(`node ${n.id} ready: ${describeBatch(op.batch)}`);
+    } else if (op.kind === "snapshot") {
+      this.note(`node ${n.id} writes snapshot ${op.snap.meta.index}`);
+    } else this.note(`node ${n.id} reads its snapshot back to send it`);
+    this.#scheduleDisk(n);
   }
 
-  #handleNodeEvent(
-    ev: Timed & (NodeEvent | ReportEvent),
-  ): Promise<void> | void {
+  #scheduleDisk(n: SimNode): void {
+    if (n.diskScheduled || n.disk.length === 0) return;
+    n.diskScheduled = true;
+    this.schedule(
+      { kind: "disk", node: n.id, inc: n.incarnation },
+      this.now + this.#diskLatency(),
+    );
+  }
+
+  // ---- events -------------------------------------------------------------------
+
+  async #handle(ev: SimEvent): Promise<void> {
+    switch (ev.kind) {
+      case "restart":
+        return this.#restart(ev.node);
+      case "stop":
+        return this.#stop(ev.node);
+      case "clock":
+        return;
+      case "flap":
+        return this.#faults.flap(ev);
+      case "abort":
+        ev.ctl.abort(new RaftKvError("timeout", `client gave up: ${ev.what}`));
+        return this.#settleAll();
+      case "conf": {
+        const via = this.nodes.get(ev.node)!;
+        if (via.state !== "up" || via.incarnation !== ev.inc) return;
+        await this.#workload.changeMembership(via);
+        return this.#settleAll();
+      }
+    }
     const n = this.nodes.get(ev.node)!;
     if (n.state !== "up" || n.incarnation !== ev.inc) return;
     switch (ev.kind) {
@@ -306,38 +371,68 @@ export class Simulation implements NodeObserver {
         n.node.tick();
         this.#scheduleTick(n, n.tickMs);
         break;
-      case "take":
-        n.readyScheduled = false;
-        if (n.takeReady()) {
-          n.readyScheduled = true;
-          this.schedule(
-            { kind: "complete", node: n.id, inc: n.incarnation },
-            this.now + this.#diskLatency(),
-          );
-        }
+      case "run":
+        ev.fn();
         break;
-      case "complete":
-        n.readyScheduled = false;
-        return this.#complete(n);
+      case "disk":
+        n.diskScheduled = false;
+        if (!await this.#completeDisk(n)) return;
+        break;
       case "report":
         if (ev.what === "unreachable") n.node.reportUnreachable(ev.peer);
+        else if (ev.what === "removed") n.node.removedByPeer();
         else n.node.reportSnapshot(ev.peer, ev.what === "snapOk");
         break;
     }
-    this.#check(n);
-    this.scheduleReady(n);
+    await this.#settle(n);
   }
 
-  async #complete(n: SimNode): Promise<void> {
-    if (await this.#faults.crashInsideSnapshotWrite(n)) return;
-    await n.completeReady(this.config.settings, this, (m) => this.#send(n, m));
-    if (n.state !== "up") return;
-    this.#check(n);
-    this.scheduleReady(n);
+  /**
+   * Completes the oldest write in the node's disk queue (or crashes the
+   * node inside it). Returns false when the node crashed.
+   */
+  async #completeDisk(n: SimNode): Promise<boolean> {
+    const op = n.disk[0];
+    if (!op) return true;
+    if (await this.#faults.crashInsideWrite(n, op)) return false;
+    n.disk.shift();
+    try {
+      if (op.kind === "save") {
+        await n.durable.persist(op.batch);
+        this.invariants.onPersisted(n);
+        op.resolve();
+      } else if (op.kind === "snapshot") {
+        await n.durable.saveSnapshot(op.snap);
+        this.stats.snapshotsTaken++;
+        this.invariants.onPersisted(n);
+        op.resolve();
+      } else {
+        this.stats.snapshotReads++;
+        op.resolve(await (await n.durable.open()).loadSnapshot());
+      }
+    } catch (e) {
+      if (e instanceof InvariantViolation) throw e;
+      op.reject(e);
+    }
+    this.#scheduleDisk(n);
+    return true;
   }
 
-  #send(from: SimNode, m: Message): void {
-    this.invariants.onSend(from, m);
+  /** Lets `n` finish what the step started, then checks it. */
+  async #settle(n: SimNode): Promise<void> {
+    await n.settle();
+    if (n.state === "up") this.#check(n);
+  }
+
+  async #settleAll(): Promise<void> {
+    for (const n of this.#up()) await this.#settle(n);
+  }
+
+  #send(from: SimNode, inc: number, m: Message): void {
+    if (from.incarnation !== inc || from.state !== "up") return;
+    // A violation found inside the node's loop is the run's failure, not
+    // an error for the node to stop on.
+    if (!this.#guard(() => this.invariants.onSend(from, m))) return;
     if (m.type === "snap") this.stats.snapshotsSent++;
     if (m.type === "timeoutNow") this.stats.transfers++;
     if (m.type === "voteResp" && !m.reject) this.#faults.onVoteGranted(from);
@@ -354,7 +449,7 @@ export class Simulation implements NodeObserver {
     );
   }
 
-  #deliver(m: Message, cut: boolean): void {
+  async #deliver(m: Message, cut: boolean): Promise<void> {
     const to = this.nodes.get(m.to);
     if (cut || !to || to.state !== "up") {
       if (m.type === "snap") this.#report(m.from, m.to, "snapFail");
@@ -363,10 +458,18 @@ export class Simulation implements NodeObserver {
       }
       return;
     }
-    to.node.step(m);
+    try {
+      to.node.receive([m]);
+    } catch (e) {
+      // As the peer endpoint does: a removed sender hears it must stop; a
+      // stopped receiver answers nothing.
+      if (e instanceof PeerRemovedError) {
+        this.#report(m.from, m.to, "removed");
+      } else if (!(e instanceof RaftKvError && e.code === "stopped")) throw e;
+      return;
+    }
     if (m.type === "snap") this.#report(m.from, m.to, "snapOk");
-    this.#check(to);
-    this.scheduleReady(to);
+    await this.#settle(to);
   }
 
   /** The global clock: faults and workload, or the liveness phase. Returns true when the run is over. */
@@ -376,21 +479,21 @@ export class Simulation implements NodeObserver {
       if (tick < this.config.faultTicks) {
         await this.#faults.tick();
         await this.#workload.tick();
+        await this.#settleAll();
         return false;
       }
       await this.#heal();
     }
-    return this.#liveness.tick(tick - this.config.faultTicks);
+    const done = this.#liveness.tick(tick - this.config.faultTicks);
+    await this.#settleAll();
+    return done;
   }
 
   async #restart(id: NodeId): Promise<void> {
     const n = this.nodes.get(id)!;
     if (n.state !== "down") return;
-    await n.start(this.config.settings, this.rng.nodes.fork());
-    this.invariants.onRestored(n);
-    this.#check(n);
+    await this.#start(n);
     this.#scheduleTick(n, this.rng.nodes.intn(n.tickMs));
-    this.scheduleReady(n);
   }
 
   async #stop(id: NodeId): Promise<void> {
@@ -400,9 +503,9 @@ export class Simulation implements NodeObserver {
     this.note(`node ${id} decommissioned`);
   }
 
-  // ---- cluster API for the workload ---------------------------------------------------
+  // ---- nodes ----------------------------------------------------------------------
 
-  #create(id: NodeId): SimNode {
+  #create(id: NodeId, founder: boolean): SimNode {
     const durable = this.#durable({
       id,
       rng: this.#storageRng.fork(),
@@ -411,18 +514,143 @@ export class Simulation implements NodeObserver {
       catchUpEntries: this.config.settings.keepAfterSnapshot,
       note: (text) => this.note(text),
     });
-    const n = new SimNode(id, durable);
+    const n = new SimNode(id, durable, founder);
     n.tickMs = TICK_MS + this.rng.nodes.range(-1, 1);
     this.nodes.set(id, n);
     this.ids.push(id);
     return n;
   }
 
+  /** Starts a new incarnation of `n`: a RaftNode over what is durable. */
+  async #start(n: SimNode): Promise<void> {
+    const disk = await n.durable.open();
+    const inc = ++n.incarnation;
+    const s = this.config.settings;
+    const rng = this.rng.nodes.fork();
+    const sm = new SimStateMachine({ applied: (c) => this.#onApplied(n, c) });
+    const node = new RaftNode({
+      id: n.id,
+      peers: new Map(this.#founders),
+      join: !n.founder,
+      storage: new SimNodeStorage(disk, (op) => this.#enqueueDisk(n, inc, op)),
+      stateMachine: sm,
+      rng: seededRng(rng.intn(2 ** 31)),
+      epoch: rng.intn(2 ** 31),
+      logger: this.#logger(n, inc),
+      electionTicks: s.electionTicks,
+      heartbeatTicks: s.heartbeatTicks,
+      snapshotEntries: s.snapshotEvery,
+      snapshotLogPercent: s.snapshotLogPercent,
+      // Steps of applying a received snapshot yield as a microtask: the
+      // simulator's clock, not a timer, moves the run on.
+      yieldTurn: () => Promise.resolve(),
+      now: () => this.now,
+      wallClock: () => this.now,
+      schedule: (fn) => {
+        if (n.incarnation !== inc || n.state !== "up") return;
+        this.schedule(
+          { kind: "run", node: n.id, inc, fn },
+          this.now + this.rng.disk.intn(2),
+        );
+      },
+      metrics: this.#metrics,
+      core: {
+        preVote: s.preVote,
+        checkQuorum: s.checkQuorum,
+        maxMsgBytes: s.maxMsgBytes,
+        maxInflightMsgs: s.maxInflightMsgs,
+      },
+    });
+    node.setTransport({
+      send: (msgs) => {
+        for (const m of msgs) this.#send(n, inc, m);
+      },
+    });
+    node.onStop = (reason, fatal) => {
+      if (n.incarnation !== inc) return;
+      if (fatal) {
+        this.#asyncFailure ??= new InvariantViolation(
+          "node stopped",
+          `node ${n.id}: ${reason.message}`,
+        );
+        return;
+      }
+      this.note(`node ${n.id} stops: ${reason.message}`);
+      // The operator takes it away a little later.
+      this.schedule({ kind: "stop", node: n.id }, this.now + 1);
+    };
+    n.rn = node;
+    n.sm = sm;
+    n.state = "up";
+    node.start();
+    await this.#settle(n);
+  }
+
+  /** The node's log lines as trace lines; a few of them drive targeted faults. */
+  #logger(n: SimNode, inc: number): Logger {
+    const line = (level: string) => (msg: string, f?: LogFields) => {
+      if (n.incarnation !== inc) return;
+      this.note(
+        `node ${n.id} ${level}: ${msg}${f ? ` ${JSON.stringify(f)}` : ""}`,
+      );
+      if (msg === "membership changed") this.#onConfApplied(f ?? {});
+      if (msg === "membership change waited for a pending one") {
+        this.#faults.onMembershipRetry(n);
+      }
+      // A user's change right behind the leader's automatic promotion
+      // meets it pending: the node waits for it and proposes again.
+      if (
+        msg === "promoting caught-up learner" && this.phase === "faults" &&
+        this.rng.client.chance(this.config.confOnPromotionRate)
+      ) {
+        this.schedule({ kind: "conf", node: n.id, inc }, this.now);
+      }
+    };
+    return {
+      debug() {},
+      info: line("info"),
+      warn: line("warn"),
+      error: line("error"),
+    };
+  }
+
+  /** Runs `check`; a violation is kept as the run's failure. False then. */
+  #guard(check: () => void): boolean {
+    try {
+      check();
+      return true;
+    } catch (e) {
+      this.#asyncFailure ??= e;
+      return false;
+    }
+  }
+
+  #onApplied(n: SimNode, c: AppliedCommand): void {
+    this.#guard(() => this.invariants.onApplied(n, c));
+    if (c.key === "live") this.#liveness.onApplied(c.value, c.index);
+  }
+
+  #onConfApplied(f: LogFields): void {
+    const index = Number(f.index), node = Number(f.node);
+    if (index > this.config.nodes && !this.#confIndexes.has(index)) {
+      this.#confIndexes.add(index);
+      if (f.change === "addLearner") this.stats.added++;
+      else if (f.change === "addVoter") this.stats.promoted++;
+      else this.stats.removed++;
+    }
+    if (f.change !== "remove" || this.#stopping.has(node)) return;
+    this.#stopping.add(node);
+    // A removed node is shut down a little later, as an operator would.
+    this.schedule(
+      { kind: "stop", node },
+      this.now + this.rng.faults.range(0, 300),
+    );
+  }
+
   /** Starts a brand-new empty node with a never-used id (to be added as a learner). */
   async spawn(): Promise<SimNode> {
-    const n = this.#create(this.#nextId++);
-    await n.start(this.config.settings, this.rng.nodes.fork());
-    this.#check(n);
+    const n = this.#create(this.#nextId++, false);
+    await this.#start(n);
     this.#scheduleTick(n, this.rng.nodes.intn(n.tickMs));
     return n;
   }
@@ -445,103 +673,154 @@ export class Simulation implements NodeObserver {
   leader(): SimNode | undefined {
     let best: SimNode | undefined;
     for (const n of this.#up()) {
-      const r = n.node.raft;
-      if (r.role === "leader" && (!best || r.term > best.node.raft.term)) {
+      const r = n.core!.raft;
+      if (r.role === "leader" && (!best || r.term > best.core!.raft.term)) {
         best = n;
       }
     }
     return best;
   }
 
+  // ---- clients ------------------------------------------------------------------------
+
+  /** A deadline for one client request, as an HTTP client has. */
+  #deadline(what: string): AbortSignal {
+    const ctl = new AbortController();
+    this.schedule({ kind: "abort", ctl, what }, this.now + CLIENT_TIMEOUT_MS);
+    return ctl.signal;
+  }
+
   /**
-   * Runs a client request against `n` (a proposal, read, change or
-   * transfer). Refusals the core reports with a typed error are the
-   * client's problem, not a failure; anything else propagates.
+   * Runs a client request against `n` through the node's own API. Typed
+   * refusals and give-ups are the client's problem; anything else (an
+   * untyped error, a core assertion) fails the run.
    */
-  request(n: SimNode, op: (n: SimNode) => void): boolean {
-    let ok = true;
+  #request<T>(
+    what: string,
+    op: () => Promise<T>,
+    ok?: (v: T) => void,
+    refused?: (e: RaftKvError) => void,
+  ): void {
+    const bad = (e: unknown) => {
+      if (e instanceof RaftKvError && e.code !== "assertion") {
+        if (refused) this.#guard(() => refused(e));
+        return;
+      }
+      this.note(`client request ${what} failed: ${String(e)}`);
+      this.#asyncFailure ??= e;
+    };
+    let p: Promise<T>;
     try {
-      op(n);
+      p = op();
     } catch (e) {
-      if (!(e instanceof RaftKvError) || e.code === "assertion") throw e;
-      ok = false;
+      bad(e);
+      return;
     }
-    this.#check(n);
-    this.scheduleReady(n);
-    return ok;
+    p.then((v) => {
+      try {
+        ok?.(v);
+      } catch (e) {
+        this.#asyncFailure ??= e;
+      }
+    }, bad);
   }
 
-  /** Proposes the unique `value` through `n`. */
-  propose(n: SimNode, value: string): void {
-    this.request(n, (x) => {
-      x.node.propose(encoder.encode(value));
-      x.proposals.add(value);
+  /** Writes `key` = the unique `value` through `n`; the acknowledgement is RaftNode's. */
+  propose(n: SimNode, key: string, value: string): void {
+    const node = n.node;
+    const cmd = encodeCommand({
+      op: "put",
+      key,
+      value: encoder.encode(value),
     });
+    const sm = n.sm!;
+    const text = `put ${key}=${value}`;
+    this.#request(
+      text,
+      () => node.propose(cmd, this.#deadline(text)),
+      (a) => {
+        this.invariants.onWriteAnswered(text, 200, "");
+        this.invariants.onAcked(key, value, a.index);
+        this.invariants.checkAckApplied(
+          n,
+          node.applied(),
+          sm.store.get(key),
+          a.index,
+        );
+      },
+      (e) =>
+        this.invariants.onWriteAnswered(
+          text,
+          STATUS_BY_CODE.get(e.code) ?? 500,
+          e.code,
+        ),
+    );
   }
 
-  /** Issues a ReadIndex read through `n`. */
-  read(n: SimNode, context: string): void {
-    const committed = this.invariants.maxCommitted;
-    this.request(n, (x) => {
-      x.node.readIndex(context);
-      x.reads.set(context, committed);
-    });
+  /** A client write of a fresh value to one of the keys. */
+  write(n: SimNode): void {
+    this.propose(
+      n,
+      `k${this.rng.client.intn(KEYS)}`,
+      `v${++this.#values}`,
+    );
   }
 
-  /** Proposes a membership change through `n`. */
-  changeConf(n: SimNode, cc: ConfChange): void {
-    this.note(`client: ${cc.type} ${cc.node} via ${n.id}`);
-    this.request(n, (x) => x.node.proposeConfChange(cc));
+  /** A linearizable read of one key through `n`: a barrier, then the local store. */
+  read(n: SimNode): void {
+    const key = `k${this.rng.client.intn(KEYS)}`;
+    const node = n.node, sm = n.sm!;
+    const issued = this.invariants.readIssued(key, `r${++this.#reads}`);
+    this.#request(
+      issued.context,
+      () => node.readBarrier(this.#deadline(`read ${key}`)),
+      () => {
+        this.stats.readsServed++;
+        this.invariants.onReadServed(
+          n,
+          node.applied(),
+          sm.store.get(key),
+          issued,
+        );
+      },
+    );
+  }
+
+  /** Adds the brand-new node `fresh` through `via`, as a voter (promoted once caught up) or a learner. */
+  addMember(via: SimNode, fresh: SimNode, role: "voter" | "learner"): void {
+    this.note(`client: add ${fresh.id} as ${role} via ${via.id}`);
+    const node = via.node;
+    this.#request(
+      "add",
+      () =>
+        node.addMember(fresh.id, urlOf(fresh.id), role, this.#deadline("add")),
+      undefined,
+      (e) => {
+        if (e instanceof ConfChangeRefusedError) {
+          this.invariants.onAddRefused(fresh.id);
+        }
+      },
+    );
+  }
+
+  /** Removes member `id` through `via`. */
+  removeMember(via: SimNode, id: NodeId): void {
+    this.note(`client: remove ${id} via ${via.id}`);
+    const node = via.node;
+    this.#request(
+      "remove",
+      () => node.removeMember(id, this.#deadline("remove")),
+    );
   }
 
   /** Asks `n` to move leadership to `target`. */
   transfer(n: SimNode, target: NodeId): void {
     this.note(`client: transfer to ${target} via ${n.id}`);
-    this.request(n, (x) => x.node.transferLeader(target));
-  }
-
-  // ---- observer ---------------------------------------------------------------------
-
-  /** @inheritdoc */
-  persisted(n: SimNode): void {
-    this.invariants.onPersisted(n);
-  }
-
-  /** @inheritdoc */
-  restored(n: SimNode): void {
-    this.invariants.onRestored(n);
-  }
-
-  /** @inheritdoc */
-  applied(n: SimNode, e: Entry, value: string | undefined): void {
-    this.invariants.onApplied(n, e);
-    if (value !== undefined) this.#liveness.onApplied(value, e.index);
-    if (e.type !== "conf") return;
-    const cc = decodeConfChange(e.data);
-    if (e.index > this.config.nodes && !this.#confIndexes.has(e.index)) {
-      this.#confIndexes.add(e.index);
-      if (cc.type === "addLearner") this.stats.added++;
-      else if (cc.type === "addVoter") this.stats.promoted++;
-      else this.stats.removed++;
-    }
-    if (cc.type !== "remove" || this.#stopping.has(cc.node)) return;
-    this.#stopping.add(cc.node);
-    // A removed node is shut down a little later, as an operator would.
-    this.schedule(
-      { kind: "stop", node: cc.node },
-      this.now + this.rng.faults.range(0, 300),
+    const node = n.node;
+    this.#request(
+      "transfer",
+      () => node.transferLeader(target, this.#deadline("transfer")),
     );
-  }
-
-  /** @inheritdoc */
-  acked(_n: SimNode, value: string, index: number): void {
-    this.invariants.onAcked(value, index);
-  }
-
-  /** @inheritdoc */
-  readServed(n: SimNode, read: ServedRead): void {
-    this.stats.readsServed++;
-    this.invariants.onReadServed(n, read);
   }
 
   // ---- liveness ------------------------------------------------------------------------
@@ -561,7 +840,7 @@ export class Simulation implements NodeObserver {
   liveMembers(): SimNode[] {
     const leader = this.leader();
     if (!leader) return [];
-    const conf = leader.node.raft.conf();
+    const conf = leader.core!.raft.conf();
     return [...conf.voters, ...conf.learners].map((id) => this.nodes.get(id))
       .filter((n): n is SimNode => n !== undefined && n.state === "up");
   }
@@ -587,7 +866,7 @@ export class Simulation implements NodeObserver {
   #check(n: SimNode): void {
     this.invariants.checkNode(n);
     this.invariants.checkElectable(this.#up(), (id) => this.nodes.get(id));
-    const r = n.raw?.raft;
+    const r = n.core?.raft;
     if (r?.role === "leader" && r.term > this.#newestLeaderTerm) {
       this.#newestLeaderTerm = r.term;
       this.#faults.onNewLeader(n);
@@ -626,13 +905,15 @@ export class Simulation implements NodeObserver {
       `  ${detail}`,
       `  at step ${this.step}, time ${this.now}ms (tick ${tick}), phase ${this.phase}`,
       `  config: ${c.nodes} nodes, election ${c.settings.electionTicks} heartbeat ${c.settings.heartbeatTicks} ` +
-      `preVote ${c.settings.preVote} checkQuorum ${c.settings.checkQuorum} snapshotEvery ${c.settings.snapshotEvery}`,
+      `preVote ${c.settings.preVote} checkQuorum ${c.settings.checkQuorum} snapshotEvery ${c.settings.snapshotEvery} snapshotLogPercent ${c.settings.snapshotLogPercent}`,
       `  partitions: ${this.network.partitions.join("; ") || "none"}`,
       "  nodes:",
       ...describeNodes(this.ids.map((id) => this.nodes.get(id)!)).map((l) =>
         `    ${l}`
       ),
-      `  last ${Math.min(TRACE_KEEP, this.#trace.length)} steps:`,
+      `  last ${
+        Math.min(TRACE_KEEP, this.#trace.length)
+      } steps (messages delivered, Ready batches, node events):`,
       ...this.#trace.slice(-TRACE_KEEP).map((t) => `    ${formatStep(t)}`),
       `  replay: ${
         replayCommand(this.seed)
@@ -647,4 +928,9 @@ export class Simulation implements NodeObserver {
       report: lines.join("\n"),
     });
   }
+}
+
+/** The URL a simulated node is known by (never dialled). */
+function urlOf(id: NodeId): string {
+  return `http://sim-node-${id}`;
 }

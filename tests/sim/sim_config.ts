@@ -53,8 +53,17 @@ export interface SimConfig {
   maxVoters: number;
   /** The disk storage: WAL segment size (small, so cuts and retention happen often) and snapshot files kept. */
   disk: { segmentBytes: number; keepSnapshots: number };
-  /** Probability that the write of a snapshot received from the leader is cut by a crash. */
+  /**
+   * Probability that a snapshot write (received from the leader, or taken
+   * in the background) or a snapshot read back to send is cut by a crash.
+   */
   snapshotCrashRate: number;
+  /** Probability that a leader's write of new entries (its appends already sent) is cut by a crash. */
+  leaderWriteCrashRate: number;
+  /** Probability that a node crashes when its membership change waits to be proposed again. */
+  retryCrashRate: number;
+  /** Probability that a client asks for a membership change right as the leader promotes a learner. */
+  confOnPromotionRate: number;
 }
 
 /** Draws a run's configuration from `rng`. */
@@ -71,6 +80,7 @@ export function drawConfig(rng: SimRng): SimConfig {
       preVote: rng.chance(0.8),
       checkQuorum: rng.chance(0.8),
       snapshotEvery: rng.range(5, 20),
+      snapshotLogPercent: rng.pick([1, 10, 100]),
       keepAfterSnapshot: rng.range(0, 5),
       maxMsgBytes: rng.chance(0.5) ? rng.range(1, 60) : 1024 * 1024,
       maxInflightMsgs: rng.chance(0.5) ? rng.range(1, 4) : 256,
@@ -108,5 +118,8 @@ export function drawConfig(rng: SimRng): SimConfig {
       keepSnapshots: rng.range(1, 3),
     },
     snapshotCrashRate: rng.chance(0.5) ? 0 : rng.float() * 0.3,
+    leaderWriteCrashRate: rng.chance(0.5) ? 0 : rng.float() * 0.01,
+    retryCrashRate: rng.chance(0.3) ? 0 : 0.3 + rng.float() * 0.7,
+    confOnPromotionRate: rng.chance(0.2) ? 0 : 0.5 + rng.float() * 0.5,
   };
 }

@@ -152,6 +152,9 @@ export class DiskDurableStore implements DurableStore {
       keepSnapshots: this.#opts.keepSnapshots,
       catchUpEntries: this.#opts.catchUpEntries,
       preallocate: false,
+      // As in production: a snapshot's data is read back from its file to
+      // be sent, not kept in memory.
+      snapshotDataInMemory: false,
       metadata: { clusterId: "sim", nodeId: this.#opts.id },
       logger: { debug() {}, info() {}, warn, error: warn },
     });
@@ -159,7 +162,7 @@ export class DiskDurableStore implements DurableStore {
     return s;
   }
 
-  async open(): Promise<Storage> {
+  async open(): Promise<DiskStorage> {
     this.#storage ??= await this.#openDisk();
     return this.#storage;
   }
@@ -262,14 +265,19 @@ export class DiskDurableStore implements DurableStore {
       try {
         await this.#openDisk();
       } catch (err) {
-        if (!this.#mem.halted) throw err;
+        if (!this.#mem.halted) throw this.#cannotRecover(err);
       }
       this.#recoveryCrashes++;
       this.#mem.crash(rng);
     }
     // Until the reopen succeeds, the views show the state before the crash
     // (a failure report still describes the node).
-    const disk = await this.#openDisk();
+    let disk: DiskStorage;
+    try {
+      disk = await this.#openDisk();
+    } catch (err) {
+      throw this.#cannotRecover(err);
+    }
     this.#storage = disk;
     if (expected.length === 0) return;
     const got = imageOf(disk, this.#hs);
@@ -278,6 +286,16 @@ export class DiskDurableStore implements DurableStore {
       "durable recovery",
       `node ${this.#opts.id} recovered ${describeImage(got)}; expected ` +
         expected.map(describeImage).join(" or "),
+    );
+  }
+
+  /** A recovery that refuses the directory breaks `durable recovery`. */
+  #cannotRecover(err: unknown): InvariantViolation {
+    return new InvariantViolation(
+      "durable recovery",
+      `node ${this.#opts.id} cannot recover after a crash: ${
+        err instanceof Error ? err.message : String(err)
+      }`,
     );
   }
 

@@ -1,7 +1,10 @@
 /**
  * The fault schedule of a run, on top of the network's own loss,
  * duplication, delay and partitions: random crashes (leaders more often),
- * crashes that cut a write short (torn writes), new leaders cut off or
+ * crashes that cut a write short (torn writes: a Ready, including a
+ * leader's whose appends already went out, a snapshot from the leader, a
+ * background snapshot, a snapshot read back to send), crashes inside a
+ * membership retry, new leaders cut off or
  * crashed soon after their election (short reigns leave the divergent logs
  * of Figure 8), and voters crashed right after granting a vote and
  * restarted while the election is still on.
@@ -12,7 +15,8 @@
 import type { NodeId } from "../../raft/core/mod.ts";
 import type { SimConfig } from "./sim_config.ts";
 import type { SimNetwork } from "./sim_network.ts";
-import { SimNode } from "./sim_node.ts";
+import type { DiskOp, SimNode } from "./sim_node.ts";
+import { describeBatch } from "./sim_events.ts";
 import type { Invariants } from "./invariants.ts";
 import type { SimRng } from "./sim_rng.ts";
 import type { FlapEvent, LifeEvent } from "./sim_events.ts";
@@ -26,7 +30,12 @@ export interface FaultHost {
   readonly ids: readonly NodeId[];
   readonly nodes: ReadonlyMap<NodeId, SimNode>;
   readonly invariants: Invariants;
-  readonly stats: { crashes: number; tornWrites: number };
+  readonly stats: {
+    crashes: number;
+    tornWrites: number;
+    leaderWriteCrashes: number;
+    retryCrashes: number;
+  };
   leader(): SimNode | undefined;
   upNodes(): SimNode[];
   schedule(ev: FlapEvent | LifeEvent, at: number): void;
@@ -55,69 +64,102 @@ export class Faults {
     // Leaders crash more often than others: leader changes are where logs diverge.
     const n = leader && rng.chance(0.4) ? leader : rng.pick(up);
     await this.crash(n, rng.chance(h.config.tornRate));
-    h.schedule(
-      { kind: "restart", node: n.id },
-      h.now + rng.range(h.config.minDownMs, h.config.maxDownMs),
-    );
   }
 
   /**
-   * Crashes `n`. With `torn`, the power fails inside a write: the write in
-   * flight if there is one, else an application snapshot if the state
-   * machine has moved past the durable one. The write may still complete
-   * first (a crash after persisting, before the messages leave).
+   * Crashes `n` and schedules its restart after `downMs` (default: drawn).
+   * With `torn`, the power fails inside a write: the oldest one in its disk
+   * queue (a Ready, a snapshot it took, a snapshot read back to send); when
+   * the queue is empty, inside the next write it starts (the crash happens
+   * then). A write cut short may still complete first.
    */
-  async crash(n: SimNode, torn: boolean): Promise<void> {
+  async crash(n: SimNode, torn: boolean, downMs?: number): Promise<void> {
+    const h = this.#host, rng = this.#rng;
+    const down = downMs ?? rng.range(h.config.minDownMs, h.config.maxDownMs);
+    if (torn && n.disk.length === 0) {
+      n.crashInNextWrite = true;
+      this.#armedDownMs.set(n.id, down);
+      h.note(`node ${n.id} will lose power inside its next write`);
+      return;
+    }
+    await this.#crashNow(n, torn);
+    h.schedule({ kind: "restart", node: n.id }, h.now + down);
+  }
+
+  readonly #armedDownMs = new Map<NodeId, number>();
+
+  async #crashNow(n: SimNode, torn: boolean): Promise<void> {
     const h = this.#host;
     h.stats.crashes++;
-    // A Ready the node has but did not take yet is as good as in flight.
-    const rd = n.inflight ?? (torn ? n.takeReady() : undefined);
-    if (torn && rd) {
+    const op = torn ? n.disk[0] : undefined;
+    if (op && op.kind !== "load") {
       h.stats.tornWrites++;
-      const batch = SimNode.batchOf(rd);
-      const done = await n.durable.persistTorn(batch);
+      const done = op.kind === "save"
+        ? await n.durable.persistTorn(op.batch)
+        : await n.durable.snapshotTorn(op.snap);
       h.note(
-        `node ${n.id} loses power ${
-          done ? "after" : "inside"
-        } the write of ${rd.entries.length} entries` +
-          (rd.snapshot ? ` and snapshot ${rd.snapshot.meta.index}` : ""),
+        `node ${n.id} loses power ${done ? "after" : "inside"} ${
+          op.kind === "save"
+            ? `the write of ${describeBatch(op.batch)}`
+            : `the write of snapshot ${op.snap.meta.index}`
+        }`,
       );
       h.invariants.onPersisted(n);
-    } else if (torn && n.raw) {
-      const snap = n.appSnapshot();
-      if (snap) {
-        h.stats.tornWrites++;
-        const done = await n.durable.snapshotTorn(snap);
-        h.note(
-          `node ${n.id} loses power ${
-            done ? "after" : "inside"
-          } saving snapshot ${snap.meta.index}`,
-        );
-        h.invariants.onPersisted(n);
-      }
+    } else if (op) {
+      h.note(`node ${n.id} loses power while reading its snapshot back`);
     }
+    const queued = n.disk.length;
     await n.crash();
     h.invariants.onPersisted(n);
-    h.note(`node ${n.id} crashed`);
+    h.note(`node ${n.id} crashed (${queued} writes queued)`);
   }
 
   /**
-   * Now and then, when `n` is about to write a snapshot received from the
-   * leader, crashes it inside that write (file, marker and log reset are
-   * where installing a snapshot can go wrong). Returns true when it did.
+   * Called before the disk completes the node's oldest write `op`: crashes
+   * the node inside it when a crash was armed for it, and now and then
+   * when it installs a snapshot from the leader, writes or reads back a
+   * snapshot of its own, or is a leader whose appends went out before its
+   * own write was durable. Returns true when it crashed.
    */
-  async crashInsideSnapshotWrite(n: SimNode): Promise<boolean> {
+  async crashInsideWrite(n: SimNode, op: DiskOp): Promise<boolean> {
     const h = this.#host, rng = this.#rng;
+    if (h.phase !== "faults") {
+      n.crashInNextWrite = false;
+      return false;
+    }
+    let hit = n.crashInNextWrite;
+    if (!hit && (op.kind !== "save" || op.batch.snapshot)) {
+      hit = rng.chance(h.config.snapshotCrashRate);
+    }
     if (
-      h.phase !== "faults" || !n.inflight?.snapshot ||
-      !rng.chance(h.config.snapshotCrashRate)
-    ) return false;
-    await this.crash(n, true);
-    h.schedule(
-      { kind: "restart", node: n.id },
-      h.now + rng.range(h.config.minDownMs, h.config.maxDownMs),
-    );
+      op.kind === "save" && op.batch.entries.length > 0 &&
+      n.core?.raft.role === "leader"
+    ) {
+      if (!hit) hit = rng.chance(h.config.leaderWriteCrashRate);
+      if (hit) h.stats.leaderWriteCrashes++;
+    }
+    if (!hit) return false;
+    n.crashInNextWrite = false;
+    const down = this.#armedDownMs.get(n.id) ??
+      rng.range(h.config.minDownMs, h.config.maxDownMs);
+    this.#armedDownMs.delete(n.id);
+    await this.#crashNow(n, true);
+    h.schedule({ kind: "restart", node: n.id }, h.now + down);
     return true;
+  }
+
+  /** Now and then crashes a node whose membership change is about to be proposed again. */
+  onMembershipRetry(n: SimNode): void {
+    const h = this.#host, rng = this.#rng;
+    if (h.phase !== "faults" || !rng.chance(h.config.retryCrashRate)) return;
+    h.stats.retryCrashes++;
+    h.schedule({
+      kind: "flap",
+      node: n.id,
+      inc: n.incarnation,
+      isolate: false,
+      downMs: rng.range(1, 200),
+    }, h.now + rng.range(0, 3));
   }
 
   /** Now and then cuts a new leader's reign short, by a crash or an isolation. */
@@ -164,8 +206,6 @@ export class Faults {
       h.network.partitions.push(`isolate ${n.id} (new leader)`);
       return;
     }
-    await this.crash(n, rng.chance(h.config.tornRate));
-    const down = ev.downMs ?? rng.range(h.config.minDownMs, h.config.maxDownMs);
-    h.schedule({ kind: "restart", node: n.id }, h.now + down);
+    await this.crash(n, rng.chance(h.config.tornRate), ev.downMs);
   }
 }

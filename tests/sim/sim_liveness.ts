@@ -9,7 +9,7 @@
  */
 
 import type { SimNode } from "./sim_node.ts";
-import { InvariantViolation } from "./invariants.ts";
+import { type Invariants, InvariantViolation } from "./invariants.ts";
 
 /** Ticks between two attempts at the fresh write. */
 const RETRY_TICKS = 30;
@@ -22,8 +22,8 @@ export interface LivenessHost {
   liveMembers(): SimNode[];
   /** Proposes `value` through `n` (refusals are the client's problem). */
   propose(n: SimNode, value: string): void;
-  /** Acknowledged writes: value -> index. */
-  readonly acked: ReadonlyMap<string, number>;
+  /** The acknowledged writes. */
+  readonly acked: Pick<Invariants, "maxAckedIndex">;
 }
 
 /** Drives and checks the liveness phase. */
@@ -67,8 +67,8 @@ export class LivenessProbe {
     if (!leader) return false;
     if (this.#index > 0) {
       // A late forwarded write may sit after the fresh one: wait for it too.
-      const need = Math.max(this.#index, ...h.acked.values());
-      return h.liveMembers().every((n) => n.sm.applied >= need);
+      const need = Math.max(this.#index, h.acked.maxAckedIndex);
+      return h.liveMembers().every((n) => n.applied >= need);
     }
     if (ticks - this.#proposedAt >= RETRY_TICKS) {
       this.#value = `vlive${++this.#attempt}`;
@@ -79,18 +79,41 @@ export class LivenessProbe {
   }
 }
 
-/** The client oracle: every acknowledged write is applied by every member of `members`. */
+/**
+ * The client oracle: every write RaftNode acknowledged is in the log at its
+ * index, and every member of `members` applied it and holds it, or a later
+ * write of its key, in its key-value store.
+ */
 export function checkAcknowledgedWrites(
   members: readonly SimNode[],
-  acked: ReadonlyMap<string, number>,
+  inv: Invariants,
 ): void {
+  for (const w of inv.acked.values()) {
+    const at = inv.appliedAt(w.index);
+    if (at !== `put ${w.key}=${w.value}`) {
+      throw new InvariantViolation(
+        "acknowledged write lost",
+        `write ${w.key}=${w.value}, acknowledged at index ${w.index}, is not what was applied there (${
+          at ?? "nothing"
+        })`,
+      );
+    }
+  }
   for (const n of members) {
-    const have = new Set(n.sm.values);
-    for (const [value, index] of acked) {
-      if (!have.has(value)) {
+    if (n.applied < inv.maxAckedIndex) {
+      throw new InvariantViolation(
+        "acknowledged write lost",
+        `node ${n.id} applied ${n.applied}, below the acknowledged write at ${inv.maxAckedIndex}`,
+      );
+    }
+    for (const [key, index] of inv.ackedIndexes()) {
+      const got = n.sm!.store.get(key);
+      if ((got?.index ?? 0) < index) {
         throw new InvariantViolation(
           "acknowledged write lost",
-          `write ${value}, acknowledged at index ${index}, is missing on node ${n.id} (applied ${n.sm.applied})`,
+          `node ${n.id} holds ${key} from the write at ${
+            got?.index ?? "none"
+          }; the write at ${index} was acknowledged`,
         );
       }
     }

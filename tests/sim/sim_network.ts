@@ -92,7 +92,9 @@ export class SimNetwork {
       return false;
     }
     this.#enqueue(now, m);
-    if (this.#rng.chance(c.dupRate)) {
+    // Not a forwarded proposal: Raft never sends one again and the transport
+    // never repeats a message, so a copy would be a second client request.
+    if (this.#rng.chance(c.dupRate) && m.type !== "prop") {
       this.counts.duplicated++;
       this.#enqueue(now, m);
     }

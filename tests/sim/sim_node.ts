@@ -1,31 +1,37 @@
 /**
- * One simulated server: a {@linkcode RawNode} over a {@linkcode DurableStore}
- * with the in-memory {@linkcode ListStateMachine} and the client requests it
- * is serving. A crash drops the RawNode, the Ready being written, the state
- * machine and the pending requests; a restart builds a new RawNode over
- * what is durable, with the state machine restored from the durable
- * snapshot and `applied` at its index.
+ * One simulated server, built from the production parts: a
+ * {@linkcode RaftNode} (raft/node.ts, its own Ready loop, waiters,
+ * membership retries, background snapshots and lazy snapshot sends) over
+ * the real `DiskStorage` on a crashing `MemFs` (through
+ * {@linkcode DurableStore}), applying to the real `KvStore`
+ * ({@linkcode SimStateMachine}). The simulator owns the rest of the world:
  *
- * Ready handling is split in two steps so that the node keeps stepping
- * messages and ticks while its write is in flight, as a real runtime does:
- * {@linkcode SimNode.takeReady} then, a simulated disk latency later,
- * {@linkcode SimNode.completeReady} (persist, send, apply, advance).
+ * - the node's `schedule`: each run of its Ready loop is a step of the
+ *   simulation's agenda;
+ * - its disk: every write the node asks for (a Ready, a snapshot it took,
+ *   a snapshot read back to send) waits in {@link SimNode.disk} until the
+ *   simulation completes it, a simulated disk latency later, in order; a
+ *   crash meanwhile loses it, or cuts it short (`persistTorn`);
+ * - its clocks (simulated time) and its transport.
+ *
+ * A crash drops the RaftNode, the state machine and every write still
+ * queued; a restart builds a new RaftNode over what is durable.
  *
  * @module
  */
 
 import {
-  CompactedError,
   type Entry,
-  type Message,
+  type InitialState,
   type NodeId,
-  RawNode,
   type Ready,
   type Snapshot,
 } from "../../raft/core/mod.ts";
+import type { RawNode } from "../../raft/core/mod.ts";
+import type { NodeStorage, RaftNode } from "../../raft/mod.ts";
+import type { DiskStorage } from "../../raft/disk_storage.ts";
 import type { DurableStore, PersistBatch } from "./sim_storage.ts";
-import { ListStateMachine } from "./sim_state_machine.ts";
-import type { SimRng } from "./sim_rng.ts";
+import type { SimStateMachine } from "./sim_state_machine.ts";
 
 /** Raft settings shared by every node of a run. */
 export interface NodeSettings {
@@ -33,8 +39,13 @@ export interface NodeSettings {
   heartbeatTicks: number;
   preVote: boolean;
   checkQuorum: boolean;
-  /** Take an application snapshot every this many applied entries. */
+  /** The fewest applied entries between two application snapshots. */
   snapshotEvery: number;
+  /**
+   * The log bytes since the last snapshot, in % of its size, that make the
+   * next one due (the node's amortized schedule; small values snapshot often).
+   */
+  snapshotLogPercent: number;
   /** Entries kept in the log behind a new snapshot (the storage's catch-up margin). */
   keepAfterSnapshot: number;
   /** The most entry bytes in one append (small values split the log into many appends). */
@@ -43,27 +54,85 @@ export interface NodeSettings {
   maxInflightMsgs: number;
 }
 
-/** What the simulator wants to hear from a node's Ready handling. */
-export interface NodeObserver {
-  /** `batch` is durable now (whole, or torn when `torn`). */
-  persisted(node: SimNode, batch: PersistBatch, torn: boolean): void;
-  /** The node's state machine was replaced by the image in its snapshot. */
-  restored(node: SimNode): void;
-  /** The node applied `e`; `value` is the value it wrote, if any. */
-  applied(node: SimNode, e: Entry, value: string | undefined): void;
-  /** A write proposed through this node came back applied at `index`. */
-  acked(node: SimNode, value: string, index: number): void;
-  /** A read is served at the node's applied index. */
-  readServed(node: SimNode, read: ServedRead): void;
+/** A write (or read-back) the node asked its storage for, not completed yet. */
+export type DiskOp =
+  & { resolve(v?: unknown): void; reject(e: unknown): void }
+  & (
+    | { kind: "save"; batch: PersistBatch }
+    | { kind: "snapshot"; snap: Snapshot }
+    | { kind: "load" }
+  );
+
+/** The batch a Ready asks to persist. */
+export function batchOf(
+  rd: Pick<Ready, "hardState" | "entries" | "snapshot" | "mustSync">,
+): PersistBatch {
+  const b: PersistBatch = { entries: rd.entries, mustSync: rd.mustSync };
+  if (rd.snapshot) b.snapshot = rd.snapshot;
+  if (rd.hardState) b.hardState = rd.hardState;
+  return b;
 }
 
-/** A ReadIndex read as the client sees it. */
-export interface ServedRead {
-  context: string;
-  /** The read index the core returned. */
-  index: number;
-  /** The highest index known committed anywhere when the read was issued. */
-  committedAtIssue: number;
+/**
+ * The node's storage: reads go to the real `DiskStorage`; writes wait in
+ * the simulated disk queue (see the module doc).
+ */
+export class SimNodeStorage implements NodeStorage {
+  readonly #disk: DiskStorage;
+  readonly #enqueue: (op: DiskOp) => void;
+
+  constructor(disk: DiskStorage, enqueue: (op: DiskOp) => void) {
+    this.#disk = disk;
+    this.#enqueue = enqueue;
+  }
+
+  initialState(): InitialState {
+    return this.#disk.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    return this.#disk.entries(lo, hi, maxBytes);
+  }
+  term(i: number): number {
+    return this.#disk.term(i);
+  }
+  firstIndex(): number {
+    return this.#disk.firstIndex();
+  }
+  lastIndex(): number {
+    return this.#disk.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.#disk.snapshot();
+  }
+  isEmpty(): boolean {
+    return this.#disk.isEmpty();
+  }
+
+  save(
+    rd: Pick<Ready, "hardState" | "entries" | "snapshot" | "mustSync">,
+  ): Promise<void> {
+    // Returned as it is (no async wrapper): the node resumes one microtask
+    // after the simulation completes the write (see SimNode.settle).
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#enqueue({ kind: "save", batch: batchOf(rd), resolve, reject });
+    return promise;
+  }
+
+  createSnapshot(snap: Snapshot): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#enqueue({ kind: "snapshot", snap, resolve, reject });
+    return promise;
+  }
+
+  loadSnapshot(): Promise<Snapshot> {
+    const { promise, resolve, reject } = Promise.withResolvers<Snapshot>();
+    this.#enqueue({
+      kind: "load",
+      resolve: resolve as (v?: unknown) => void,
+      reject,
+    });
+    return promise;
+  }
 }
 
 /** The life of a simulated server. */
@@ -73,160 +142,66 @@ export type NodeState = "up" | "down" | "stopped";
 export class SimNode {
   readonly id: NodeId;
   readonly durable: DurableStore;
+  /** Whether it was a founding voter (else it joins an existing cluster). */
+  readonly founder: boolean;
   state: NodeState = "down";
   /** Bumped at every start; events of an older incarnation are void. */
   incarnation = 0;
-  /** The running Raft node (undefined while down). */
-  raw: RawNode | undefined;
-  /** The in-memory application state; rebuilt at every start. */
-  sm = new ListStateMachine();
-  /** The Ready taken and not completed yet. */
-  inflight: Ready | undefined;
-  /** Whether a take or complete event is scheduled for this incarnation. */
-  readyScheduled = false;
-  /** Values proposed through this incarnation, not seen applied yet. */
-  readonly proposals = new Set<string>();
-  /** Reads issued through this incarnation: context -> committed index at issue. */
-  readonly reads = new Map<string, number>();
-  /** Reads with a read index, waiting for the state machine to reach it. */
-  waiting: ServedRead[] = [];
+  /** The running node (undefined while down). */
+  rn: RaftNode | undefined;
+  /** Its state machine (undefined while down). */
+  sm: SimStateMachine | undefined;
+  /** Writes the node asked for and the simulated disk has not completed, oldest first. */
+  disk: DiskOp[] = [];
+  /** Whether the completion of the oldest disk write is on the agenda. */
+  diskScheduled = false;
+  /** Set when the next disk write is to be cut short by a crash. */
+  crashInNextWrite = false;
   /** Ticks every this many ms (each node's clock runs at its own rate). */
   tickMs = 10;
+  /** The node applied index last hashed by the image check. */
+  checkedApplied = -1;
 
-  constructor(id: NodeId, durable: DurableStore) {
+  constructor(id: NodeId, durable: DurableStore, founder: boolean) {
     this.id = id;
     this.durable = durable;
+    this.founder = founder;
   }
 
   /** The running node; throws when down. */
-  get node(): RawNode {
-    if (!this.raw) throw new Error(`node ${this.id} is not running`);
-    return this.raw;
+  get node(): RaftNode {
+    if (!this.rn) throw new Error(`node ${this.id} is not running`);
+    return this.rn;
   }
 
-  /** Starts a new incarnation over the durable state. */
-  async start(settings: NodeSettings, rng: SimRng): Promise<void> {
-    const storage = await this.durable.open();
-    this.sm = ListStateMachine.decode(this.durable.snapshot().data);
-    this.raw = new RawNode({
-      id: this.id,
-      storage,
-      rng: { intn: (n) => rng.intn(n) },
-      electionTicks: settings.electionTicks,
-      heartbeatTicks: settings.heartbeatTicks,
-      preVote: settings.preVote,
-      checkQuorum: settings.checkQuorum,
-      maxMsgBytes: settings.maxMsgBytes,
-      maxInflightMsgs: settings.maxInflightMsgs,
-      applied: this.sm.applied,
-    });
-    this.state = "up";
-    this.incarnation++;
+  /** The running node's core (for the checks), undefined when down. */
+  get core(): RawNode | undefined {
+    return this.rn?.core;
+  }
+
+  /** The running node's applied index (-1 when down). */
+  get applied(): number {
+    return this.rn?.applied() ?? -1;
+  }
+
+  /**
+   * Waits until the node's loop has nothing left to do on its own. One
+   * microtask first: a write just completed resumes the loop only then.
+   */
+  async settle(): Promise<void> {
+    await null;
+    if (this.rn) await this.rn.idle();
   }
 
   /** Crashes (or, with `stop`, decommissions) the node: everything in memory is lost. */
   async crash(stop = false): Promise<void> {
     await this.durable.crash();
-    this.raw = undefined;
-    this.inflight = undefined;
-    this.readyScheduled = false;
-    this.sm = new ListStateMachine();
-    this.proposals.clear();
-    this.reads.clear();
-    this.waiting = [];
+    this.rn = undefined;
+    this.sm = undefined;
+    this.disk = [];
+    this.diskScheduled = false;
+    this.crashInNextWrite = false;
+    this.checkedApplied = -1;
     this.state = stop ? "stopped" : "down";
-  }
-
-  /** Takes the node's pending work, to be completed by {@linkcode completeReady}. */
-  takeReady(): Ready | undefined {
-    if (!this.raw || this.inflight || !this.raw.hasReady()) return undefined;
-    this.inflight = this.raw.ready();
-    return this.inflight;
-  }
-
-  /** The batch the in-flight Ready asks to persist. */
-  static batchOf(rd: Ready): PersistBatch {
-    const b: PersistBatch = { entries: rd.entries, mustSync: rd.mustSync };
-    if (rd.snapshot) b.snapshot = rd.snapshot;
-    if (rd.hardState) b.hardState = rd.hardState;
-    return b;
-  }
-
-  /**
-   * Completes the in-flight Ready: persist, send, apply, advance, then take
-   * an application snapshot when due.
-   */
-  async completeReady(
-    settings: NodeSettings,
-    obs: NodeObserver,
-    send: (m: Message) => void,
-  ): Promise<void> {
-    const rd = this.inflight;
-    const raw = this.raw;
-    if (!rd || !raw) return;
-    const batch = SimNode.batchOf(rd);
-    await this.durable.persist(batch);
-    obs.persisted(this, batch, false);
-    for (const m of rd.messages) send(m);
-    if (rd.snapshot) {
-      this.sm = ListStateMachine.decode(rd.snapshot.data);
-      obs.restored(this);
-    }
-    for (const e of rd.committedEntries) {
-      const value = this.sm.apply(e);
-      obs.applied(this, e, value);
-      if (value !== undefined && this.proposals.delete(value)) {
-        obs.acked(this, value, e.index);
-      }
-    }
-    for (const rs of rd.readStates) {
-      const issued = this.reads.get(rs.context);
-      if (issued === undefined) continue;
-      this.reads.delete(rs.context);
-      this.waiting.push({
-        context: rs.context,
-        index: rs.index,
-        committedAtIssue: issued,
-      });
-    }
-    this.inflight = undefined;
-    raw.advance();
-    this.serveReads(obs);
-    await this.maybeSnapshot(settings);
-  }
-
-  /** Serves the reads whose read index the state machine has reached. */
-  private serveReads(obs: NodeObserver): void {
-    if (this.waiting.length === 0) return;
-    const still: ServedRead[] = [];
-    for (const r of this.waiting) {
-      if (r.index <= this.sm.applied) obs.readServed(this, r);
-      else still.push(r);
-    }
-    this.waiting = still;
-  }
-
-  private async maybeSnapshot(s: NodeSettings): Promise<void> {
-    const last = this.durable.snapshot().meta.index;
-    if (this.sm.applied - last < s.snapshotEvery) return;
-    const snap = this.appSnapshot();
-    if (snap) await this.durable.saveSnapshot(snap);
-  }
-
-  /**
-   * A snapshot of the state machine at its applied index, or undefined when
-   * there is nothing new to snapshot (or a leader's snapshot replaced the
-   * log meanwhile; it is applied next).
-   */
-  appSnapshot(): Snapshot | undefined {
-    if (this.sm.applied <= this.durable.snapshot().meta.index) return undefined;
-    let meta;
-    try {
-      meta = this.node.snapshotMeta(this.sm.applied);
-    } catch (e) {
-      if (e instanceof CompactedError) return undefined;
-      throw e;
-    }
-    return { meta, data: this.sm.encode() };
   }
 }

@@ -51,10 +51,11 @@ export function describeNodes(nodes: readonly SimNode[]): string[] {
     const durable =
       `durable{term ${hs.term} vote ${hs.vote} commit ${hs.commit} ` +
       `snap ${n.durable.snapshot().meta.index}}`;
-    if (!n.raw) {
+    const core = n.core;
+    if (!core) {
       return `node ${id} ${n.state} (incarnation ${n.incarnation}) ${durable}`;
     }
-    const s = n.raw.status();
+    const s = core.status();
     const conf = `voters [${s.conf.voters}] learners [${s.conf.learners}]`;
     const peers = s.peers.filter((p) => p.id !== id)
       .map((p) =>
@@ -63,8 +64,12 @@ export function describeNodes(nodes: readonly SimNode[]): string[] {
         }`
       );
     return `node ${id} up#${n.incarnation} ${s.role} term ${s.term} vote ${s.vote} leader ${s.leader} ` +
-      `commit ${s.commit} applied ${s.applied} log [${n.raw.raft.log.firstIndex()}..${s.lastIndex}] ` +
-      `${durable} ${conf}${n.inflight ? " (write in flight)" : ""}` +
+      `commit ${s.commit} applied ${s.applied} log [${core.raft.log.firstIndex()}..${s.lastIndex}] ` +
+      `${durable} ${conf}${
+        n.disk.length > 0
+          ? ` (disk queue: ${n.disk.map((op) => op.kind).join(",")})`
+          : ""
+      }` +
       (peers.length > 0 ? `\n      progress: ${peers.join("; ")}` : "");
   });
 }

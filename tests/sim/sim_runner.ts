@@ -53,9 +53,16 @@ export class Summary {
   removed = 0;
   transfers = 0;
   snapshotsSent = 0;
+  snapshotReads = 0;
+  snapshotsTaken = 0;
+  leaderWriteCrashes = 0;
+  retryCrashes = 0;
   messages = 0;
   maxLivenessTicks = 0;
   maxTerm = 0;
+  readonly writeAnswers = new Map<string, number>();
+  proposalsRetried = 0;
+  staleCopiesSkipped = 0;
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -75,9 +82,18 @@ export class Summary {
     this.removed += r.removed;
     this.transfers += r.transfers;
     this.snapshotsSent += r.snapshotsSent;
+    this.snapshotReads += r.snapshotReads;
+    this.snapshotsTaken += r.snapshotsTaken;
+    this.leaderWriteCrashes += r.leaderWriteCrashes;
+    this.retryCrashes += r.retryCrashes;
     this.messages += r.messages;
     this.maxLivenessTicks = Math.max(this.maxLivenessTicks, r.livenessTicks);
     this.maxTerm = Math.max(this.maxTerm, r.maxTerm);
+    for (const [kind, n] of r.writeAnswers) {
+      this.writeAnswers.set(kind, (this.writeAnswers.get(kind) ?? 0) + n);
+    }
+    this.proposalsRetried += r.proposalsRetried;
+    this.staleCopiesSkipped += r.staleCopiesSkipped;
   }
 
   /** A few lines for humans. */
@@ -95,14 +111,21 @@ export class Summary {
       `  passing runs: ${this.steps} steps, ${this.ticks} ticks, ${this.messages} messages, ` +
       `${this.committed} entries committed, ${this.acked} writes acknowledged, ${this.readsServed} reads served,`,
       `  ${this.crashes} crashes (${this.tornWrites} during a write, ${this.writesCut} of those writes cut short; ` +
-      `${this.recoveryCrashes} more during recovery), ` +
-      `${this.snapshotsSent} snapshots sent, ` +
+      `${this.recoveryCrashes} more during recovery; ${this.leaderWriteCrashes} of a leader inside a write ` +
+      `it had already sent, ${this.retryCrashes} inside a membership retry),`,
+      `  ${this.snapshotsTaken} snapshots taken in the background, ${this.snapshotsSent} sent ` +
+      `(${this.snapshotReads} read back from their file), ` +
       `${this.transfers} leadership transfers, highest term ${this.maxTerm},`,
       `  membership: ${this.added} learners added, ${this.promoted} promoted, ${this.removed} members removed; ` +
       `slowest recovery after healing ${this.maxLivenessTicks} ticks`,
       `  disk: ${d.segmentCuts} segments cut, ${d.segmentsReleased} released, ` +
       `${d.snapshotFiles} snapshot files written, ${d.snapshotsRemoved} removed, ` +
       `${d.tailsCut} torn WAL tails cut (${d.tailsSetAside} kept in a side file)`,
+      `  writes answered: ${
+        [...this.writeAnswers].sort(([a], [b]) => a < b ? -1 : 1)
+          .map(([kind, n]) => `${n} ${kind}`).join(", ")
+      }; ${this.proposalsRetried} proposed again after a leader change, ` +
+      `${this.staleCopiesSkipped} stale copies skipped`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(

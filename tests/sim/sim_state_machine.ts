@@ -1,96 +1,93 @@
 /**
- * The simulated application: an append-only list of the values written,
- * with a hash chain over every applied entry so that two replicas can be
- * compared at any index in O(1). It lives in memory only; what survives a
- * crash is the snapshot of it kept in durable storage.
+ * The application under simulation: the real key-value store (kv/) behind
+ * a thin window that tells the simulator what the node applied, so the
+ * checks see every command as it lands. Also the helpers
+ * that name an entry's content for the invariants.
  *
  * @module
  */
 
 import type { Entry } from "../../raft/core/mod.ts";
+import type { StateMachine } from "../../raft/mod.ts";
+import { type ApplyResult, decodeCommand, KvStore } from "../../kv/mod.ts";
 
 const decoder = new TextDecoder();
-const encoder = new TextEncoder();
-const keys = new WeakMap<Uint8Array, string>();
+const texts = new WeakMap<Uint8Array, string>();
 
-/** An entry's payload as text (cached per byte array). */
-export function entryText(e: Entry): string {
-  let s = keys.get(e.data);
+/** Bytes as text (cached per byte array); only compared, never parsed. */
+export function bytesText(data: Uint8Array): string {
+  let s = texts.get(data);
   if (s === undefined) {
-    s = decoder.decode(e.data);
-    keys.set(e.data, s);
+    s = decoder.decode(data);
+    texts.set(data, s);
   }
   return s;
 }
 
-/** What identifies an entry's content: its term, type and payload. */
-export function entryKey(e: Entry): string {
-  return `${e.term}/${e.type}/${entryText(e)}`;
+/** An entry's payload as text. */
+export function entryText(e: Entry): string {
+  return bytesText(e.data);
 }
 
-/** The hash chain step: FNV-1a of the previous hash and the entry key. */
-export function chainHash(prev: number, index: number, key: string): number {
-  let h = (prev ^ index) >>> 0;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
+/** FNV-1a over `bytes`: compares two state images in one number. */
+export function hashBytes(bytes: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h;
 }
 
-/** Written values are the payloads of normal entries that start with this. */
-export const VALUE_PREFIX = "v";
-
-/** The state machine image kept in a snapshot. */
-interface Image {
+/** A command the node applied, as the simulator sees it. */
+export interface AppliedCommand {
   index: number;
-  hash: number;
-  values: string[];
+  /** `put key=value` (what identifies the command). */
+  text: string;
+  key: string;
+  value: string;
 }
 
-/** The application state of one node incarnation. */
-export class ListStateMachine {
-  /** The index of the last entry applied. */
-  applied = 0;
-  /** The hash chain over every entry applied so far. */
-  hash = 0;
-  /** Values written, in log order (duplicates if the network duplicated a proposal). */
-  values: string[] = [];
+/** What the simulator hears from a node's state machine. */
+export interface StateObserver {
+  /** The node applied `c` (restores are checked through the image hash). */
+  applied(c: AppliedCommand): void;
+}
 
-  /** Applies the next committed entry; returns the value it wrote, if any. */
-  apply(e: Entry): string | undefined {
-    if (e.index !== this.applied + 1) {
-      throw new Error(
-        `state machine at ${this.applied} asked to apply ${e.index}`,
-      );
-    }
-    this.applied = e.index;
-    this.hash = chainHash(this.hash, e.index, entryKey(e));
-    if (e.type !== "normal") return undefined;
-    const text = entryText(e);
-    if (!text.startsWith(VALUE_PREFIX)) return undefined;
-    this.values.push(text);
-    return text;
+/** The real {@linkcode KvStore}, observed. */
+export class SimStateMachine implements StateMachine {
+  readonly store = new KvStore();
+  readonly #obs: StateObserver;
+
+  constructor(obs: StateObserver) {
+    this.#obs = obs;
   }
 
-  /** Encodes the state for a snapshot. */
-  encode(): Uint8Array {
-    const img: Image = {
-      index: this.applied,
-      hash: this.hash,
-      values: this.values,
-    };
-    return encoder.encode(JSON.stringify(img));
+  apply(index: number, payload: Uint8Array, term: number): ApplyResult {
+    const result = this.store.apply(index, payload, term);
+    const cmd = decodeCommand(payload);
+    const value = cmd.op === "put" ? decoder.decode(cmd.value) : "";
+    // The simulator proposes puts and deletes only; other commands (txn,
+    // leases) have no single key.
+    const key = "key" in cmd ? cmd.key : "";
+    this.#obs.applied({
+      index,
+      text: `${cmd.op} ${key}=${value}`,
+      key,
+      value,
+    });
+    return result;
   }
 
-  /** Rebuilds the state from snapshot data (empty data: the initial state). */
-  static decode(data: Uint8Array): ListStateMachine {
-    const sm = new ListStateMachine();
-    if (data.byteLength === 0) return sm;
-    const img = JSON.parse(decoder.decode(data)) as Image;
-    sm.applied = img.index;
-    sm.hash = img.hash;
-    sm.values = img.values;
-    return sm;
+  snapshot(): Uint8Array {
+    return this.store.snapshot();
+  }
+
+  snapshotAfter(headroom: number): Uint8Array {
+    return this.store.snapshotAfter(headroom);
+  }
+
+  restore(state: Uint8Array): void {
+    this.store.restore(state);
   }
 }

@@ -12,12 +12,8 @@
  * @module
  */
 
-import type {
-  Entry,
-  HardState,
-  Snapshot,
-  Storage,
-} from "../../raft/core/mod.ts";
+import type { Entry, HardState, Snapshot } from "../../raft/core/mod.ts";
+import type { DiskStorage } from "../../raft/disk_storage.ts";
 import type { DiskCounts } from "./sim_counting_fs.ts";
 
 /** What one Ready asks to make durable, in this order. */
@@ -61,7 +57,7 @@ export interface DurableStore {
    * The storage a node starting now reads: exactly what is durable. Called
    * at every (re)start.
    */
-  open(): Promise<Storage>;
+  open(): Promise<DiskStorage>;
   /** What the storage did to the disk so far. */
   readonly counts: DiskCounts;
   /** Writes the machine's power loss cut short (not completed). */

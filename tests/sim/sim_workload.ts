@@ -1,9 +1,11 @@
 /**
  * The simulated clients: every tick, with the run's seeded rates, they
- * propose unique values and issue ReadIndex reads through random running
- * nodes, change the membership (add a learner with a never-used id, promote
- * a learner, remove a member, drop a member that was shut down) and ask for
- * leadership transfers. Requests go through random nodes, so many are
+ * write fresh values to a few keys and read them back through random
+ * running nodes, change the membership (add a never-used node as a voter
+ * or a learner, remove members, drop members that were shut down) and ask
+ * for leadership transfers, all through the node's own API (`propose`,
+ * `readBarrier`, `addMember`, `removeMember`, `transferLeader`) with a
+ * client deadline. Requests go through random nodes, so many are
  * forwarded to the leader, and some are refused: that is part of the test.
  *
  * @module
@@ -12,7 +14,6 @@
 import type { NodeId } from "../../raft/core/mod.ts";
 import type { SimRng } from "./sim_rng.ts";
 import type { SimNode } from "./sim_node.ts";
-import { VALUE_PREFIX } from "./sim_state_machine.ts";
 
 /** Clients stop proposing while the leader has this many uncommitted entries. */
 const MAX_BACKLOG = 40;
@@ -31,16 +32,10 @@ export interface WorkloadHost {
   upNodes(): SimNode[];
   leader(): SimNode | undefined;
   spawn(): Promise<SimNode>;
-  propose(n: SimNode, value: string): void;
-  read(n: SimNode, context: string): void;
-  changeConf(
-    n: SimNode,
-    cc: {
-      type: "addVoter" | "addLearner" | "remove";
-      node: NodeId;
-      context: string;
-    },
-  ): void;
+  write(n: SimNode): void;
+  read(n: SimNode): void;
+  addMember(via: SimNode, fresh: SimNode, role: "voter" | "learner"): void;
+  removeMember(via: SimNode, id: NodeId): void;
   transfer(n: SimNode, target: NodeId): void;
 }
 
@@ -48,8 +43,6 @@ export interface WorkloadHost {
 export class Workload {
   readonly #host: WorkloadHost;
   readonly #rng: SimRng;
-  #values = 0;
-  #reads = 0;
 
   constructor(host: WorkloadHost, rng: SimRng) {
     this.#host = host;
@@ -64,47 +57,43 @@ export class Workload {
     // Clients back off while the leader's uncommitted tail is long, as a
     // real client with bounded concurrency would: the point is faults, not
     // a backlog that the slowest configurations take minutes to drain.
-    const leader = h.leader()?.node.raft.log;
+    const leader = h.leader()?.core?.raft.log;
     const backlog = leader ? leader.lastIndex() - leader.committed : 0;
     for (
       let i = 0;
       i < 3 && backlog < MAX_BACKLOG && rng.chance(c.proposeRate);
       i++
     ) {
-      h.propose(rng.pick(up), `${VALUE_PREFIX}${++this.#values}`);
+      h.write(rng.pick(up));
     }
     for (let i = 0; i < 3 && rng.chance(c.readRate); i++) {
-      h.read(rng.pick(up), `r${++this.#reads}`);
+      h.read(rng.pick(up));
     }
-    if (rng.chance(c.confChangeRate)) await this.#changeMembership(up);
+    if (rng.chance(c.confChangeRate)) {
+      await this.changeMembership(rng.chance(0.5) ? undefined : rng.pick(up));
+    }
     if (rng.chance(c.transferRate)) {
       const leader = h.leader();
       if (leader) {
-        h.transfer(rng.pick(up), rng.pick(leader.node.raft.conf().voters));
+        h.transfer(rng.pick(up), rng.pick(leader.core!.raft.conf().voters));
       }
     }
   }
 
-  /** Picks one membership change from the leader's view of the membership. */
-  async #changeMembership(up: SimNode[]): Promise<void> {
+  /**
+   * Picks one membership change from the leader's view of the membership
+   * and asks `via` (default: the leader) for it.
+   */
+  async changeMembership(through?: SimNode): Promise<void> {
     const h = this.#host, rng = this.#rng;
     const leader = h.leader();
     if (!leader) return;
-    const conf = leader.node.raft.conf();
-    const via = rng.chance(0.5) ? leader : rng.pick(up);
+    const conf = leader.core!.raft.conf();
+    const via = through ?? leader;
     const members = [...conf.voters, ...conf.learners];
     const gone = members.find((id) => h.nodes.get(id)?.state === "stopped");
     if (gone !== undefined) {
-      h.changeConf(via, { type: "remove", node: gone, context: "" });
-      return;
-    }
-    const learner = conf.learners.find((id) => h.nodes.get(id)?.state === "up");
-    if (learner !== undefined && rng.chance(0.8)) {
-      h.changeConf(via, {
-        type: "addVoter",
-        node: learner,
-        context: `node-${learner}`,
-      });
+      h.removeMember(via, gone);
       return;
     }
     const canAdd = conf.voters.length < h.config.maxVoters &&
@@ -113,18 +102,14 @@ export class Workload {
       conf.learners.length > 0;
     if (canAdd && (!canRemove || rng.chance(0.5))) {
       const fresh = await h.spawn();
-      h.changeConf(via, {
-        type: "addLearner",
-        node: fresh.id,
-        context: `node-${fresh.id}`,
-      });
+      h.addMember(via, fresh, rng.chance(0.8) ? "voter" : "learner");
     } else if (canRemove) {
       const candidates = conf.voters.length > h.config.minVoters
         ? members
         : conf.learners;
-      // Now and then ask to remove the leader itself, which it must refuse.
+      // Now and then remove the leader itself: it hands leadership over first.
       const target = rng.chance(0.1) ? leader.id : rng.pick(candidates);
-      h.changeConf(via, { type: "remove", node: target, context: "" });
+      h.removeMember(via, target);
     }
   }
 }
