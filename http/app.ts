@@ -34,6 +34,7 @@ import {
   registerMetricsRoutes,
 } from "./api/metrics_routes.ts";
 import { registerUiRoutes } from "./ui/ui_routes.ts";
+import { registerWatchRoutes } from "./api/watch_routes.ts";
 import { rawPath } from "./validate.ts";
 import { drainBody } from "./body.ts";
 import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
@@ -73,6 +74,10 @@ export interface AppDeps {
    * registry of the node's RaftMetrics (default: a new one, HTTP only).
    */
   metrics?: Registry;
+  /** `--watch-progress-ms` (default: `DEFAULTS.watchProgressMs`). */
+  watchProgressMs?: number;
+  /** Aborts when the node stops: open watch streams and long polls end. */
+  stop?: AbortSignal;
   /**
    * Who this node is and whom it takes Raft messages from; with it, every
    * peer request is checked before the node sees it (http/peer/peer_guard.ts).
@@ -110,7 +115,9 @@ export function createApp(deps: AppDeps): Hono {
     requestTimeoutMs: deps.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs.value,
     retryAfterSeconds: deps.retryAfterSeconds ?? 1,
     bodyTimeoutMs: deps.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs.value,
+    watchProgressMs: deps.watchProgressMs ?? DEFAULTS.watchProgressMs.value,
   };
+  if (deps.stop !== undefined) ctx.stop = deps.stop;
   const app = new Hono();
   const metrics = deps.metrics ?? new Registry();
   const httpMetrics = new HttpMetrics(metrics);
@@ -152,6 +159,7 @@ export function createApp(deps: AppDeps): Hono {
   registerSnapshotRoutes(app, ctx);
   registerOpenapiRoutes(app);
   registerKvRoutes(app, ctx);
+  registerWatchRoutes(app, ctx);
   registerRootMemberRoutes(app, ctx);
   // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own
   // router, ahead of Hono's: http/api/kv_routes.ts, docs/notes/router_ab.md.

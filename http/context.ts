@@ -21,4 +21,8 @@ export interface RouteContext {
   retryAfterSeconds: number;
   /** How long a client has to send a request body, in ms (408 beyond). */
   bodyTimeoutMs: number;
+  /** A watch stream sends a progress event after this many idle ms. */
+  watchProgressMs: number;
+  /** Aborts when the node stops: watch streams and long polls end. */
+  stop?: AbortSignal;
 }

@@ -3,14 +3,15 @@
  * raftkv carries a stable `code`; {@linkcode STATUS_BY_CODE} maps codes to
  * status codes, and {@linkcode errorResponse} builds the JSON body
  * `{"error":{"code","message"}}` with the headers each status needs
- * (`Retry-After` on every 503, `Allow` on 405, `X-Raft-Index` on 412).
+ * (`Retry-After` on every 503, `Allow` on 405, `X-Raft-Index` on 412), and
+ * `compactIndex` in the body of a 410 `compacted`.
  * Anything unexpected becomes a logged 500.
  *
  * @module
  */
 
 import { type Logger, RaftKvError } from "../raft/mod.ts";
-import { KvError, PreconditionFailedError } from "../kv/mod.ts";
+import { CompactedError, KvError, PreconditionFailedError } from "../kv/mod.ts";
 
 /** The root of the HTTP layer's own errors; `code` is stable. */
 export class HttpError extends Error {
@@ -188,6 +189,8 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["member_url_exists", 409],
   ["body_incomplete", 400],
   ["peer_removed", 410],
+  ["compacted", 410],
+  ["invalid_value", 400],
   ["precondition_failed", 412],
   ["value_too_large", 413],
   ["body_too_large", 413],
@@ -238,9 +241,10 @@ export function jsonError(
   code: string,
   message: string,
   headers: Record<string, string> = {},
+  extra: Record<string, number> = {},
 ): Response {
   headers["content-type"] = "application/json";
-  return new Response(JSON.stringify({ error: { code, message } }), {
+  return new Response(JSON.stringify({ error: { code, message, ...extra } }), {
     status,
     headers,
   });
@@ -278,5 +282,8 @@ export function errorResponse(
   const message = err instanceof DOMException
     ? "the request was cut short before its outcome was known: it may still be applied"
     : (err as Error).message;
-  return jsonError(status, code, message, headers);
+  const extra = err instanceof CompactedError
+    ? { compactIndex: err.compactIndex }
+    : undefined;
+  return jsonError(status, code, message, headers, extra);
 }

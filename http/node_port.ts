@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { ApplyResult, Command, KvReader } from "../kv/mod.ts";
+import type { ApplyResult, Command, KvReader, WatchHub } from "../kv/mod.ts";
 import type { Message } from "../raft/mod.ts";
 
 /** A member's role: voters count toward quorums, learners only replicate. */
@@ -134,6 +134,12 @@ export interface NodePort {
    * `consistency=stale`.
    */
   readonly store: KvReader;
+
+  /**
+   * The watchers of `store`: watch streams and long polls open theirs here.
+   * Fed by the same applies as `store`, so from applied entries only.
+   */
+  readonly watches: WatchHub;
 
   /**
    * Adds a member and resolves once the configuration change is committed.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { InvalidKeyError, keyProblem } from "../kv/mod.ts";
+import { InvalidKeyError, keyProblem, type KeyRange } from "../kv/mod.ts";
 import { BadRequestError } from "./errors.ts";
 
 /** Where the path starts and ends in a request URL (before `?` or `#`). */
@@ -227,6 +227,180 @@ export function parseStale(query: string | undefined): boolean {
   );
 }
 
+/** A parsed key read query: `consistency`, and a long poll when asked for. */
+export interface KeyQuery {
+  stale: boolean;
+  /** `index` (and `wait`): answer once a change above `index` is applied. */
+  poll?: LongPoll;
+}
+
+/**
+ * Parses the query of a key read: `consistency` (see {@linkcode parseStale})
+ * and the long poll's `index` and `wait` ({@linkcode parseLongPoll}). Other
+ * parameters are ignored, as they always were.
+ *
+ * @throws {BadRequestError} (`invalid_query`) on a bad parameter.
+ */
+export function parseKeyQuery(query: string | undefined): KeyQuery {
+  const stale = parseStale(query);
+  // Only a query that names `index` or `wait` is parsed again.
+  if (query === undefined || !/(^|&)(index|wait)=/.test(query)) {
+    return { stale };
+  }
+  const poll = parseLongPoll(new URLSearchParams(query));
+  return poll === undefined ? { stale } : { stale, poll };
+}
+
+/** A long poll (`?index=N&wait=D`). */
+export interface LongPoll {
+  /** Wait for a change with an index above this one. */
+  index: number;
+  /** How long to wait at most, in ms. */
+  waitMs: number;
+}
+
+/** The longest `wait` of a long poll: 5 minutes (also its default). */
+export const MAX_LONG_POLL_MS = 5 * 60_000;
+
+/**
+ * Parses `index` (an integer >= 0) and `wait` (a duration: `500ms`, `30s`,
+ * `5m`, or a number of seconds; at most {@linkcode MAX_LONG_POLL_MS}, which
+ * is also its default) of a long poll; undefined without `index`.
+ *
+ * @throws {BadRequestError} (`invalid_query`) on a bad value, or `wait`
+ * without `index`.
+ */
+export function parseLongPoll(params: URLSearchParams): LongPoll | undefined {
+  const rawIndex = params.get("index");
+  const rawWait = params.get("wait");
+  if (rawIndex === null) {
+    if (rawWait === null) return undefined;
+    throw new BadRequestError(
+      "invalid_query",
+      "wait needs index: the index to wait beyond (the X-Raft-Index of the last answer)",
+    );
+  }
+  const index = parseIndex(rawIndex);
+  if (index === undefined) {
+    throw new BadRequestError(
+      "invalid_query",
+      "index must be an integer >= 0 (the X-Raft-Index of the last answer)",
+    );
+  }
+  if (rawWait === null) return { index, waitMs: MAX_LONG_POLL_MS };
+  const m = /^([0-9]{1,9})(ms|s|m)?$/.exec(rawWait);
+  if (m === null) {
+    throw new BadRequestError(
+      "invalid_query",
+      "wait must be a duration such as 500ms, 30s or 5m (at most 5m)",
+    );
+  }
+  const unit = m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000;
+  const waitMs = Number(m[1]) * unit;
+  if (waitMs > MAX_LONG_POLL_MS) {
+    throw new BadRequestError("invalid_query", "wait must be at most 5m");
+  }
+  return { index, waitMs };
+}
+
+/** A decimal integer >= 0 that is a safe integer, or undefined. */
+function parseIndex(raw: string): number | undefined {
+  if (!/^[0-9]{1,16}$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A parsed `GET /v1/watch` request. */
+export interface WatchQuery {
+  /** The key or prefix watched. */
+  range: KeyRange;
+  /**
+   * The first index to deliver: `Last-Event-ID` + 1 when that header is
+   * present, else `from`; undefined for "from now on".
+   */
+  from?: number;
+}
+
+const WATCH_PARAMS: ReadonlySet<string> = new Set(["key", "prefix", "from"]);
+
+/**
+ * Parses `key` or `prefix` (exactly one; `prefix=` empty means every key),
+ * `from` (an integer >= 1) and the `Last-Event-ID` header (an integer >= 0:
+ * the last id received; it wins over `from`) of a watch.
+ *
+ * @throws {BadRequestError} `invalid_query` on an unknown or repeated
+ * parameter, both or neither of key and prefix, a bad key, prefix or from;
+ * `invalid_header` on a `Last-Event-ID` that is not an index.
+ */
+export function parseWatchQuery(
+  query: string | undefined,
+  lastEventId: string | null,
+): WatchQuery {
+  const params = new URLSearchParams(query ?? "");
+  const seen = new Set<string>();
+  for (const name of params.keys()) {
+    if (!WATCH_PARAMS.has(name)) {
+      throw new BadRequestError(
+        "invalid_query",
+        `unknown parameter ${
+          JSON.stringify(name)
+        }: a watch takes key or prefix, and from`,
+      );
+    }
+    if (seen.has(name)) {
+      throw new BadRequestError("invalid_query", `${name} is given twice`);
+    }
+    seen.add(name);
+  }
+  const key = params.get("key");
+  const prefix = params.get("prefix");
+  if ((key === null) === (prefix === null)) {
+    throw new BadRequestError(
+      "invalid_query",
+      "give key (one key) or prefix (every key that starts with it; empty: all keys), not both",
+    );
+  }
+  let range: KeyRange;
+  if (key !== null) {
+    const problem = keyProblem(key);
+    if (problem !== undefined) {
+      throw new BadRequestError("invalid_query", `key: ${problem}`);
+    }
+    range = { key };
+  } else {
+    if (prefix!.length > 0 && keyProblem(prefix!) !== undefined) {
+      throw new BadRequestError(
+        "invalid_query",
+        "prefix must be at most 4096 bytes of UTF-8",
+      );
+    }
+    range = { prefix: prefix! };
+  }
+  const result: WatchQuery = { range };
+  const rawFrom = params.get("from");
+  if (rawFrom !== null) {
+    const from = parseIndex(rawFrom);
+    if (from === undefined || from < 1) {
+      throw new BadRequestError(
+        "invalid_query",
+        "from must be an integer >= 1: the first index to deliver",
+      );
+    }
+    result.from = from;
+  }
+  if (lastEventId !== null && lastEventId !== "") {
+    const last = parseIndex(lastEventId.trim());
+    if (last === undefined) {
+      throw new BadRequestError(
+        "invalid_header",
+        "Last-Event-ID must be the id of the last event received (an integer >= 0)",
+      );
+    }
+    result.from = last + 1;
+  }
+  return result;
+}
+
 /** The default `limit` of a listing. */
 export const DEFAULT_LIST_LIMIT = 1000;
 /** The largest `limit` of a listing. */
@@ -241,6 +415,8 @@ export interface ListQuery {
   stale: boolean;
   /** `base64` forces base64 for every value. */
   encoding: "utf8" | "base64";
+  /** A long poll: answer once a change with an index above it is applied. */
+  poll?: LongPoll;
 }
 
 /**
@@ -285,5 +461,7 @@ export function parseListQuery(query: string | undefined): ListQuery {
   };
   const after = params.get("after");
   if (after !== null) result.after = after;
+  const poll = parseLongPoll(params);
+  if (poll !== undefined) result.poll = poll;
   return result;
 }

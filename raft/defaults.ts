@@ -33,7 +33,10 @@ export type TunableName =
   | "maxUncommittedBytes"
   | "bodyTimeoutMs"
   | "headerTimeoutMs"
-  | "idleTimeoutMs";
+  | "idleTimeoutMs"
+  | "watchHistory"
+  | "watchBufferBytes"
+  | "watchProgressMs";
 
 import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from "./core/mod.ts";
 
@@ -80,4 +83,11 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
   headerTimeoutMs: { value: 0, min: 0, max: HOUR_MS },
   /** Time a keep-alive connection may sit idle before it closes; 0: none. */
   idleTimeoutMs: { value: 0, min: 0, max: HOUR_MS },
+  /** Keep the watch history of at least this many last log entries (the
+   * contract names the flag `--watch-history`, so no unit suffix). */
+  watchHistory: { value: 100_000, min: 0, max: UNBOUNDED },
+  /** A watch stream's buffer; a watcher that overflows it is cancelled. */
+  watchBufferBytes: { value: MiB, min: 1024, max: 1024 * MiB },
+  /** A watch stream sends a progress event after this many idle ms. */
+  watchProgressMs: { value: 10_000, min: 10, max: HOUR_MS },
 };

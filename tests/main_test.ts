@@ -68,6 +68,9 @@ Deno.test("defaults follow API.md", () => {
     bodyTimeoutMs: 30000,
     headerTimeoutMs: 0,
     idleTimeoutMs: 0,
+    watchHistory: 100000,
+    watchBufferBytes: 1048576,
+    watchProgressMs: 10000,
   });
 });
 
@@ -120,6 +123,12 @@ Deno.test("every flag is read", () => {
     "2500",
     "--idle-timeout-ms",
     "60000",
+    "--watch-history",
+    "50",
+    "--watch-buffer-bytes",
+    "2048",
+    "--watch-progress-ms",
+    "250",
   ]);
   assert.deepEqual(config, {
     id: 2,
@@ -148,6 +157,9 @@ Deno.test("every flag is read", () => {
     bodyTimeoutMs: 1500,
     headerTimeoutMs: 2500,
     idleTimeoutMs: 60000,
+    watchHistory: 50,
+    watchBufferBytes: 2048,
+    watchProgressMs: 250,
   });
 });
 
@@ -178,6 +190,9 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_BODY_TIMEOUT_MS: "9",
     RAFTKV_HEADER_TIMEOUT_MS: "8",
     RAFTKV_IDLE_TIMEOUT_MS: "7",
+    RAFTKV_WATCH_HISTORY: "6",
+    RAFTKV_WATCH_BUFFER_BYTES: "5000",
+    RAFTKV_WATCH_PROGRESS_MS: "40",
   };
   assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
   const config = run([], env);
@@ -208,6 +223,9 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     bodyTimeoutMs: 9,
     headerTimeoutMs: 8,
     idleTimeoutMs: 7,
+    watchHistory: 6,
+    watchBufferBytes: 5000,
+    watchProgressMs: 40,
   });
   for (
     const [text, join] of [["1", true], ["yes", true], ["0", false], [

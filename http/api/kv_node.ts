@@ -12,6 +12,7 @@ import {
   encodeCommand,
   type KvReader,
   KvStore,
+  type WatchHub,
 } from "../../kv/mod.ts";
 import {
   type Applied,
@@ -46,6 +47,7 @@ export class KvNode implements NodePort {
   readonly #decode: (body: Uint8Array) => Message[];
   readonly #kv: KvStore;
   readonly store: KvReader;
+  readonly watches: WatchHub;
 
   /**
    * `node` and `wal` are getters because the HTTP server starts before
@@ -53,12 +55,15 @@ export class KvNode implements NodePort {
    */
   constructor(o: {
     store: KvStore;
+    /** The watch hub of `store`. */
+    watches: WatchHub;
     node: () => RaftNode | undefined;
     wal: () => WalStats | undefined;
     decodeMessages: (body: Uint8Array) => Message[];
   }) {
     this.store = o.store;
     this.#kv = o.store;
+    this.watches = o.watches;
     this.#node = o.node;
     this.#wal = o.wal;
     this.#decode = o.decodeMessages;

@@ -11,6 +11,11 @@
  * same place (http/errors.ts); why it and not Hono's router:
  * docs/notes/router_ab.md. The listing and every other route are Hono's.
  *
+ * A read with `?index=N` is a long poll (http/api/long_poll.ts): it waits
+ * for a change above N in the key or prefix, then answers as usual with
+ * `X-Raft-Index` = the applied index the read was taken at (the `index` to
+ * pass next). Only a query that names `index` or `wait` costs its parsing.
+ *
  * @module
  */
 
@@ -23,6 +28,7 @@ import {
   type KvItem,
   PreconditionFailedError,
   type PutCommand,
+  valueToJson,
 } from "../../kv/mod.ts";
 import type { AuthCheck } from "../auth.ts";
 import { drainBody, readBody } from "../body.ts";
@@ -33,14 +39,16 @@ import {
   errorResponse,
   NodeRecoveringError,
 } from "../errors.ts";
+import { waitForChange } from "./long_poll.ts";
 import type { HttpMetrics } from "./metrics_routes.ts";
 import { KV_KEY_PREFIX, RESERVED_ROOT_PATHS } from "./route_table.ts";
 import {
   decodeKey,
+  type LongPoll,
   parseIfMatch,
   parseIfNoneMatch,
+  parseKeyQuery,
   parseListQuery,
-  parseStale,
   pathBounds,
   rawQuery,
 } from "../validate.ts";
@@ -164,19 +172,59 @@ async function getKey(
 ): Promise<Response> {
   const url = req.url;
   const { key, end } = keyOf(url, prefix);
-  const stale = end < url.length && parseStale(rawQuery(url));
+  const query = end < url.length ? parseKeyQuery(rawQuery(url)) : undefined;
   requireRecovered(ctx);
-  await readFence(ctx, stale);
+  if (query?.poll !== undefined) return pollKey(req, ctx, key, query.poll);
+  await readFence(ctx, query?.stale ?? false);
   const entry = ctx.node.store.get(key);
   if (entry === undefined) throw new KeyNotFoundError();
   const index = String(entry.index);
-  return new Response(entry.value as Uint8Array<ArrayBuffer>, {
-    headers: {
-      "content-type": "application/octet-stream",
-      "x-raft-index": index,
-      etag: `"${index}"`,
-    },
-  });
+  const headers: Record<string, string> = {
+    "content-type": "application/octet-stream",
+    "x-raft-index": index,
+    "x-create-index": String(entry.createIndex),
+    "x-version": String(entry.version),
+    etag: `"${index}"`,
+  };
+  if (entry.lease !== 0) headers["x-lease"] = String(entry.lease);
+  return new Response(entry.value as Uint8Array<ArrayBuffer>, { headers });
+}
+
+/**
+ * A key read's long poll: waits, then reads; `X-Raft-Index` is the applied
+ * index of the read (also on a 404), the ETag stays the key's `modIndex`.
+ */
+async function pollKey(
+  req: Request,
+  ctx: RouteContext,
+  key: string,
+  poll: LongPoll,
+): Promise<Response> {
+  await waitForChange(ctx.node.watches, { key }, poll.index, poll.waitMs, [
+    req.signal,
+    ctx.stop,
+  ]);
+  const stale = parseKeyQuery(rawQuery(req.url)).stale;
+  await readFence(ctx, stale);
+  const applied = String(ctx.node.store.appliedIndex);
+  const entry = ctx.node.store.get(key);
+  if (entry === undefined) {
+    const res = errorResponse(new KeyNotFoundError(), {
+      logger: ctx.logger,
+      retryAfterSeconds: ctx.retryAfterSeconds,
+    });
+    res.headers.set("x-raft-index", applied);
+    return res;
+  }
+  const headers: Record<string, string> = {
+    "content-type": "application/octet-stream",
+    "x-raft-index": applied,
+    "x-create-index": String(entry.createIndex),
+    "x-version": String(entry.version),
+    etag: `"${entry.index}"`,
+  };
+  if (entry.lease !== 0) headers["x-lease"] = String(entry.lease);
+  return new Response(entry.value as Uint8Array<ArrayBuffer>, { headers });
 }
 
 async function putKey(
@@ -237,42 +285,50 @@ function writeResponse(result: ApplyResult): Response {
   }
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** One item of the listing's JSON. */
-interface JsonItem {
-  key: string;
-  value: string;
-  index: number;
-  /** Present when `value` is base64 rather than the value's UTF-8 text. */
-  encoding?: "base64";
-}
-
-/** Renders an item: its value as text when it is UTF-8, else as base64. */
-function jsonItem(item: KvItem, forceBase64: boolean): JsonItem {
-  if (!forceBase64) {
-    try {
-      return {
-        key: item.key,
-        value: utf8.decode(item.value),
-        index: item.index,
-      };
-    } catch {
-      // Not UTF-8: fall through to base64.
-    }
-  }
-  return {
-    key: item.key,
-    value: item.value.toBase64(),
-    index: item.index,
-    encoding: "base64",
+/** One item of the listing's JSON (docs/API.md "Values in JSON"). */
+type JsonItem =
+  & { key: string }
+  & ({ value: string } | { value64: string })
+  & {
+    /** The same as `modIndex` (the listing's field before revisions). */
+    index: number;
+    createIndex: number;
+    modIndex: number;
+    version: number;
+    lease?: number;
   };
+
+/** Renders an item: `value` when UTF-8, else (or when forced) `value64`. */
+function jsonItem(item: KvItem, forceBase64: boolean): JsonItem {
+  const out: JsonItem = {
+    key: item.key,
+    ...(forceBase64
+      ? { value64: item.value.toBase64() }
+      : valueToJson(item.value)),
+    index: item.index,
+    createIndex: item.createIndex,
+    modIndex: item.modIndex,
+    version: item.version,
+  };
+  if (item.lease !== 0) out.lease = item.lease;
+  return out;
 }
 
 async function listKeys(req: Request, ctx: RouteContext): Promise<Response> {
   const query = parseListQuery(rawQuery(req.url));
   requireRecovered(ctx);
+  if (query.poll !== undefined) {
+    await waitForChange(
+      ctx.node.watches,
+      { prefix: query.prefix },
+      query.poll.index,
+      query.poll.waitMs,
+      [req.signal, ctx.stop],
+    );
+  }
   await readFence(ctx, query.stale);
+  // No await between these: the page is of exactly this applied index.
+  const applied = ctx.node.store.appliedIndex;
   const page = ctx.node.store.list(
     query.prefix,
     query.limit,
@@ -281,6 +337,9 @@ async function listKeys(req: Request, ctx: RouteContext): Promise<Response> {
   const forceBase64 = query.encoding === "base64";
   const items = page.items.map((item) => jsonItem(item, forceBase64));
   return new Response(JSON.stringify({ items, more: page.more }), {
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      "x-raft-index": String(applied),
+    },
   });
 }

@@ -238,6 +238,57 @@ class StatusGauges {
   }
 }
 
+/** The watch counters and history size, read from the hub at every scrape. */
+class WatchGauges {
+  readonly #watchers: Gauge;
+  readonly #sent: Counter;
+  readonly #cancelled: Family<Counter>;
+  readonly #historyEntries: Gauge;
+  readonly #historyBytes: Gauge;
+  readonly #compactIndex: Gauge;
+
+  constructor(r: Registry) {
+    this.#watchers = r.gauge(
+      "raftkv_watchers",
+      "Watch streams and long polls open on this node.",
+    );
+    this.#sent = r.counter(
+      "raftkv_watch_messages_sent_total",
+      "Change messages handed to watch streams and long polls.",
+    );
+    this.#cancelled = r.counterFamily(
+      "raftkv_watchers_cancelled_total",
+      "Watchers cancelled: slow (buffer overflow) or compacted (a snapshot replaced the state under them).",
+      ["reason"],
+    );
+    this.#historyEntries = r.gauge(
+      "raftkv_watch_history_entries",
+      "Log entries whose changes the watch history keeps.",
+    );
+    this.#historyBytes = r.gauge(
+      "raftkv_watch_history_bytes",
+      "Bytes charged for the changes the watch history keeps.",
+    );
+    this.#compactIndex = r.gauge(
+      "raftkv_watch_compact_index",
+      "The oldest index a watch can start from on this node.",
+    );
+  }
+
+  update(ctx: RouteContext): void {
+    const hub = ctx.node.watches;
+    const stats = hub.stats;
+    this.#watchers.set(stats.watchers);
+    this.#sent.value = stats.messagesSent;
+    this.#cancelled.labels("slow").value = stats.cancelledSlow;
+    this.#cancelled.labels("compacted").value = stats.cancelledCompacted;
+    const history = hub.history;
+    this.#historyEntries.set(history.size);
+    this.#historyBytes.set(history.bytes);
+    this.#compactIndex.set(history.compactIndex);
+  }
+}
+
 /** Registers `GET /metrics`, rendering `registry` with the node's status. */
 export function registerMetricsRoutes(
   app: Hono,
@@ -245,7 +296,11 @@ export function registerMetricsRoutes(
   registry: Registry,
 ): void {
   const gauges = new StatusGauges(registry);
-  registry.onCollect(() => gauges.update(ctx));
+  const watches = new WatchGauges(registry);
+  registry.onCollect(() => {
+    gauges.update(ctx);
+    watches.update(ctx);
+  });
   app.get("/metrics", () =>
     new Response(registry.render(), {
       headers: { "content-type": METRICS_CONTENT_TYPE },

@@ -21,6 +21,7 @@ const EXACT_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
   ["/ui", GET],
   ["/v1/snapshot", GET],
   ["/v1/openapi.json", GET],
+  ["/v1/watch", GET],
 ]);
 
 /**

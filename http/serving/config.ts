@@ -105,6 +105,12 @@ export interface Config {
   headerTimeoutMs: number;
   /** Time a keep-alive connection may sit idle before it is closed; 0: no limit. */
   idleTimeoutMs: number;
+  /** Keep the watch history of at least this many last log entries. */
+  watchHistory: number;
+  /** A watch stream's buffer in bytes; overflowing it cancels the watcher. */
+  watchBufferBytes: number;
+  /** A watch stream sends a progress event after this many idle ms. */
+  watchProgressMs: number;
 }
 
 /** What the flags of `raftkv` (serve) ask for. */
@@ -290,6 +296,24 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "close a keep-alive connection idle for MS; 0: never",
     tunable: "idleTimeoutMs",
   },
+  "watch-history": {
+    type: "string",
+    value: "N",
+    help: "keep the watch history of at least the last N log entries",
+    tunable: "watchHistory",
+  },
+  "watch-buffer-bytes": {
+    type: "string",
+    value: "N",
+    help: "a watch stream's buffer; a watcher that overflows it is cancelled",
+    tunable: "watchBufferBytes",
+  },
+  "watch-progress-ms": {
+    type: "string",
+    value: "MS",
+    help: "send an idle watch stream a progress event every MS",
+    tunable: "watchProgressMs",
+  },
   "help": { type: "boolean", help: "print this help and exit" },
   "version": { type: "boolean", help: "print the version and exit" },
 };
@@ -374,6 +398,9 @@ export function parseServeArgs(
     bodyTimeoutMs: tunable("body-timeout-ms"),
     headerTimeoutMs: tunable("header-timeout-ms"),
     idleTimeoutMs: tunable("idle-timeout-ms"),
+    watchHistory: tunable("watch-history"),
+    watchBufferBytes: tunable("watch-buffer-bytes"),
+    watchProgressMs: tunable("watch-progress-ms"),
   };
   parseSecurity(config, raw);
   const clusterToken = raw("cluster-token");

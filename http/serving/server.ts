@@ -8,7 +8,7 @@
  * @module
  */
 
-import { KvStore } from "../../kv/mod.ts";
+import { KvStore, WatchHub } from "../../kv/mod.ts";
 import {
   ClusterMismatchError,
   DataDirLock,
@@ -105,7 +105,13 @@ export async function runServer(
     logger.error("cannot start", { error: String((e as Error)?.message ?? e) });
     return 1;
   }
-  const store = new KvStore();
+  const store = new KvStore({ history: { entries: config.watchHistory } });
+  const watches = new WatchHub(store, {
+    bufferBytes: config.watchBufferBytes,
+  });
+  // Aborted at shutdown: watch streams and long polls end, so the
+  // listeners can drain.
+  const stopping = new AbortController();
   const metrics = new RaftMetrics();
   let node: RaftNode | undefined;
   let storage: DiskStorage | undefined;
@@ -132,6 +138,7 @@ export async function runServer(
   const app = createApp({
     node: new KvNode({
       store,
+      watches,
       node: () => node,
       wal: () => storage,
       decodeMessages,
@@ -145,6 +152,8 @@ export async function runServer(
     bodyTimeoutMs: config.bodyTimeoutMs,
     memberFetch: tls.fetch,
     metrics: metrics.registry,
+    watchProgressMs: config.watchProgressMs,
+    stop: stopping.signal,
     peers,
     maxSnapshotBytes: config.maxSnapshotBytes,
   });
@@ -274,6 +283,8 @@ export async function runServer(
   await done.promise;
   deps.signal.removeEventListener("abort", onAbort);
   transport?.close();
+  stopping.abort();
+  watches.dispose();
   await Promise.all(servers.map((s) => s.shutdown()));
   await storage?.close().catch(() => {});
   lock.release();

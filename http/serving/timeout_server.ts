@@ -14,7 +14,11 @@
  *   4 MiB) within `bodyTimeoutMs`: otherwise the JSON 408 of
  *   http/errors.ts and close; larger and chunked bodies are streamed to the
  *   handler, whose own body deadline (http/body.ts) applies;
- * - a keep-alive connection with no request for `idleTimeoutMs` is closed.
+ * - a keep-alive connection with no request for `idleTimeoutMs` is closed;
+ *   a response still being sent (a watch stream) is not idle, whatever
+ *   the gaps between its events.
+ * An event stream (`text/event-stream`, a watch) has its head sent at once
+ * and each event as it comes; a client that goes away cancels the body.
  * A WebSocket upgrade (the peers' `/raft/stream`) leaves the server's
  * bookkeeping once accepted: its liveness is the transport's business.
  *
@@ -352,7 +356,34 @@ async function writeResponse(
     return;
   }
   const reader = response.body.getReader();
+  // A client that goes away ends the body (a watch stream then closes its
+  // watcher), also while the body waits for its next chunk.
+  const onClose = () => {
+    if (!res.writableFinished) reader.cancel().catch(() => {});
+  };
+  res.once("close", onClose);
   try {
+    // An event stream goes out as it comes: its head at once.
+    if (response.headers.get("content-type")?.startsWith("text/event-stream")) {
+      res.writeHead(response.status, headers);
+      res.flushHeaders();
+      for (
+        let next = await reader.read();
+        !next.done;
+        next = await reader.read()
+      ) {
+        if (res.destroyed) return;
+        if (!res.write(next.value)) {
+          await new Promise<void>((resolve) => {
+            res.once("drain", resolve);
+            res.once("close", resolve);
+          });
+          if (res.destroyed) return;
+        }
+      }
+      res.end();
+      return;
+    }
     // Most bodies are one chunk (a string or bytes): sent with their length.
     const first = await reader.read();
     const second = first.done ? first : await reader.read();
@@ -385,6 +416,7 @@ async function writeResponse(
     }
     res.end();
   } finally {
+    res.off("close", onClose);
     reader.releaseLock();
   }
 }

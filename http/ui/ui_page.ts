@@ -3,14 +3,22 @@
  * inline CSS and JavaScript (no build step, no external resources). It polls
  * `v1/cluster/status` (relative, so it also works behind a path prefix) once
  * a second and renders members, roles, indexes, replication lag as bars and
- * recent leader changes. It shows no key or value, only counts and indexes.
- * Everything it inserts goes through `textContent`, never through HTML.
+ * recent leader changes. A "Live changes" panel follows `v1/watch?prefix=`
+ * (every key) with a browser `EventSource`, which reconnects by itself with
+ * `Last-Event-ID`; when a client token was entered (an `EventSource` cannot
+ * send headers) it reads the same stream through `fetch` and reconnects
+ * itself. It lists the newest changes' index, type, key and version, never
+ * a value (only its size). Everything it inserts goes through
+ * `textContent`, never through HTML.
  *
  * Hooks for tests: each member row is `tr[data-member-id]` with
  * `data-state` (`leader`, `follower`, `candidate`, `preCandidate`, `down`);
  * `<html>` gets `data-loaded` after the first successful refresh and, after
  * each, `data-members`, `data-up` and `data-leaders` (counts), so a test can
- * wait on a selector (the page's CSP forbids evaluating strings).
+ * wait on a selector (the page's CSP forbids evaluating strings). The watch
+ * sets `data-watch` (`open`, `reconnecting`) and `data-watch-id` (the last
+ * id received) on `<html>`; each change row is `tr[data-change-index]` with
+ * `data-key`.
  *
  * @module
  */
@@ -85,6 +93,8 @@ tbody th { font-weight: 600; }
 .why { display: block; color: var(--down); font-size: 11px; margin-top: 1px; }
 .wide { overflow-x: auto; }
 #changes { width: auto; min-width: 560px; }
+#watch { width: auto; min-width: 560px; }
+#watch td.key { max-width: 420px; overflow: hidden; text-overflow: ellipsis; }
 #sum-leader.has-leader { color: var(--leader); }
 .badge {
   display: inline-block; min-width: 72px; padding: 1px 8px; border-radius: 999px;
@@ -345,6 +355,110 @@ function tick() {
   if (document.hidden) timer = setTimeout(tick, REFRESH_MS);
   else refresh();
 }
+var WATCH_URL = "v1/watch?prefix=";
+var WATCH_ROWS = 20;
+var watchSource = null;
+var watchAbort = null;
+var watchLastId = "";
+function setWatchState(state) {
+  document.documentElement.dataset.watch = state;
+  $("watch-state").textContent = state === "open" ? "live" : "reconnecting\\u2026";
+}
+function showChange(msg) {
+  var body = $("watch-body");
+  var empty = body.querySelector(".empty");
+  if (empty) empty.remove();
+  msg.events.forEach(function (e) {
+    var tr = el("tr");
+    tr.dataset.changeIndex = String(msg.index);
+    tr.dataset.key = e.key;
+    tr.appendChild(el("td", num(msg.index), "num"));
+    tr.appendChild(el("td", e.type));
+    tr.appendChild(el("td", e.key, "key"));
+    tr.appendChild(el("td", e.type === "put" ? num(e.version) : "\\u2013", "num"));
+    var size = e.value !== undefined ? new TextEncoder().encode(e.value).length
+      : e.value64 !== undefined ? Math.floor(e.value64.length * 3 / 4) : null;
+    tr.appendChild(el("td", size === null ? "\\u2013" : num(size) + " B", "num"));
+    body.insertBefore(tr, body.firstChild);
+  });
+  while (body.children.length > WATCH_ROWS) body.lastChild.remove();
+}
+function onWatchEvent(type, id, data) {
+  if (id) {
+    watchLastId = id;
+    document.documentElement.dataset.watchId = id;
+  }
+  setWatchState("open");
+  if (type === "message") showChange(JSON.parse(data));
+  if (type === "cancelled") {
+    // Too slow for the node's buffer: resume where the node says.
+    var c = JSON.parse(data);
+    watchLastId = String(c.resume - 1);
+  }
+}
+/** Follows the watch: EventSource, or fetch when a token must be sent. */
+function startWatch() {
+  if (watchSource) watchSource.close();
+  if (watchAbort) watchAbort.abort();
+  watchSource = null;
+  watchAbort = null;
+  var token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token && window.EventSource) {
+    var es = new EventSource(WATCH_URL);
+    watchSource = es;
+    es.onopen = function () { setWatchState("open"); };
+    es.onmessage = function (ev) { onWatchEvent("message", ev.lastEventId, ev.data); };
+    es.addEventListener("progress", function (ev) { onWatchEvent("progress", ev.lastEventId, ev.data); });
+    es.addEventListener("cancelled", function (ev) { onWatchEvent("cancelled", "", ev.data); });
+    es.onerror = function () {
+      setWatchState("reconnecting");
+      // A refusal (401, 410) closes an EventSource for good: start over.
+      if (es.readyState === EventSource.CLOSED) setTimeout(startWatch, 2000);
+    };
+    return;
+  }
+  watchAbort = new AbortController();
+  fetchWatch(token, watchAbort.signal);
+}
+async function fetchWatch(token, signal) {
+  while (!signal.aborted) {
+    try {
+      var headers = { accept: "text/event-stream" };
+      if (token) headers.authorization = "Bearer " + token;
+      if (watchLastId) headers["last-event-id"] = watchLastId;
+      var res = await fetch(WATCH_URL, { cache: "no-store", headers: headers, signal: signal });
+      if (res.status === 410) watchLastId = "";
+      if (!res.ok) throw new Error(String(res.status));
+      setWatchState("open");
+      var reader = res.body.getReader();
+      var decoder = new TextDecoder();
+      var buf = "";
+      for (;;) {
+        var r = await reader.read();
+        if (r.done) break;
+        buf += decoder.decode(r.value, { stream: true });
+        var end;
+        while ((end = buf.indexOf("\\n\\n")) >= 0) {
+          var block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          var type = "message", id = "", data = "";
+          block.split("\\n").forEach(function (line) {
+            var i = line.indexOf(": ");
+            var field = i < 0 ? line : line.slice(0, i);
+            var value = i < 0 ? "" : line.slice(i + 2);
+            if (field === "event") type = value;
+            else if (field === "id") id = value;
+            else if (field === "data") data = value;
+          });
+          onWatchEvent(type, id, data);
+        }
+      }
+    } catch (_) { /* reconnect below */ }
+    if (signal.aborted) return;
+    setWatchState("reconnecting");
+    await new Promise(function (r) { setTimeout(r, 1000); });
+  }
+}
 $("token-form").addEventListener("submit", function (ev) {
   ev.preventDefault();
   var value = $("token").value.trim();
@@ -353,8 +467,10 @@ $("token-form").addEventListener("submit", function (ev) {
   $("token").value = "";
   $("token-form").hidden = true;
   refresh();
+  startWatch();
 });
 refresh();
+startWatch();
 `;
 
 /** The complete status page. */
@@ -407,6 +523,15 @@ export const UI_PAGE_HTML: string = `<!doctype html>
     <h2 id="lag-heading">Replication lag</h2>
     <p class="hint" id="lag-hint"></p>
     <ul id="lag"></ul>
+  </section>
+  <section aria-labelledby="watch-heading" class="wide">
+    <h2 id="watch-heading">Live changes <span class="you" id="watch-state">connecting\u2026</span></h2>
+    <p class="hint">The newest 20 changes to any key, as they are applied (a watch on this node). Values are not shown, only their size.</p>
+    <table id="watch">
+      <caption class="visually-hidden">Changes to keys, newest first</caption>
+      <thead><tr><th scope="col" class="num">Index</th><th scope="col">Change</th><th scope="col">Key</th><th scope="col" class="num">Version</th><th scope="col" class="num">Value size</th></tr></thead>
+      <tbody id="watch-body"><tr><td colspan="5" class="empty">No change since this page opened.</td></tr></tbody>
+    </table>
   </section>
   <section aria-labelledby="changes-heading" class="wide">
     <h2 id="changes-heading">Recent leader changes</h2>

@@ -56,7 +56,7 @@ interface PageState {
 
 Deno.test({
   name:
-    "the status page shows three members and one leader, then a killed member as down",
+    "the status page shows three members and one leader, a write live, then a killed member as down",
   ignore: skip,
   async fn() {
     const { chromium } = await import("playwright-core");
@@ -96,6 +96,20 @@ Deno.test({
       assert.ok(
         state.changes.some((t) => /node \d$/.test(t)),
         `a leader change is listed: ${JSON.stringify(state.changes)}`,
+      );
+      // Live changes: the page's EventSource shows a write as it applies.
+      await page.waitForSelector('html[data-watch="open"]', {
+        state: "attached",
+        timeout: WAIT_MS,
+      });
+      const liveIndex = await c.mustWrite(2, "ui-live", "seen");
+      await page.waitForSelector(
+        `#watch-body tr[data-key="ui-live"][data-change-index="${liveIndex}"]`,
+        { timeout: WAIT_MS },
+      );
+      assert.match(
+        await page.textContent(`#watch-body tr[data-key="ui-live"]`) ?? "",
+        /put.*ui-live/,
       );
       await page.screenshot({
         path: `${ARTIFACTS}ui_status.png`,

@@ -12,6 +12,7 @@ import {
   type Command,
   encodeCommand,
   KvStore,
+  WatchHub,
 } from "../../kv/mod.ts";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import type {
@@ -34,9 +35,16 @@ export type FakeMode = "apply" | "honor-signal" | "ignore-signal";
 /** The first byte of a `/raft` body the fake accepts. */
 export const RAFT_BATCH_MAGIC = 0x01;
 
+/** Options of {@linkcode FakeNode}: its watch history and buffers. */
+export interface FakeNodeOptions {
+  historyEntries?: number;
+  bufferBytes?: number;
+}
+
 /** A fake node; every field is public so tests can steer and inspect it. */
 export class FakeNode implements NodePort {
-  readonly store = new KvStore();
+  readonly store: KvStore;
+  readonly watches: WatchHub;
   index = 0;
   isRecovering = false;
   mode: FakeMode = "apply";
@@ -53,6 +61,21 @@ export class FakeNode implements NodePort {
   /** The calls made, in order, e.g. `write put a`, `barrier`, `add 4 ...`. */
   calls: string[] = [];
   received: Uint8Array[] = [];
+
+  /** A store with `options`' history and a hub with its buffer bound. */
+  constructor(options: FakeNodeOptions = {}) {
+    this.store = new KvStore(
+      options.historyEntries === undefined
+        ? {}
+        : { history: { entries: options.historyEntries } },
+    );
+    this.watches = new WatchHub(
+      this.store,
+      options.bufferBytes === undefined
+        ? {}
+        : { bufferBytes: options.bufferBytes },
+    );
+  }
 
   recovering(): boolean {
     return this.isRecovering;
@@ -167,8 +190,11 @@ export interface Setup {
 }
 
 /** Builds the app over a fresh fake node. */
-export function setup(options: Omit<AppDeps, "node" | "logger"> = {}): Setup {
-  const node = new FakeNode();
+export function setup(
+  options: Omit<AppDeps, "node" | "logger"> = {},
+  nodeOptions: FakeNodeOptions = {},
+): Setup {
+  const node = new FakeNode(nodeOptions);
   const logger = new MemoryLogger();
   const app = createApp({ node, logger, ...options });
   return { node, logger, app };

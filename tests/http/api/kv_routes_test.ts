@@ -302,15 +302,36 @@ Deno.test("GET /v1/kv lists keys with a prefix, sorted, with limit and more", as
   assert.equal(res.headers.get("content-type"), "application/json");
   assert.deepEqual(await res.json(), {
     items: [
-      { key: "a1", value: "v-a1", index: 3 },
-      { key: "a10", value: "v-a10", index: 4 },
+      {
+        key: "a1",
+        value: "v-a1",
+        index: 3,
+        createIndex: 3,
+        modIndex: 3,
+        version: 1,
+      },
+      {
+        key: "a10",
+        value: "v-a10",
+        index: 4,
+        createIndex: 4,
+        modIndex: 4,
+        version: 1,
+      },
     ],
     more: true,
   });
   const next = await (await app.request("/v1/kv?prefix=a&limit=2&after=a10"))
     .json();
   assert.deepEqual(next, {
-    items: [{ key: "a2", value: "v-a2", index: 2 }],
+    items: [{
+      key: "a2",
+      value: "v-a2",
+      index: 2,
+      createIndex: 2,
+      modIndex: 2,
+      version: 1,
+    }],
     more: false,
   });
   const all = await (await app.request("/v1/kv")).json();
@@ -326,7 +347,7 @@ Deno.test("GET /v1/kv lists keys with a prefix, sorted, with limit and more", as
   assert.deepEqual(none, { items: [], more: false });
 });
 
-Deno.test("listing shows non-UTF-8 values as base64, and all values on request", async () => {
+Deno.test("listing shows non-UTF-8 values as value64, and all values on request", async () => {
   const { app } = setup();
   await app.request("/v1/kv/bin", {
     method: "PUT",
@@ -335,13 +356,34 @@ Deno.test("listing shows non-UTF-8 values as base64, and all values on request",
   await app.request("/v1/kv/txt", { method: "PUT", body: "héllo" });
   const mixed = await (await app.request("/v1/kv")).json();
   assert.deepEqual(mixed.items, [
-    { key: "bin", value: "/wA=", index: 1, encoding: "base64" },
-    { key: "txt", value: "héllo", index: 2 },
+    {
+      key: "bin",
+      value64: "/wA=",
+      index: 1,
+      createIndex: 1,
+      modIndex: 1,
+      version: 1,
+    },
+    {
+      key: "txt",
+      value: "héllo",
+      index: 2,
+      createIndex: 2,
+      modIndex: 2,
+      version: 1,
+    },
   ]);
   const forced = await (await app.request("/v1/kv?prefix=t&encoding=base64"))
     .json();
   assert.deepEqual(forced.items, [
-    { key: "txt", value: btoa("h\xc3\xa9llo"), index: 2, encoding: "base64" },
+    {
+      key: "txt",
+      value64: btoa("h\xc3\xa9llo"),
+      index: 2,
+      createIndex: 2,
+      modIndex: 2,
+      version: 1,
+    },
   ]);
 });
 

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { KvStore } from "../../../kv/mod.ts";
+import { KvStore, WatchHub } from "../../../kv/mod.ts";
 import {
   type Message,
   MESSAGE_TYPES,
@@ -58,9 +58,11 @@ async function start(join = false) {
   for (let i = 0; i < 10; i++) await turn();
   const registry = new Registry();
   const logger = new MemoryLogger();
+  const store = new KvStore();
   const app = createApp({
     node: new KvNode({
-      store: new KvStore(),
+      store,
+      watches: new WatchHub(store),
       node: () => node,
       wal: () => storage,
       decodeMessages,

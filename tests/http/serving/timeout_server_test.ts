@@ -41,6 +41,22 @@ async function handler(req: Request): Promise<Response> {
       }),
     );
   }
+  if (url.pathname === "/events") {
+    // One event now, the next only when the test says; cancelled when the
+    // client goes away.
+    return new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode("data: first\n\n"));
+          events.controller = c;
+        },
+        cancel() {
+          events.cancelled.resolve();
+        },
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
+  }
   if (url.pathname === "/fail") throw new Error("handler failed");
   const body = new Uint8Array(await req.arrayBuffer());
   return Response.json({
@@ -53,6 +69,14 @@ async function handler(req: Request): Promise<Response> {
 }
 
 const TIMEOUTS = { headerTimeoutMs: 300, idleTimeoutMs: 300 };
+
+/** The `/events` stream of the current test. */
+const events = {
+  controller: undefined as
+    | ReadableStreamDefaultController<Uint8Array>
+    | undefined,
+  cancelled: Promise.withResolvers<void>(),
+};
 
 function start(extra: Partial<TimeoutServerOptions> = {}) {
   const errors: unknown[] = [];
@@ -332,4 +356,23 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("timeout server: an event stream's head and first event arrive before its second event; a client gone cancels the body", async () => {
+  events.cancelled = Promise.withResolvers<void>();
+  const { server } = start();
+  await server.listening;
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.port}/events`);
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    assert.equal(new TextDecoder().decode(first.value), "data: first\n\n");
+    // The handler waits for a second event that never comes: the client
+    // goes away, and the body is cancelled (a watch closes its watcher).
+    await reader.cancel();
+    await events.cancelled.promise;
+  } finally {
+    await server.shutdown();
+  }
 });

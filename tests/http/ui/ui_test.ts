@@ -176,6 +176,7 @@ Deno.test("GET /v1/cluster/status marks a member down when it does not answer in
     requestTimeoutMs: 1000,
     retryAfterSeconds: 1,
     bodyTimeoutMs: 1000,
+    watchProgressMs: 1000,
   }, { fetch: fakeFetch as typeof fetch, memberTimeoutMs: 50 });
   const res = await app.request("/v1/cluster/status", {
     headers: { authorization: "Bearer t0ken" },

@@ -1,0 +1,98 @@
+/**
+ * The Server-Sent Events encoding of a watch stream (docs/API.md "Watch"):
+ * one event per change message, `event: progress` and `event: cancelled`.
+ * Each event is whole lines ending in a blank line; the `data:` line is one
+ * line of JSON (JSON escapes every line break inside strings), so a browser's
+ * `EventSource` and `curl -N` read it as is.
+ *
+ * @module
+ */
+
+import {
+  type Cancellation,
+  type ChangeBatch,
+  valueToJson,
+  type WatchEvent,
+} from "../../kv/mod.ts";
+
+/** The `Content-Type` of a watch stream. */
+export const SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8";
+
+/** One event of a change message as JSON (docs/API.md "Watch"). */
+export type JsonWatchEvent =
+  | {
+    type: "put";
+    key: string;
+    value?: string;
+    value64?: string;
+    createIndex: number;
+    modIndex: number;
+    version: number;
+    lease?: number;
+  }
+  | { type: "delete"; key: string; modIndex: number; reason?: "lease" };
+
+/**
+ * An event's JSON object: a put carries its value as `value` (UTF-8) or
+ * `value64` (base64) and `lease` only when attached; a delete carries
+ * `reason` only when a lease removed the key.
+ */
+export function eventToJson(e: WatchEvent): JsonWatchEvent {
+  if (e.type === "delete") {
+    return e.reason === undefined
+      ? { type: "delete", key: e.key, modIndex: e.modIndex }
+      : { type: "delete", key: e.key, modIndex: e.modIndex, reason: e.reason };
+  }
+  const out: JsonWatchEvent = {
+    type: "put",
+    key: e.key,
+    ...valueToJson(e.value),
+    createIndex: e.createIndex,
+    modIndex: e.modIndex,
+    version: e.version,
+  };
+  if (e.lease !== 0) out.lease = e.lease;
+  return out;
+}
+
+/** The event of one change message: `id: <index>` and its JSON. */
+export function encodeChange(batch: ChangeBatch): string {
+  const json = JSON.stringify({
+    index: batch.index,
+    events: batch.events.map(eventToJson),
+  });
+  return `id: ${batch.index}\ndata: ${json}\n\n`;
+}
+
+const utf8 = new TextEncoder();
+/** Encoded messages by batch: a change is encoded once, for every stream. */
+const encoded = new WeakMap<ChangeBatch, Uint8Array>();
+
+/**
+ * {@linkcode encodeChange} as UTF-8 bytes, encoded once per batch object
+ * and shared by every stream that sends it (the hub hands the same batch
+ * to every watcher whose range holds all its events). Never change them.
+ */
+export function encodeChangeBytes(batch: ChangeBatch): Uint8Array {
+  let bytes = encoded.get(batch);
+  if (bytes === undefined) {
+    bytes = utf8.encode(encodeChange(batch));
+    encoded.set(batch, bytes);
+  }
+  return bytes;
+}
+
+/** `event: progress`: every change up to `index` has been sent. */
+export function encodeProgress(index: number): string {
+  return `event: progress\nid: ${index}\ndata: {"index":${index}}\n\n`;
+}
+
+/**
+ * `event: cancelled` with the reason and the `from` to resume at; no `id:`
+ * line, so a reconnecting `EventSource` keeps the last id it had.
+ */
+export function encodeCancelled(c: Cancellation): string {
+  return `event: cancelled\ndata: ${
+    JSON.stringify({ reason: c.reason, resume: c.resume })
+  }\n\n`;
+}

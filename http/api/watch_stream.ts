@@ -1,0 +1,163 @@
+/**
+ * One watch stream's response body: a {@linkcode Watcher}'s messages as
+ * Server-Sent Events (http/api/sse.ts), pulled as fast as the connection
+ * takes them. The body holds at most {@linkcode STREAM_QUEUE_BYTES} of
+ * encoded events; what the client does not take meanwhile waits in the
+ * watcher's bounded buffer, which cancels the watcher when it overflows:
+ * the `event: cancelled` is then queued (past the bound, once) and the
+ * stream ends. A progress event goes out once the watcher has caught up,
+ * and again every `progressMs` in which nothing else was sent.
+ *
+ * The stream ends, and the watcher leaves the hub, when the client goes
+ * away (the body is cancelled), when the watcher is cancelled, or when
+ * `stop` aborts (the node shuts down).
+ *
+ * @module
+ */
+
+import type { Watcher, WatchHub } from "../../kv/mod.ts";
+import { encodeCancelled, encodeChangeBytes, encodeProgress } from "./sse.ts";
+
+/** Encoded bytes a stream body queues before it waits for the client. */
+export const STREAM_QUEUE_BYTES = 64 * 1024;
+
+/** Options of {@linkcode watchStream}. */
+export interface WatchStreamOptions {
+  /** Send a progress event after this many ms without any other event. */
+  progressMs: number;
+  /** When set, the first event: `event: progress` with this id. */
+  firstProgress?: number;
+  /** Aborts when the node stops: the stream ends. */
+  stop?: AbortSignal;
+}
+
+const utf8 = new TextEncoder();
+
+/** Streams to wake once the current task (the node's apply) has finished. */
+let pendingWakes: (() => void)[] = [];
+
+/**
+ * Wakes a stream in a later task, not inside the apply that queued its
+ * message: the node answers its writes first, and the stream then takes
+ * every message that task queued at once. One timer for all streams.
+ */
+function wakeLater(wake: () => void): void {
+  if (pendingWakes.length === 0) {
+    setTimeout(() => {
+      const wakes = pendingWakes;
+      pendingWakes = [];
+      for (const w of wakes) w();
+    }, 0);
+  }
+  pendingWakes.push(wake);
+}
+
+/** Returns the body of `watcher`'s stream; see the module doc. */
+export function watchStream(
+  hub: WatchHub,
+  watcher: Watcher,
+  options: WatchStreamOptions,
+): ReadableStream<Uint8Array> {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let ended = false;
+  // The first progress (at the read index) is the caught-up one.
+  let caughtUp = options.firstProgress !== undefined;
+  /** Something was sent since the progress timer last looked. */
+  let busy = false;
+  let progressDue = false;
+  let wake: (() => void) | undefined;
+  const wakeUp = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(timer);
+    options.stop?.removeEventListener("abort", onStop);
+    watcher.onReady = undefined;
+    hub.close(watcher);
+    wakeUp();
+  };
+  const onStop = () => {
+    if (ended) return;
+    end();
+    controller.close();
+  };
+  const send = (text: string) => sendBytes(utf8.encode(text));
+  const sendBytes = (bytes: Uint8Array) => {
+    busy = true;
+    controller.enqueue(bytes);
+  };
+  const sendCancelled = () => {
+    if (ended) return;
+    send(encodeCancelled(watcher.cancelled!));
+    end();
+    controller.close();
+  };
+  const timer = setInterval(() => {
+    if (!busy) {
+      progressDue = true;
+      wakeUp();
+    }
+    busy = false;
+  }, options.progressMs);
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+      if (options.stop?.aborted) return onStop();
+      options.stop?.addEventListener("abort", onStop, { once: true });
+      // Inside the apply: settled state, must not throw. A cancellation
+      // goes out at once, even while the client is not reading.
+      watcher.onReady = () => {
+        if (watcher.cancelled !== undefined) sendCancelled();
+        else wakeLater(wakeUp);
+      };
+      if (options.firstProgress !== undefined) {
+        send(encodeProgress(options.firstProgress));
+      }
+    },
+    async pull() {
+      for (;;) {
+        if (ended) return;
+        if (watcher.cancelled !== undefined) return sendCancelled();
+        const batches = watcher.take(STREAM_QUEUE_BYTES);
+        if (batches.length === 1) {
+          return sendBytes(encodeChangeBytes(batches[0]!));
+        }
+        if (batches.length > 1) {
+          return sendBytes(concat(batches.map(encodeChangeBytes)));
+        }
+        if (watcher.cancelled !== undefined) return sendCancelled();
+        if (watcher.live && (!caughtUp || progressDue)) {
+          const id = watcher.progress();
+          if (id !== undefined) {
+            caughtUp = true;
+            progressDue = false;
+            return send(encodeProgress(id));
+          }
+        }
+        progressDue = false;
+        if (!watcher.live) continue; // the catch-up just ended
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+    },
+    cancel() {
+      end();
+    },
+  }, { highWaterMark: STREAM_QUEUE_BYTES, size: (chunk) => chunk.byteLength });
+}
+
+/** The bytes of `parts`, one after the other, in one array. */
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,486 @@
+/**
+ * The watch benchmark (issue 14; numbers in docs/PERFORMANCE.md "Watch"):
+ * write throughput of a three-node raftkv cluster and a three-node etcd 3.4
+ * cluster at 64 connections (wrk, scripts/bench/watch_load.lua) with
+ *
+ * - no watcher,
+ * - 100 and 1,000 watchers of a prefix nobody writes (idle),
+ * - 100 watchers of the written prefix (busy: every change goes to each),
+ *
+ * and, in the busy run, the change-to-watcher latency: a probe writes a
+ * timestamp every 20 ms and a watcher of that key measures the time from
+ * sending the write to receiving its event (p50/p99). The watchers are
+ * HTTP streams read by this process, spread over the three nodes: raftkv's
+ * `GET /v1/watch` (SSE), etcd's v3 JSON gateway `POST /v3/watch`; the same
+ * client code reads both (it counts bytes; the probe watcher parses).
+ * Writes go to the leader on both systems. One system runs at a time, each
+ * on fresh data directories.
+ *
+ *   deno task bench:watch [--duration S] [--systems raftkv,etcd]
+ *                         [--scenarios none,idle100,idle1000,busy100]
+ *
+ * A scenario may be repeated (`none,busy100,none,busy100`) to interleave
+ * runs on a noisy machine; the repeats are reported as `none#2`, ...
+ *
+ * Env: BENCH_TMPDIR (data directories; a real disk), DENO, BENCH_LOG_DIR
+ * (raftkv nodes' logs are appended there),
+ * BENCH_RAFTKV_DENO_FLAGS (deno flags of the raftkv nodes, e.g.
+ * `--cpu-prof --cpu-prof-dir=prof`; the nodes are stopped with SIGTERM).
+ *
+ * @module
+ */
+
+import { cpuUsage } from "node:process";
+import { parseArgs } from "node:util";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const LUA = `${ROOT}scripts/bench/watch_load.lua`;
+const KEYS = 1000;
+const VALUE_BYTES = 100;
+const CONNECTIONS = 64;
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: "string", default: "10" },
+    systems: { type: "string", default: "raftkv,etcd" },
+    scenarios: { type: "string", default: "none,idle100,idle1000,busy100" },
+  },
+});
+const durationS = Number(flags.duration);
+const tmp = Deno.env.get("BENCH_TMPDIR") ?? Deno.env.get("TMPDIR") ?? "/tmp";
+const deno = Deno.env.get("DENO") ?? Deno.execPath();
+const logDir = Deno.env.get("BENCH_LOG_DIR");
+
+function log(text: string): void {
+  // deno-lint-ignore no-console -- a script's progress on stderr.
+  console.error(`bench_watch: ${text}`);
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+const b64 = (s: string) => btoa(s);
+
+/** A cluster of three server processes and how to talk to it. */
+interface Cluster {
+  system: "raftkv" | "etcd";
+  urls: string[];
+  procs: Deno.ChildProcess[];
+  dir: string;
+  /** The URL of the node that leads now. */
+  leader(): Promise<string>;
+  /** The HTTP/1.1 request that opens a watch of `prefix`. */
+  watchRequest(prefix: string): string;
+  /** One write, for the probe. */
+  put(url: string, key: string, value: string): Promise<void>;
+}
+
+async function waitUntil(what: string, fn: () => Promise<boolean>) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (await fn().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startRaftkv(): Promise<Cluster> {
+  const dir = await Deno.makeTempDir({
+    dir: tmp,
+    prefix: "bench-watch-raftkv-",
+  });
+  const urls = [0, 1, 2].map(() => `http://127.0.0.1:${freePort()}`);
+  const procs = urls.map((_, i) =>
+    new Deno.Command(deno, {
+      args: [
+        "run",
+        "-A",
+        ...(Deno.env.get("BENCH_RAFTKV_DENO_FLAGS") ?? "").split(" ").filter(
+          (f) => f !== "",
+        ),
+        `${ROOT}main.ts`,
+        "--id",
+        String(i + 1),
+        "--cluster",
+        urls.join(","),
+        "--data-dir",
+        `${dir}/n${i + 1}`,
+        "--log-level",
+        "warn",
+      ],
+      stdout: "null",
+      stderr: logDir === undefined ? "null" : "piped",
+    }).spawn()
+  );
+  if (logDir !== undefined) {
+    procs.forEach((p, i) => {
+      const f = Deno.openSync(`${logDir}/raftkv-${i + 1}.log`, {
+        create: true,
+        append: true,
+      });
+      void p.stderr.pipeTo(f.writable).catch(() => {});
+    });
+  }
+  const c: Cluster = {
+    system: "raftkv",
+    urls,
+    procs,
+    dir,
+    async leader() {
+      const s = await (await fetch(`${urls[0]}/v1/status`)).json();
+      return urls[s.leader - 1]!;
+    },
+    watchRequest: (prefix) =>
+      `GET /v1/watch?prefix=${
+        encodeURIComponent(prefix)
+      } HTTP/1.1\r\nHost: raftkv\r\n\r\n`,
+    async put(url, key, value) {
+      const r = await fetch(`${url}/v1/kv/${encodeURIComponent(key)}`, {
+        method: "PUT",
+        body: value,
+      });
+      await r.body?.cancel();
+    },
+  };
+  await waitUntil("raftkv healthy", async () => {
+    for (const u of urls) {
+      const r = await fetch(`${u}/health`);
+      await r.body?.cancel();
+      if (r.status !== 200) return false;
+    }
+    return true;
+  });
+  return c;
+}
+
+async function startEtcd(): Promise<Cluster> {
+  const dir = await Deno.makeTempDir({ dir: tmp, prefix: "bench-watch-etcd-" });
+  const peers = [0, 1, 2].map(() => `http://127.0.0.1:${freePort()}`);
+  const urls = [0, 1, 2].map(() => `http://127.0.0.1:${freePort()}`);
+  const initial = peers.map((p, i) => `e${i + 1}=${p}`).join(",");
+  const procs = urls.map((url, i) =>
+    new Deno.Command("etcd", {
+      args: [
+        "--name",
+        `e${i + 1}`,
+        "--data-dir",
+        `${dir}/e${i + 1}`,
+        "--listen-peer-urls",
+        peers[i]!,
+        "--initial-advertise-peer-urls",
+        peers[i]!,
+        "--listen-client-urls",
+        url,
+        "--advertise-client-urls",
+        url,
+        "--initial-cluster",
+        initial,
+        "--initial-cluster-state",
+        "new",
+        "--initial-cluster-token",
+        `bench-watch-${Deno.pid}`,
+        "--logger",
+        "zap",
+        "--log-level",
+        "warn",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn()
+  );
+  const status = async (u: string) =>
+    await (await fetch(`${u}/v3/maintenance/status`, {
+      method: "POST",
+      body: "{}",
+    })).json();
+  const c: Cluster = {
+    system: "etcd",
+    urls,
+    procs,
+    dir,
+    async leader() {
+      for (const u of urls) {
+        const s = await status(u);
+        if (s.leader === s.header.member_id) return u;
+      }
+      throw new Error("etcd has no leader");
+    },
+    watchRequest(prefix) {
+      // range_end: the prefix with its last byte + 1.
+      const end = prefix.slice(0, -1) +
+        String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+      const body = JSON.stringify({
+        create_request: { key: b64(prefix), range_end: b64(end) },
+      });
+      return `POST /v3/watch HTTP/1.1\r\nHost: etcd\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    },
+    async put(url, key, value) {
+      const r = await fetch(`${url}/v3/kv/put`, {
+        method: "POST",
+        body: JSON.stringify({ key: b64(key), value: b64(value) }),
+      });
+      await r.body?.cancel();
+    },
+  };
+  await waitUntil("etcd healthy", async () => {
+    for (const u of urls) {
+      const r = await fetch(`${u}/health`);
+      const h = await r.json();
+      if (h.health !== "true") return false;
+    }
+    return true;
+  });
+  return c;
+}
+
+async function stop(c: Cluster): Promise<void> {
+  for (const p of c.procs) {
+    try {
+      p.kill("SIGTERM");
+    } catch {
+      // Gone already.
+    }
+    const timer = setTimeout(() => {
+      try {
+        p.kill("SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }, 15_000);
+    await p.status;
+    clearTimeout(timer);
+  }
+  await Deno.remove(c.dir, { recursive: true }).catch(() => {});
+}
+
+/**
+ * One watch stream over a plain TCP connection (HTTP/1.1 written by hand,
+ * the same for both systems; fetch's pools stall with many streams): calls
+ * `onBytes` with every chunk read, until `signal` aborts. `established`
+ * resolves with the first bytes (the response head).
+ */
+function rawWatch(
+  url: string,
+  requestText: string,
+  signal: AbortSignal,
+  onBytes: (chunk: Uint8Array) => void,
+): { established: Promise<void>; done: Promise<void> } {
+  const established = Promise.withResolvers<void>();
+  const done = (async () => {
+    const u = new URL(url);
+    const conn = await Deno.connect({
+      hostname: u.hostname,
+      port: Number(u.port),
+    });
+    const close = () => {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+    };
+    signal.addEventListener("abort", close, { once: true });
+    try {
+      await conn.write(new TextEncoder().encode(requestText));
+      const buf = new Uint8Array(64 * 1024);
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        established.resolve();
+        onBytes(buf.subarray(0, n));
+      }
+    } catch (err) {
+      if (!signal.aborted) established.reject(err);
+    } finally {
+      signal.removeEventListener("abort", close);
+      close();
+      established.resolve();
+    }
+  })();
+  return { established: established.promise, done };
+}
+
+/** Watchers reading their streams to the end, counting bytes. */
+interface Watchers {
+  bytes: number[];
+  close(): Promise<void>;
+}
+
+async function openWatchers(
+  c: Cluster,
+  count: number,
+  prefix: string,
+): Promise<Watchers> {
+  const abort = new AbortController();
+  const bytes = new Array<number>(count).fill(0);
+  const reading: Promise<void>[] = [];
+  const opened: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const w = rawWatch(
+      c.urls[i % 3]!,
+      c.watchRequest(prefix),
+      abort.signal,
+      (chunk) => bytes[i]! += chunk.length,
+    );
+    opened.push(w.established);
+    reading.push(w.done);
+  }
+  await Promise.all(opened);
+  return {
+    bytes,
+    async close() {
+      abort.abort();
+      await Promise.all(reading);
+    },
+  };
+}
+
+/** Runs wrk against `url`; requests per second and its latencies. */
+async function writeLoad(c: Cluster, url: string) {
+  const out = await new Deno.Command("wrk", {
+    args: [
+      "-t1",
+      `-c${CONNECTIONS}`,
+      `-d${durationS}s`,
+      "--timeout",
+      "10s",
+      "-s",
+      LUA,
+      url,
+      "--",
+      c.system,
+      String(KEYS),
+      String(VALUE_BYTES),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const line = text.split("\n").find((l) => l.startsWith("BENCH_JSON "));
+  if (!line) {
+    throw new Error(`wrk: ${text}${new TextDecoder().decode(out.stderr)}`);
+  }
+  const r = JSON.parse(line.slice("BENCH_JSON ".length));
+  const errors = r.errConnect + r.errRead + r.errWrite + r.errStatus +
+    r.errTimeout;
+  return {
+    rps: r.requests / (r.durationUs / 1e6),
+    p50Ms: r.p50Us / 1000,
+    p99Ms: r.p99Us / 1000,
+    errors,
+  };
+}
+
+/**
+ * A probe writing `probe` = its send time every 20 ms, and a watcher of it
+ * on a follower measuring send → receive, until `signal` aborts.
+ */
+async function probeLatency(
+  c: Cluster,
+  leader: string,
+  signal: AbortSignal,
+): Promise<number[]> {
+  const watchUrl = c.urls.find((u) => u !== leader)!;
+  const samples: number[] = [];
+  const decoder = new TextDecoder();
+  let buf = "";
+  const w = rawWatch(watchUrl, c.watchRequest("probe"), signal, (chunk) => {
+    const now = performance.now();
+    buf += decoder.decode(chunk, { stream: true });
+    // Every value is "t=<ms>;": raftkv sends it as text, etcd in base64.
+    for (;;) {
+      const m = /t=([0-9.]+);|"value":"([A-Za-z0-9+/=]+)"/.exec(buf);
+      if (m === null) break;
+      buf = buf.slice(m.index + m[0].length);
+      const text = m[1] !== undefined ? `t=${m[1]};` : atob(m[2]!);
+      const t = /^t=([0-9.]+);$/.exec(text);
+      if (t) samples.push(now - Number(t[1]));
+    }
+  });
+  await w.established;
+  while (!signal.aborted) {
+    await c.put(leader, "probe", `t=${performance.now()};`).catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await w.done;
+  return samples;
+}
+
+/** CPU seconds (user + system) of the server processes, from /proc. */
+function serverCpuSeconds(c: Cluster): number {
+  let ticks = 0;
+  for (const p of c.procs) {
+    const stat = Deno.readTextFileSync(`/proc/${p.pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** CPU seconds of this process (the watchers and the probe). */
+function clientCpuSeconds(): number {
+  const u = cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+const results: Record<string, Record<string, unknown>> = {};
+for (const system of flags.systems.split(",")) {
+  log(`${system}: starting`);
+  const c = system === "raftkv" ? await startRaftkv() : await startEtcd();
+  try {
+    const leader = await c.leader();
+    for (const scenario of flags.scenarios.split(",")) {
+      const m = /^(none|idle|busy)([0-9]*)$/.exec(scenario);
+      if (!m) throw new Error(`unknown scenario ${scenario}`);
+      const count = m[1] === "none" ? 0 : Number(m[2]);
+      const prefix = m[1] === "busy" ? "w/" : "idle/";
+      const watchers = await openWatchers(c, count, prefix);
+      const probe = new AbortController();
+      const latency = m[1] === "busy"
+        ? probeLatency(c, leader, probe.signal)
+        : Promise.resolve([]);
+      const serverBefore = serverCpuSeconds(c);
+      const clientBefore = clientCpuSeconds();
+      const load = await writeLoad(c, leader);
+      const serverCpuS = serverCpuSeconds(c) - serverBefore;
+      const clientCpuS = clientCpuSeconds() - clientBefore;
+      probe.abort();
+      const samples = (await latency).sort((a, b) => a - b);
+      await watchers.close();
+      const received = watchers.bytes.filter((b) => b > 0).length;
+      const row = {
+        ...load,
+        serverCpuS,
+        clientCpuS,
+        watchers: count,
+        watchersReceiving: received,
+        ...(samples.length > 0
+          ? {
+            latencyP50Ms: percentile(samples, 0.5),
+            latencyP99Ms: percentile(samples, 0.99),
+            latencySamples: samples.length,
+          }
+          : {}),
+      };
+      // A scenario may be listed again (interleaved repeats): #2, #3...
+      const bySystem = results[system] ??= {};
+      let name = scenario;
+      for (let n = 2; name in bySystem; n++) name = `${scenario}#${n}`;
+      bySystem[name] = row;
+      log(`${system} ${name}: ${JSON.stringify(row)}`);
+    }
+  } finally {
+    await stop(c);
+  }
+}
+// deno-lint-ignore no-console -- the result, on stdout.
+console.log(JSON.stringify(results, null, 2));

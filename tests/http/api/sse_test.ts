@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import {
+  encodeCancelled,
+  encodeChange,
+  encodeProgress,
+} from "../../../http/api/sse.ts";
+import { SseReader } from "../sse_reader.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+/** The events of `wire` as an EventSource would see them. */
+async function parse(wire: string) {
+  const reader = new SseReader(new Blob([wire]).stream());
+  const out = [];
+  for (let e = await reader.next(); e !== undefined; e = await reader.next()) {
+    out.push(e);
+  }
+  return out;
+}
+
+Deno.test("a change message: id = index, one data line of the contract's JSON", () => {
+  const wire = encodeChange({
+    index: 43,
+    events: [
+      { type: "delete", key: "a", modIndex: 43 },
+      {
+        type: "put",
+        key: "b",
+        value: text("2"),
+        createIndex: 43,
+        modIndex: 43,
+        version: 1,
+        lease: 0,
+      },
+    ],
+  });
+  assert.equal(
+    wire,
+    'id: 43\ndata: {"index":43,"events":[{"type":"delete","key":"a","modIndex":43},{"type":"put","key":"b","value":"2","createIndex":43,"modIndex":43,"version":1}]}\n\n',
+  );
+});
+
+Deno.test("values that are not UTF-8 travel as value64; lease and reason appear when set", async () => {
+  const wire = encodeChange({
+    index: 7,
+    events: [
+      {
+        type: "put",
+        key: "bin",
+        value: new Uint8Array([0xff, 0x00]),
+        createIndex: 5,
+        modIndex: 7,
+        version: 3,
+        lease: 9,
+      },
+      { type: "delete", key: "gone", modIndex: 7, reason: "lease" },
+    ],
+  });
+  const [e] = await parse(wire);
+  assert.deepEqual(JSON.parse(e!.data).events, [
+    {
+      type: "put",
+      key: "bin",
+      value64: "/wA=",
+      createIndex: 5,
+      modIndex: 7,
+      version: 3,
+      lease: 9,
+    },
+    { type: "delete", key: "gone", modIndex: 7, reason: "lease" },
+  ]);
+});
+
+Deno.test("line breaks in keys and values never break the event: the data stays one line", async () => {
+  const key = "a\nb\r\nc\rd\u2028";
+  const value = "data: x\n\nid: 9\n";
+  const wire = encodeChange({
+    index: 3,
+    events: [{
+      type: "put",
+      key,
+      value: text(value),
+      createIndex: 3,
+      modIndex: 3,
+      version: 1,
+      lease: 0,
+    }],
+  });
+  const events = await parse(wire);
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.id, "3");
+  const put = JSON.parse(events[0]!.data).events[0];
+  assert.equal(put.key, key);
+  assert.equal(put.value, value);
+  assert.equal(wire.split("\n").length, 4, "id, data, blank line");
+});
+
+Deno.test("progress carries an id; cancelled carries none, and the resume index", async () => {
+  const events = await parse(
+    encodeProgress(57) + encodeCancelled({ reason: "slow", resume: 58 }),
+  );
+  assert.deepEqual(events, [
+    { event: "progress", id: "57", data: '{"index":57}' },
+    { event: "cancelled", data: '{"reason":"slow","resume":58}' },
+  ]);
+});
