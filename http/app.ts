@@ -35,6 +35,9 @@ import {
 } from "./api/metrics_routes.ts";
 import { registerUiRoutes } from "./ui/ui_routes.ts";
 import { registerWatchRoutes } from "./api/watch_routes.ts";
+import { registerTxnRoutes } from "./api/txn_routes.ts";
+import { registerLeaseRoutes } from "./api/lease_routes.ts";
+import { registerLockRoutes } from "./api/lock_routes.ts";
 import { rawPath } from "./validate.ts";
 import { drainBody } from "./body.ts";
 import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
@@ -160,6 +163,9 @@ export function createApp(deps: AppDeps): Hono {
   registerOpenapiRoutes(app);
   registerKvRoutes(app, ctx);
   registerWatchRoutes(app, ctx);
+  registerTxnRoutes(app, ctx, metrics);
+  registerLeaseRoutes(app, ctx, { metrics, fetch: deps.memberFetch });
+  registerLockRoutes(app, ctx, metrics);
   registerRootMemberRoutes(app, ctx);
   // The key routes (/v1/kv/{key}, raftexample's /{key}) have their own
   // router, ahead of Hono's: http/api/kv_routes.ts, docs/notes/router_ab.md.

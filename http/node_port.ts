@@ -20,7 +20,13 @@
  * @module
  */
 
-import type { ApplyResult, Command, KvReader, WatchHub } from "../kv/mod.ts";
+import type {
+  ApplyResult,
+  Command,
+  KvReader,
+  Lease,
+  WatchHub,
+} from "../kv/mod.ts";
 import type { Message } from "../raft/mod.ts";
 
 /** A member's role: voters count toward quorums, learners only replicate. */
@@ -156,6 +162,23 @@ export interface NodePort {
 
   /** Transfers leadership to voter `id`; resolves when `id` leads. */
   transferLeader(id: number, signal: AbortSignal): Promise<void>;
+
+  /**
+   * Restarts lease `id`'s countdown, on the leader only, without a log
+   * entry: resolves with the lease once leadership has been confirmed by a
+   * quorum after the restart (a ReadIndex round), so the countdown of any
+   * later leader starts after it. Rejects with `not_leader` (NotLeaderError
+   * from raft/core) on a node that does not lead: the HTTP layer forwards
+   * the keepalive to the leader; with `lease_not_found` when the lease is
+   * gone; with `leader_changed` when leadership moved meanwhile.
+   */
+  keepalive(id: number, signal: AbortSignal): Promise<Lease>;
+
+  /**
+   * Milliseconds until lease `id` expires by this node's countdown, or
+   * undefined when this node does not lead (only the leader counts).
+   */
+  leaseRemainingMs(id: number): number | undefined;
 
   /** The membership this node knows, for `GET /v1/members`. */
   members(): MembersView;

@@ -401,6 +401,24 @@ export function parseWatchQuery(
   return result;
 }
 
+/**
+ * Parses `lease` of a PUT's query: a lease id, or 0 when absent (the
+ * write then detaches the key from any lease).
+ *
+ * @throws {BadRequestError} (`invalid_query`) when it is not a positive id.
+ */
+export function parseLeaseQuery(query: string | undefined): number {
+  const raw = new URLSearchParams(query ?? "").get("lease");
+  if (raw === null) return 0;
+  if (!ID_PATTERN.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw new BadRequestError(
+      "invalid_query",
+      "lease must be a lease id (a positive integer)",
+    );
+  }
+  return Number(raw);
+}
+
 /** The default `limit` of a listing. */
 export const DEFAULT_LIST_LIMIT = 1000;
 /** The largest `limit` of a listing. */

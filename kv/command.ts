@@ -3,8 +3,14 @@
  * The encoding is a msgpack array with a numeric operation first, so new
  * operations can be added without breaking old logs:
  *
- * - put: `[1, key, value, ifMatch (0 = none), ifNoneMatch (0 | 1)]`
+ * - put: `[1, key, value, ifMatch (0 = none), ifNoneMatch (0 | 1)]`, and a
+ *   sixth field, the lease, when it attaches the key to one
  * - delete: `[2, key, ifMatch (0 = none)]`
+ * - txn: `[3, compares, success, failure]` (kv/txn.ts)
+ * - lease grant: `[4, ttl]`; the lease's id is the entry's index
+ * - lease revoke: `[5, id, term]`: `term` 0 for a client's revoke, else the
+ *   term in which the leader decided the lease expired (store.ts applies it
+ *   only in an entry of that same term)
  *
  * @module
  */
@@ -12,6 +18,7 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { InvalidCommandError } from "./errors.ts";
 import { keyProblem } from "./key.ts";
+import { checkTxn, type TxnCommand, txnFromWire, txnToWire } from "./txn.ts";
 
 /** Create or replace `key`, optionally only under a condition. */
 export interface PutCommand {
@@ -23,6 +30,8 @@ export interface PutCommand {
   ifMatch?: number;
   /** Apply only when the key is absent (create-only). */
   ifNoneMatch?: boolean;
+  /** Attach the key to this lease (absent or 0: detach it from any). */
+  lease?: number;
 }
 
 /** Remove `key` (a success also when absent), optionally only under a condition. */
@@ -33,11 +42,36 @@ export interface DeleteCommand {
   ifMatch?: number;
 }
 
+/** Grant a lease of `ttl` seconds; its id is the index of this entry. */
+export interface LeaseGrantCommand {
+  op: "lease_grant";
+  ttl: number;
+}
+
+/**
+ * Revoke lease `id` and delete its keys. `term` 0: a client's revoke;
+ * otherwise the term in which the leader decided it expired: applied only
+ * in an entry of that term (a stale decision is a no-op).
+ */
+export interface LeaseRevokeCommand {
+  op: "lease_revoke";
+  id: number;
+  term: number;
+}
+
 /** Everything the key-value state machine applies. */
-export type Command = PutCommand | DeleteCommand;
+export type Command =
+  | PutCommand
+  | DeleteCommand
+  | TxnCommand
+  | LeaseGrantCommand
+  | LeaseRevokeCommand;
 
 const OP_PUT = 1;
 const OP_DELETE = 2;
+const OP_TXN = 3;
+const OP_LEASE_GRANT = 4;
+const OP_LEASE_REVOKE = 5;
 
 const encoder = new Encoder();
 const decoder = new Decoder();
@@ -51,6 +85,14 @@ function checkIfMatch(ifMatch: unknown): void {
   ) {
     throw new InvalidCommandError("ifMatch must be a positive integer index");
   }
+}
+
+/** Throws unless `n` is a safe integer >= `min`. */
+function checkCount(n: unknown, min: number, what: string): number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min) {
+    throw new InvalidCommandError(`${what} must be an integer >= ${min}`);
+  }
+  return n;
 }
 
 /** Throws unless `key` is a string of 1 to 4096 bytes of UTF-8. */
@@ -69,20 +111,38 @@ function checkKey(key: unknown): asserts key is string {
  * @throws {InvalidCommandError} when a field is out of range.
  */
 export function encodeCommand(cmd: Command): Uint8Array {
+  switch (cmd.op) {
+    case "txn":
+      checkTxn(cmd);
+      return encoder.encode([OP_TXN, ...txnToWire(cmd)]);
+    case "lease_grant":
+      checkCount(cmd.ttl, 1, "ttl");
+      return encoder.encode([OP_LEASE_GRANT, cmd.ttl]);
+    case "lease_revoke":
+      checkCount(cmd.id, 1, "the lease id");
+      checkCount(cmd.term, 0, "the term");
+      return encoder.encode([OP_LEASE_REVOKE, cmd.id, cmd.term]);
+  }
   checkKey(cmd.key);
   checkIfMatch(cmd.ifMatch);
   switch (cmd.op) {
-    case "put":
+    case "put": {
       if (!(cmd.value instanceof Uint8Array)) {
         throw new InvalidCommandError("the value must be bytes");
       }
-      return encoder.encode([
+      const fields: unknown[] = [
         OP_PUT,
         cmd.key,
         cmd.value,
         cmd.ifMatch ?? 0,
         cmd.ifNoneMatch ? 1 : 0,
-      ]);
+      ];
+      if (cmd.lease !== undefined && cmd.lease !== 0) {
+        checkCount(cmd.lease, 1, "the lease id");
+        fields.push(cmd.lease);
+      }
+      return encoder.encode(fields);
+    }
     case "delete":
       return encoder.encode([OP_DELETE, cmd.key, cmd.ifMatch ?? 0]);
     default:
@@ -227,10 +287,10 @@ export function decodeCommandGeneric(data: Uint8Array): Command {
   }
   const op = raw[0];
   if (op === OP_PUT) {
-    if (raw.length !== 5) {
-      throw new InvalidCommandError("a put command has 5 fields");
+    if (raw.length !== 5 && raw.length !== 6) {
+      throw new InvalidCommandError("a put command has 5 or 6 fields");
     }
-    const [, key, value, ifMatch, ifNoneMatch] = raw;
+    const [, key, value, ifMatch, ifNoneMatch, lease] = raw;
     checkKey(key);
     if (!(value instanceof Uint8Array)) {
       throw new InvalidCommandError("the value of a put must be bytes");
@@ -242,6 +302,7 @@ export function decodeCommandGeneric(data: Uint8Array): Command {
     const match = decodeIfMatch(ifMatch);
     if (match !== undefined) cmd.ifMatch = match;
     if (ifNoneMatch === 1) cmd.ifNoneMatch = true;
+    if (raw.length === 6) cmd.lease = checkCount(lease, 1, "the lease id");
     return cmd;
   }
   if (op === OP_DELETE) {
@@ -254,6 +315,17 @@ export function decodeCommandGeneric(data: Uint8Array): Command {
     const match = decodeIfMatch(ifMatch);
     if (match !== undefined) cmd.ifMatch = match;
     return cmd;
+  }
+  if (op === OP_TXN) return txnFromWire(raw.slice(1));
+  if (op === OP_LEASE_GRANT && raw.length === 2) {
+    return { op: "lease_grant", ttl: checkCount(raw[1], 1, "ttl") };
+  }
+  if (op === OP_LEASE_REVOKE && raw.length === 3) {
+    return {
+      op: "lease_revoke",
+      id: checkCount(raw[1], 1, "the lease id"),
+      term: checkCount(raw[2], 0, "the term"),
+    };
   }
   throw new InvalidCommandError(`unknown operation ${String(op)}`);
 }

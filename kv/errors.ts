@@ -98,3 +98,13 @@ export class InvalidValueError extends KvError {
     super("invalid_value", message);
   }
 }
+
+/** A lease that does not exist (any more): HTTP 404 `lease_not_found`. */
+export class LeaseNotFoundError extends KvError {
+  /** The lease asked for. */
+  readonly lease: number;
+  constructor(lease: number) {
+    super("lease_not_found", `lease ${lease} not found`);
+    this.lease = lease;
+  }
+}

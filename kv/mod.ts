@@ -21,8 +21,24 @@ export {
   decodeCommand,
   type DeleteCommand,
   encodeCommand,
+  type LeaseGrantCommand,
+  type LeaseRevokeCommand,
   type PutCommand,
 } from "./command.ts";
+export {
+  checkTxn,
+  compareHolds,
+  type CompareOperator,
+  type CompareTarget,
+  MAX_TXN_GET_LIMIT,
+  MAX_TXN_PARTS,
+  type TxnCommand,
+  type TxnCompare,
+  type TxnDelete,
+  type TxnGet,
+  type TxnOperation,
+  type TxnPut,
+} from "./txn.ts";
 export {
   type ApplyResult,
   type ChangeListener,
@@ -33,7 +49,25 @@ export {
   KvStore,
   type KvStoreOptions,
   type ListOptions,
+  type TxnOpResult,
+  type TxnOutcome,
 } from "./store.ts";
+export {
+  type Lease,
+  type LeaseCounts,
+  type LeaseListener,
+  LeaseTable,
+  MAX_LEASE_TTL_SECONDS,
+  MIN_LEASE_TTL_SECONDS,
+} from "./lease_table.ts";
+export {
+  LOCK_KEY_PREFIX,
+  lockKey,
+  lockNameProblem,
+  type LockPlace,
+  lockPrefix,
+  lockQueue,
+} from "./lock_queue.ts";
 export { ABSENT_REVISION, type KeyRevision } from "./revision.ts";
 export {
   batchBytes,
@@ -76,5 +110,6 @@ export {
   InvalidValueError,
   KeyNotFoundError,
   KvError,
+  LeaseNotFoundError,
   PreconditionFailedError,
 } from "./errors.ts";

@@ -12,12 +12,16 @@
  * sectionCount × ( tag u16 | sectionBytes u32 | section )
  * ```
  *
+ * Known sections: tag 1, the lease table (written only when a lease
+ * exists): `count u32 | count × ( id u64 | ttl u32 )` in increasing id
+ * order. Attached keys are not repeated there: each key's `lease` field
+ * says it, and every such lease must be in the table.
+ *
  * The records are one pass in key order after a header that needs only the
  * count, so a point-in-time view of the store can be written in slices
- * (issue 15). Sections are where later state (the lease table) goes without
- * a new version; this version knows no tag, so it writes none and refuses a
- * snapshot with any (a newer raftkv wrote it, and loading it would lose
- * state).
+ * (issue 15). Sections are where later state goes without a new version;
+ * a snapshot with a tag this version does not know is refused (a newer
+ * raftkv wrote it, and loading it would lose state).
  *
  * Version 1 (before revisions) still loads:
  *
@@ -39,6 +43,7 @@
 import { InvalidSnapshotError } from "./errors.ts";
 import { compareKeys, MAX_KEY_BYTES, utf8ByteLength } from "./key.ts";
 import type { KeyRevision } from "./revision.ts";
+import type { Lease } from "./lease_table.ts";
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x53]; // "RKVS"
 /** The version written. */
@@ -49,6 +54,9 @@ const HEADER_BYTES = 4 + 1 + 8 + 4;
 const ENTRY_FIXED_BYTES = 2 + 4 * 8 + 4;
 const ENTRY_FIXED_BYTES_V1 = 2 + 8 + 4;
 const SECTION_COUNT_BYTES = 4;
+const SECTION_HEADER_BYTES = 2 + 4;
+const LEASE_SECTION_TAG = 1;
+const LEASE_RECORD_BYTES = 8 + 4;
 const TWO_POW_32 = 0x1_0000_0000;
 
 /** One key's record in a snapshot. */
@@ -62,6 +70,8 @@ export interface SnapshotContent {
   appliedIndex: number;
   /** Entries in strictly increasing key order. */
   entries: SnapshotEntry[];
+  /** The lease table, in increasing id order. */
+  leases: Lease[];
 }
 
 const utf8Encoder = new TextEncoder();
@@ -97,14 +107,19 @@ export interface SnapshotSource {
  * `source` into one buffer, sized exactly in a first pass, with no object
  * made per entry. With `headroom`, the buffer starts with that many zero
  * bytes before the snapshot, for a caller to frame it without a copy.
+ * `leases` (in increasing id order) go in the lease section.
  */
 export function encodeSnapshot(
   appliedIndex: number,
   keys: readonly string[],
   source: SnapshotSource,
   headroom = 0,
+  leases: readonly Lease[] = [],
 ): Uint8Array {
-  let size = headroom + HEADER_BYTES + SECTION_COUNT_BYTES;
+  const leaseSection = leases.length === 0
+    ? 0
+    : SECTION_HEADER_BYTES + 4 + leases.length * LEASE_RECORD_BYTES;
+  let size = headroom + HEADER_BYTES + SECTION_COUNT_BYTES + leaseSection;
   for (let i = 0; i < keys.length; i++) {
     size += ENTRY_FIXED_BYTES + utf8ByteLength(keys[i]!) +
       source.valueLength(i);
@@ -131,7 +146,20 @@ export function encodeSnapshot(
     source.copyValue(i, out, pos);
     pos += length;
   }
-  view.setUint32(pos, 0, true); // no sections
+  if (leases.length === 0) {
+    view.setUint32(pos, 0, true); // no sections
+    return whole;
+  }
+  view.setUint32(pos, 1, true);
+  view.setUint16(pos + 4, LEASE_SECTION_TAG, true);
+  view.setUint32(pos + 6, leaseSection - SECTION_HEADER_BYTES, true);
+  view.setUint32(pos + 10, leases.length, true);
+  pos += 14;
+  for (const lease of leases) {
+    writeU64(view, pos, lease.id);
+    view.setUint32(pos + 8, lease.ttl, true);
+    pos += LEASE_RECORD_BYTES;
+  }
   return whole;
 }
 
@@ -229,20 +257,61 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     pos += valueBytes;
     previous = key;
   }
+  let leases: Lease[] = [];
   if (!v1) {
     need(bytes, pos, SECTION_COUNT_BYTES);
     const sections = view.getUint32(pos, true);
-    if (sections !== 0) {
-      throw new InvalidSnapshotError(
-        `the snapshot has ${sections} sections this raftkv does not know (written by a newer version?)`,
-      );
-    }
     pos += SECTION_COUNT_BYTES;
+    for (let s = 0; s < sections; s++) {
+      need(bytes, pos, SECTION_HEADER_BYTES);
+      const tag = view.getUint16(pos, true);
+      const length = view.getUint32(pos + 2, true);
+      pos += SECTION_HEADER_BYTES;
+      need(bytes, pos, length);
+      if (tag !== LEASE_SECTION_TAG || s > 0) {
+        throw new InvalidSnapshotError(
+          `the snapshot has a section (tag ${tag}) this raftkv does not know (written by a newer version?)`,
+        );
+      }
+      leases = decodeLeases(bytes.subarray(pos, pos + length), appliedIndex);
+      pos += length;
+    }
   }
   if (pos !== bytes.length) {
     throw new InvalidSnapshotError(
       `${bytes.length - pos} unexpected bytes after the last entry`,
     );
   }
-  return { appliedIndex, entries };
+  const ids = new Set(leases.map((l) => l.id));
+  for (const e of entries) {
+    if (e.lease !== 0 && !ids.has(e.lease)) {
+      throw new InvalidSnapshotError(
+        `a key is attached to lease ${e.lease}, which the snapshot does not hold`,
+      );
+    }
+  }
+  return { appliedIndex, entries, leases };
+}
+
+/** Decodes the lease section: ids increasing within 1..appliedIndex, ttl >= 1. */
+function decodeLeases(bytes: Uint8Array, appliedIndex: number): Lease[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  need(bytes, 0, 4);
+  const count = view.getUint32(0, true);
+  if (bytes.length !== 4 + count * LEASE_RECORD_BYTES) {
+    throw new InvalidSnapshotError("the lease section has a bad length");
+  }
+  const leases: Lease[] = new Array(count);
+  let previous = 0;
+  for (let i = 0; i < count; i++) {
+    const at = 4 + i * LEASE_RECORD_BYTES;
+    const id = readU64(view, at);
+    const ttl = view.getUint32(at + 8, true);
+    if (id <= previous || id > appliedIndex || ttl < 1) {
+      throw new InvalidSnapshotError(`bad lease ${id} (ttl ${ttl})`);
+    }
+    leases[i] = { id, ttl };
+    previous = id;
+  }
+  return leases;
 }

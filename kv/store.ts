@@ -13,6 +13,8 @@
  */
 
 import { type Command, decodeCommand } from "./command.ts";
+import { compareHolds, type TxnCommand, type TxnOperation } from "./txn.ts";
+import { type Lease, LeaseTable } from "./lease_table.ts";
 import { ApplyOrderError, InvalidCommandError } from "./errors.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 import { compareKeys } from "./key.ts";
@@ -56,18 +58,37 @@ export interface ListOptions {
   after?: string;
 }
 
+/** What one operation of a transaction's branch gave. */
+export type TxnOpResult =
+  /** A get: the items (values copied), and whether a prefix had more. */
+  | { op: "get"; items: KvItem[]; more: boolean }
+  /** A delete: how many keys it removed. */
+  | { op: "delete"; deleted: number }
+  /** A put. */
+  | { op: "put" };
+
+/** What a transaction did: which branch ran, and one result per operation. */
+export interface TxnOutcome {
+  succeeded: boolean;
+  results: TxnOpResult[];
+}
+
 /**
  * What a command's application did. Every outcome is deterministic, and
  * every outcome advances the applied index.
  *
- * - `ok`: applied; `index` is the write's index.
+ * - `ok`: applied; `index` is the write's index; `txn` what a transaction
+ *   did (transactions only); `lease` the lease a grant made.
+ * - `lease_not_found`: a write named a lease that does not exist (or a
+ *   revoke one that is gone); nothing changed (HTTP 404).
  * - `precondition_failed`: a condition did not hold and nothing changed;
  *   `currentIndex` is the key's write index, 0 when absent (HTTP 412).
  * - `invalid`: the bytes were not a valid command and nothing changed. The
  *   HTTP layer never proposes such bytes, so this means a foreign writer.
  */
 export type ApplyResult =
-  | { status: "ok"; index: number }
+  | { status: "ok"; index: number; txn?: TxnOutcome; lease?: Lease }
+  | { status: "lease_not_found"; lease: number }
   | { status: "precondition_failed"; currentIndex: number }
   | { status: "invalid"; message: string };
 
@@ -77,6 +98,8 @@ export interface KvReader {
   readonly appliedIndex: number;
   /** The number of keys. */
   readonly size: number;
+  /** The lease table (read it, never change it). */
+  readonly leases: LeaseTable;
   /** Returns the value of `key` and its revision, or undefined. */
   get(key: string): KvEntry | undefined;
   /** Returns the revision of `key`; all zeros when absent. */
@@ -124,6 +147,7 @@ export class KvStore implements KvReader {
   #appliedIndex = 0;
   readonly #history: WatchHistory;
   readonly #listeners = new Set<ChangeListener>();
+  readonly #leases = new LeaseTable();
 
   constructor(options: KvStoreOptions = {}) {
     this.#history = new WatchHistory(options.history);
@@ -135,6 +159,14 @@ export class KvStore implements KvReader {
    */
   get history(): WatchHistory {
     return this.#history;
+  }
+
+  /**
+   * The lease table. Read it (and listen to it), never change it: the
+   * store does, when it applies entries.
+   */
+  get leases(): LeaseTable {
+    return this.#leases;
   }
 
   /** Calls `listener` on every change from now on; returns the unsubscribe. */
@@ -154,15 +186,17 @@ export class KvStore implements KvReader {
   }
 
   /**
-   * Applies the log entry at `index` whose bytes are `data`. Empty `data`
-   * is a no-op (a leader's empty entry, or a membership entry the node
-   * applies elsewhere) that only advances the applied index.
+   * Applies the log entry at `index` of `term` whose bytes are `data`.
+   * Empty `data` is a no-op (a leader's empty entry, or a membership entry
+   * the node applies elsewhere) that only advances the applied index. The
+   * term matters to an expiry revoke only, which is a no-op unless `term`
+   * is the term it was decided in.
    *
    * @throws {ApplyOrderError} when `index` is not above the applied index:
    * the caller must apply each index once, in increasing order (gaps are
    * allowed).
    */
-  apply(index: number, data: Uint8Array): ApplyResult {
+  apply(index: number, data: Uint8Array, term = 0): ApplyResult {
     if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) {
       throw new ApplyOrderError(index, this.#appliedIndex);
     }
@@ -177,10 +211,19 @@ export class KvStore implements KvReader {
       }
       throw err;
     }
-    return this.#applyCommand(index, cmd);
+    return this.#applyCommand(index, cmd, term);
   }
 
-  #applyCommand(index: number, cmd: Command): ApplyResult {
+  #applyCommand(index: number, cmd: Command, term: number): ApplyResult {
+    switch (cmd.op) {
+      case "txn":
+        return this.#applyTxn(index, cmd);
+      case "lease_grant":
+        this.#leases.grant(index, cmd.ttl);
+        return { status: "ok", index, lease: { id: index, ttl: cmd.ttl } };
+      case "lease_revoke":
+        return this.#revoke(index, cmd.id, cmd.term, term);
+    }
     const slot = this.#slots.get(cmd.key);
     const currentIndex = slot === undefined
       ? 0
@@ -192,33 +235,165 @@ export class KvStore implements KvReader {
       if (cmd.ifNoneMatch && slot !== undefined) {
         return { status: "precondition_failed", currentIndex };
       }
-      let target = slot;
-      if (target === undefined) {
-        target = this.#newSlot();
-        this.#slots.set(cmd.key, target);
-        this.#keys.insert(cmd.key);
+      const lease = cmd.lease ?? 0;
+      if (lease !== 0 && !this.#leases.has(lease)) {
+        return { status: "lease_not_found", lease };
       }
-      this.#values.set(target, cmd.value);
-      this.#revisions.write(target, index, slot === undefined, 0);
-      const r = this.#revisions;
-      this.#changed(index, [{
-        type: "put",
-        key: cmd.key,
-        value: cmd.value.slice(),
-        createIndex: r.createIndex(target),
-        modIndex: index,
-        version: r.version(target),
-        lease: r.lease(target),
-      }]);
-    } else if (slot !== undefined) {
-      this.#slots.delete(cmd.key);
-      this.#keys.delete(cmd.key);
-      this.#values.clear(slot);
-      this.#revisions.clear(slot);
-      this.#freeSlots.push(slot);
-      this.#changed(index, [{ type: "delete", key: cmd.key, modIndex: index }]);
+      this.#changed(index, [this.#put(index, cmd.key, cmd.value, lease)]);
+    } else {
+      const event = this.#delete(index, cmd.key);
+      if (event !== undefined) this.#changed(index, [event]);
     }
     return { status: "ok", index };
+  }
+
+  /** Writes `value` at `key` in the entry at `index`; returns its event. */
+  #put(
+    index: number,
+    key: string,
+    value: Uint8Array,
+    lease: number,
+  ): WatchEvent {
+    const slot = this.#slots.get(key);
+    let target = slot;
+    if (target === undefined) {
+      target = this.#newSlot();
+      this.#slots.set(key, target);
+      this.#keys.insert(key);
+    }
+    const r = this.#revisions;
+    const previous = slot === undefined ? 0 : r.lease(slot);
+    if (previous !== lease) {
+      if (previous !== 0) this.#leases.detach(previous, key);
+      if (lease !== 0) this.#leases.attach(lease, key);
+    }
+    this.#values.set(target, value);
+    r.write(target, index, slot === undefined, lease);
+    return {
+      type: "put",
+      key,
+      value: value.slice(),
+      createIndex: r.createIndex(target),
+      modIndex: index,
+      version: r.version(target),
+      lease: r.lease(target),
+    };
+  }
+
+  /** Removes `key` in the entry at `index`; its event, or undefined when absent. */
+  #delete(
+    index: number,
+    key: string,
+    byLease = false,
+  ): WatchEvent | undefined {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    const lease = this.#revisions.lease(slot);
+    if (lease !== 0 && !byLease) this.#leases.detach(lease, key);
+    this.#slots.delete(key);
+    this.#keys.delete(key);
+    this.#values.clear(slot);
+    this.#revisions.clear(slot);
+    this.#freeSlots.push(slot);
+    return byLease
+      ? { type: "delete", key, modIndex: index, reason: "lease" }
+      : { type: "delete", key, modIndex: index };
+  }
+
+  /**
+   * Revokes lease `id` and deletes its keys, as one batch. `decidedIn` > 0
+   * marks an expiry the leader of that term decided: in an entry of any
+   * other `term` it is stale (a former leader's decision that reached the
+   * log after it lost office) and changes nothing.
+   */
+  #revoke(
+    index: number,
+    id: number,
+    decidedIn: number,
+    term: number,
+  ): ApplyResult {
+    if (!this.#leases.has(id)) return { status: "lease_not_found", lease: id };
+    if (decidedIn !== 0 && decidedIn !== term) return { status: "ok", index };
+    const events: WatchEvent[] = [];
+    for (const key of this.#leases.revoke(id, decidedIn !== 0)) {
+      const event = this.#delete(index, key, true);
+      if (event !== undefined) events.push(event);
+    }
+    if (events.length > 0) this.#changed(index, events);
+    return { status: "ok", index };
+  }
+
+  /**
+   * Applies a transaction: every compare against the state before it, then
+   * the operations of the branch taken, in order (a get sees the puts
+   * before it). All its changes are one batch at `index`.
+   */
+  #applyTxn(index: number, cmd: TxnCommand): ApplyResult {
+    const succeeded = cmd.compare.every((c) =>
+      compareHolds(c, this.revision(c.key), this.get(c.key)?.value)
+    );
+    const branch = succeeded ? cmd.success : cmd.failure;
+    for (const op of branch) {
+      if (op.op === "put" && op.lease && !this.#leases.has(op.lease)) {
+        return { status: "lease_not_found", lease: op.lease };
+      }
+    }
+    const events: WatchEvent[] = [];
+    const results = branch.map((op) => this.#txnOperation(index, op, events));
+    if (events.length > 0) this.#changed(index, events);
+    return { status: "ok", index, txn: { succeeded, results } };
+  }
+
+  /** Applies one operation of a transaction; its events go to `events`. */
+  #txnOperation(
+    index: number,
+    op: TxnOperation,
+    events: WatchEvent[],
+  ): TxnOpResult {
+    switch (op.op) {
+      case "put":
+        events.push(this.#put(index, op.key, op.value, op.lease ?? 0));
+        return { op: "put" };
+      case "delete": {
+        const keys = "prefix" in op ? this.#keysWith(op.prefix) : [op.key];
+        let deleted = 0;
+        for (const key of keys) {
+          const event = this.#delete(index, key);
+          if (event === undefined) continue;
+          events.push(event);
+          deleted++;
+        }
+        return { op: "delete", deleted };
+      }
+      case "get": {
+        // Copies: a later put of the same entry may reuse the value's memory.
+        const copy = (item: KvItem): KvItem => ({
+          ...item,
+          value: item.value.slice(),
+        });
+        if ("prefix" in op) {
+          const page = this.list(op.prefix, op.limit);
+          return { op: "get", items: page.items.map(copy), more: page.more };
+        }
+        const slot = this.#slots.get(op.key);
+        return {
+          op: "get",
+          items: slot === undefined ? [] : [copy(this.#entry(slot, op.key))],
+          more: false,
+        };
+      }
+    }
+  }
+
+  /** Every key starting with `prefix`, in order. */
+  #keysWith(prefix: string): string[] {
+    const keys: string[] = [];
+    this.#keys.scan(prefix, (key) => {
+      if (!key.startsWith(prefix)) return false;
+      keys.push(key);
+      return true;
+    });
+    return keys;
   }
 
   /** Records the changes of the entry at `index` and tells the listeners. */
@@ -298,7 +473,7 @@ export class KvStore implements KvReader {
 
   /**
    * Returns the whole state as bytes. Deterministic: the same state (keys,
-   * values, revisions and applied index) always gives the same bytes. The
+   * values, revisions, leases and applied index) always gives the same bytes. The
    * watch history is not part of it.
    */
   snapshot(): Uint8Array {
@@ -317,14 +492,20 @@ export class KvStore implements KvReader {
     const keys = this.#keys.toArray();
     const slotOf = new Int32Array(keys.length);
     for (let i = 0; i < keys.length; i++) slotOf[i] = slots.get(keys[i]!)!;
-    return encodeSnapshot(this.#appliedIndex, keys, {
-      valueLength: (i) => values.length(slotOf[i]!),
-      createIndex: (i) => r.createIndex(slotOf[i]!),
-      modIndex: (i) => r.modIndex(slotOf[i]!),
-      version: (i) => r.version(slotOf[i]!),
-      lease: (i) => r.lease(slotOf[i]!),
-      copyValue: (i, out, pos) => values.copyTo(slotOf[i]!, out, pos),
-    }, headroom);
+    return encodeSnapshot(
+      this.#appliedIndex,
+      keys,
+      {
+        valueLength: (i) => values.length(slotOf[i]!),
+        createIndex: (i) => r.createIndex(slotOf[i]!),
+        modIndex: (i) => r.modIndex(slotOf[i]!),
+        version: (i) => r.version(slotOf[i]!),
+        lease: (i) => r.lease(slotOf[i]!),
+        copyValue: (i, out, pos) => values.copyTo(slotOf[i]!, out, pos),
+      },
+      headroom,
+      this.#leases.list(),
+    );
   }
 
   /**
@@ -359,6 +540,10 @@ export class KvStore implements KvReader {
     this.#values = values;
     this.#keys = SortedKeys.fromSorted(keys);
     this.#appliedIndex = content.appliedIndex;
+    this.#leases.reset(
+      content.leases,
+      content.entries.filter((e) => e.lease !== 0).map((e) => [e.key, e.lease]),
+    );
     this.#history.reset(content.appliedIndex);
     for (const listener of this.#listeners) {
       listener.restored(content.appliedIndex);

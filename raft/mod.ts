@@ -16,6 +16,12 @@ export type {
   Transport,
 } from "./node.ts";
 export { Members } from "./members.ts";
+export { LeaseExpiry } from "./lease_expiry.ts";
+export type {
+  CountedLease,
+  Leadership,
+  LeaseExpiryOptions,
+} from "./lease_expiry.ts";
 export type { Member } from "./members.ts";
 export { isLogLevel, jsonLogger } from "./logger.ts";
 export {

@@ -59,8 +59,11 @@ export type { Applied } from "./proposals.ts";
 
 /** The replicated application: deterministic, driven only by applied entries. */
 export interface StateMachine {
-  /** Applies a committed command at `index`; the result goes to the proposer. */
-  apply(index: number, payload: Uint8Array): unknown;
+  /**
+   * Applies a committed command at `index`, an entry of `term`; the result
+   * goes to the proposer.
+   */
+  apply(index: number, payload: Uint8Array, term: number): unknown;
   /** Serializes the whole state (deterministic bytes). */
   snapshot(): Uint8Array;
   /**
@@ -613,7 +616,7 @@ export class RaftNode {
       return;
     }
     const started = this.#now();
-    const result = this.#sm.apply(e.index, env.payload);
+    const result = this.#sm.apply(e.index, env.payload, e.term);
     this.#metrics.applyDuration.observe((this.#now() - started) / 1000);
     if (env.id.epoch !== this.#epoch) return;
     this.#writes.applied(env.id.seq, { index: e.index, result });

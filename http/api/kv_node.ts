@@ -13,10 +13,15 @@ import {
   type KvReader,
   KvStore,
   type WatchHub,
+  type Lease,
+  LeaseNotFoundError,
 } from "../../kv/mod.ts";
 import {
   type Applied,
+  LeaderChangedError,
+  LeaseExpiry,
   type Message,
+  NotLeaderError,
   type RaftNode,
   RecoveringError,
 } from "../../raft/mod.ts";
@@ -48,6 +53,8 @@ export class KvNode implements NodePort {
   readonly #kv: KvStore;
   readonly store: KvReader;
   readonly watches: WatchHub;
+  /** The leader's lease countdowns (idle on a follower). */
+  readonly expiry: LeaseExpiry;
 
   /**
    * `node` and `wal` are getters because the HTTP server starts before
@@ -60,6 +67,8 @@ export class KvNode implements NodePort {
     node: () => RaftNode | undefined;
     wal: () => WalStats | undefined;
     decodeMessages: (body: Uint8Array) => Message[];
+    /** How long an expiry's revoke proposal may take (the request timeout). */
+    revokeTimeoutMs?: number;
   }) {
     this.store = o.store;
     this.#kv = o.store;
@@ -67,6 +76,20 @@ export class KvNode implements NodePort {
     this.#node = o.node;
     this.#wal = o.wal;
     this.#decode = o.decodeMessages;
+    const revokeTimeoutMs = o.revokeTimeoutMs ?? 5000;
+    this.expiry = new LeaseExpiry({
+      now: () => performance.now(),
+      leadership: () => {
+        const s = this.#node()?.status();
+        return { leader: s?.role === "leader", term: s?.term ?? 0 };
+      },
+      propose: (id, term) =>
+        this.write(
+          { op: "lease_revoke", id, term },
+          AbortSignal.timeout(revokeTimeoutMs),
+        ),
+    });
+    o.store.leases.listen(this.expiry);
   }
 
   #ready(): RaftNode {
@@ -93,6 +116,35 @@ export class KvNode implements NodePort {
 
   readBarrier(signal: AbortSignal): Promise<void> {
     return this.#ready().readBarrier(signal);
+  }
+
+  async keepalive(id: number, signal: AbortSignal): Promise<Lease> {
+    const n = this.#ready();
+    // A revoke this leader already decided goes first: its outcome decides
+    // whether there is still a lease to keep alive.
+    await this.expiry.pendingRevoke(id);
+    let term = this.expiry.renew(id);
+    if (term === undefined && this.expiry.term === 0) {
+      throw new NotLeaderError(n.status().leader);
+    }
+    // Confirms leadership after the renewal (and brings the applied state
+    // up to date, so a lease granted just now is known).
+    await n.readBarrier(signal);
+    if (term === undefined) {
+      if (!this.#kv.leases.has(id)) throw new LeaseNotFoundError(id);
+      term = this.expiry.renew(id);
+      if (term === undefined) throw new LeaderChangedError();
+      await n.readBarrier(signal);
+    }
+    await this.expiry.pendingRevoke(id);
+    const lease = this.#kv.leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError(id);
+    if (this.expiry.renew(id) !== term) throw new LeaderChangedError();
+    return lease;
+  }
+
+  leaseRemainingMs(id: number): number | undefined {
+    return this.expiry.remainingMs(id);
   }
 
   addMember(member: Member, signal: AbortSignal): Promise<void> {

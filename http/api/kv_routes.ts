@@ -26,6 +26,7 @@ import {
   InvalidCommandError,
   KeyNotFoundError,
   type KvItem,
+  LeaseNotFoundError,
   PreconditionFailedError,
   type PutCommand,
   valueToJson,
@@ -48,6 +49,7 @@ import {
   parseIfMatch,
   parseIfNoneMatch,
   parseKeyQuery,
+  parseLeaseQuery,
   parseListQuery,
   pathBounds,
   rawQuery,
@@ -232,9 +234,10 @@ async function putKey(
   ctx: RouteContext,
   prefix: number,
 ): Promise<Response> {
-  const key = keyOf(req.url, prefix).key;
+  const { key, end } = keyOf(req.url, prefix);
   const ifMatch = parseIfMatch(req.headers.get("if-match"));
   const ifNoneMatch = parseIfNoneMatch(req.headers.get("if-none-match"));
+  const lease = end < req.url.length ? parseLeaseQuery(rawQuery(req.url)) : 0;
   requireRecovered(ctx);
   const value = await readBody(req, {
     maxBytes: ctx.maxValueBytes,
@@ -244,6 +247,7 @@ async function putKey(
   const cmd: PutCommand = { op: "put", key, value };
   if (ifMatch !== undefined) cmd.ifMatch = ifMatch;
   if (ifNoneMatch) cmd.ifNoneMatch = true;
+  if (lease !== 0) cmd.lease = lease;
   return writeResponse(
     await withDeadline(ctx.requestTimeoutMs, (s) => ctx.node.write(cmd, s)),
   );
@@ -282,6 +286,8 @@ function writeResponse(result: ApplyResult): Response {
       throw new PreconditionFailedError(result.currentIndex);
     case "invalid":
       throw new InvalidCommandError(result.message);
+    case "lease_not_found":
+      throw new LeaseNotFoundError(result.lease);
   }
 }
 

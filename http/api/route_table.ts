@@ -22,6 +22,8 @@ const EXACT_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
   ["/v1/snapshot", GET],
   ["/v1/openapi.json", GET],
   ["/v1/watch", GET],
+  ["/v1/txn", ["POST"]],
+  ["/v1/leases", [...GET, "POST"]],
 ]);
 
 /**
@@ -36,6 +38,8 @@ export const RESERVED_ROOT_PATHS: ReadonlySet<string> = new Set(
 export const KV_KEY_PREFIX = "/v1/kv/";
 const KV_KEY_METHODS = [...GET, "PUT", "DELETE"];
 const MEMBER_PREFIX = "/v1/members/";
+const LEASE_PREFIX = "/v1/leases/";
+const LOCK_PREFIX = "/v1/locks/";
 
 /**
  * Every route's path as docs/openapi.json writes it (`{key}`, `{id}`, and
@@ -46,6 +50,9 @@ export const ROUTE_TEMPLATES: readonly string[] = [
   ...EXACT_PATHS.keys(),
   "/v1/kv/{key}",
   "/v1/members/{id}",
+  "/v1/leases/{id}",
+  "/v1/leases/{id}/keepalive",
+  "/v1/locks/{lock}",
   "/{name}",
 ];
 
@@ -67,6 +74,20 @@ export function allowedMethods(path: string): readonly string[] | undefined {
   if (path.startsWith(KV_KEY_PREFIX)) {
     return isOneSegment(path.slice(KV_KEY_PREFIX.length))
       ? KV_KEY_METHODS
+      : undefined;
+  }
+  if (path.startsWith(LOCK_PREFIX)) {
+    return isOneSegment(path.slice(LOCK_PREFIX.length))
+      ? ["POST", "DELETE"]
+      : undefined;
+  }
+  if (path.startsWith(LEASE_PREFIX)) {
+    const rest = path.slice(LEASE_PREFIX.length);
+    if (isOneSegment(rest)) return [...GET, "DELETE"];
+    const slash = rest.indexOf("/");
+    return slash > 0 && rest.slice(slash) === "/keepalive" &&
+        isOneSegment(rest.slice(0, slash))
+      ? ["POST"]
       : undefined;
   }
   if (path.startsWith(MEMBER_PREFIX)) {

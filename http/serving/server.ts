@@ -40,6 +40,12 @@ import {
   type TlsFiles,
 } from "./security.ts";
 
+/**
+ * How often the leader looks for expired leases (docs/API.md "Leases": a
+ * lease is revoked at most this much after its deadline, plus the commit).
+ */
+const LEASE_CHECK_INTERVAL_MS = 100;
+
 /** What {@linkcode runServer} runs over, chosen by the caller. */
 export interface ServerDeps {
   /** The filesystem of the data directory (`DenoFs` in production). */
@@ -135,14 +141,18 @@ export async function runServer(
       setClusterId(id);
     },
   });
+  const kvNode = new KvNode({
+    store,
+    watches,
+    node: () => node,
+    wal: () => storage,
+    decodeMessages,
+    revokeTimeoutMs: config.requestTimeoutMs,
+  });
+  // The leader's lease countdowns: checked every tick (idle on followers).
+  kvNode.expiry.start(LEASE_CHECK_INTERVAL_MS);
   const app = createApp({
-    node: new KvNode({
-      store,
-      watches,
-      node: () => node,
-      wal: () => storage,
-      decodeMessages,
-    }),
+    node: kvNode,
     logger,
     maxValueBytes: config.maxValueBytes,
     snapshotChunkBytes: config.snapshotChunkBytes,
@@ -172,6 +182,7 @@ export async function runServer(
   const shutdown = (why: string, code: number) => {
     if (ticker !== undefined) clearInterval(ticker);
     ticker = undefined;
+    kvNode.expiry.stop();
     exitCode = Math.max(exitCode, code);
     logger.info("shutting down", { reason: why });
     node?.stop(why);

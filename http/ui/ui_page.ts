@@ -128,6 +128,8 @@ const SCRIPT = `
 "use strict";
 var REFRESH_MS = 1000;
 var DATA_URL = "v1/cluster/status";
+var LEASES_URL = "v1/leases";
+var LEASES_SHOWN = 100;
 var $ = function (id) { return document.getElementById(id); };
 var TOKEN_KEY = "raftkv-client-token";
 var lastOk = 0;
@@ -292,6 +294,47 @@ function renderChanges(data) {
   });
 }
 
+/** The leases table: at most LEASES_SHOWN rows, from GET /v1/leases. */
+function renderLeases(list) {
+  var body = $("leases-body");
+  body.replaceChildren();
+  if (!list) {
+    var tr0 = el("tr");
+    var td0 = el("td", "Leases unavailable (no leader?).", "empty");
+    td0.colSpan = 4;
+    tr0.append(td0);
+    body.append(tr0);
+    return;
+  }
+  document.documentElement.dataset.leases = String(list.length);
+  if (list.length === 0) {
+    var tr = el("tr");
+    var td = el("td", "No lease.", "empty");
+    td.colSpan = 4;
+    tr.append(td);
+    body.append(tr);
+    return;
+  }
+  list.slice(0, LEASES_SHOWN).forEach(function (l) {
+    var tr = el("tr");
+    tr.append(el("td", num(l.id), "num"));
+    tr.append(el("td", num(l.ttl) + " s", "num"));
+    tr.append(el("td", l.remaining.toFixed(1) + " s", "num"));
+    var keys = l.keys.slice(0, 5).join(", ") + (l.keys.length > 5 ? " \u2026 (" + l.keys.length + ")" : "");
+    tr.append(el("td", keys));
+    body.append(tr);
+  });
+}
+
+async function refreshLeases() {
+  try {
+    var res = await fetch(LEASES_URL, { cache: "no-store", headers: requestHeaders() });
+    renderLeases(res.ok ? (await res.json()).leases : undefined);
+  } catch (_) {
+    renderLeases(undefined);
+  }
+}
+
 function render(data) {
   var leader = findLeader(data);
   var root = document.documentElement.dataset;
@@ -337,6 +380,7 @@ async function refresh() {
     }
     var data = await res.json();
     render(data);
+    await refreshLeases();
     lastOk = Date.now();
     $("error").hidden = true;
     $("live").className = "";
@@ -531,6 +575,14 @@ export const UI_PAGE_HTML: string = `<!doctype html>
       <caption class="visually-hidden">Changes to keys, newest first</caption>
       <thead><tr><th scope="col" class="num">Index</th><th scope="col">Change</th><th scope="col">Key</th><th scope="col" class="num">Version</th><th scope="col" class="num">Value size</th></tr></thead>
       <tbody id="watch-body"><tr><td colspan="5" class="empty">No change since this page opened.</td></tr></tbody>
+      </table>
+  </section>
+  <section aria-labelledby="leases-heading" class="wide">
+    <h2 id="leases-heading">Leases</h2>
+    <table id="leases">
+      <caption class="visually-hidden">Leases by id, with the leader's countdown</caption>
+      <thead><tr><th scope="col" class="num">Id</th><th scope="col" class="num">TTL</th><th scope="col" class="num">Remaining</th><th scope="col">Keys</th></tr></thead>
+      <tbody id="leases-body"></tbody>
     </table>
   </section>
   <section aria-labelledby="changes-heading" class="wide">

@@ -13,6 +13,8 @@ import {
   encodeCommand,
   KvStore,
   WatchHub,
+  type Lease,
+  LeaseNotFoundError,
 } from "../../kv/mod.ts";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import type {
@@ -22,7 +24,12 @@ import type {
   NodePort,
   NodeStatus,
 } from "../../http/mod.ts";
-import { type LogFields, type Logger, RaftKvError } from "../../raft/mod.ts";
+import {
+  type LogFields,
+  type Logger,
+  NotLeaderError,
+  RaftKvError,
+} from "../../raft/mod.ts";
 
 /**
  * How the fake answers async calls:
@@ -95,7 +102,7 @@ export class FakeNode implements NodePort {
   }
 
   async write(cmd: Command, signal: AbortSignal): Promise<ApplyResult> {
-    this.calls.push(`write ${cmd.op} ${cmd.key}`);
+    this.calls.push(`write ${cmd.op} ${"key" in cmd ? cmd.key : ""}`);
     await this.#gate(signal);
     return this.store.apply(++this.index, encodeCommand(cmd));
   }
@@ -103,6 +110,21 @@ export class FakeNode implements NodePort {
   async readBarrier(signal: AbortSignal): Promise<void> {
     this.calls.push("barrier");
     await this.#gate(signal);
+  }
+
+  /** Leads when `leader` is 1: then the lease exists or it is 404. */
+  async keepalive(id: number, signal: AbortSignal): Promise<Lease> {
+    this.calls.push(`keepalive ${id}`);
+    await this.#gate(signal);
+    if (this.leader !== 1) throw new NotLeaderError(this.leader);
+    const lease = this.store.leases.get(id);
+    if (lease === undefined) throw new LeaseNotFoundError(id);
+    return lease;
+  }
+
+  leaseRemainingMs(id: number): number | undefined {
+    const lease = this.store.leases.get(id);
+    return this.leader === 1 && lease ? lease.ttl * 1000 : undefined;
   }
 
   async addMember(member: Member, signal: AbortSignal): Promise<void> {

@@ -55,7 +55,12 @@ Deno.test("GET /ui serves one self-contained HTML page with headings and tables"
   assert.match(html, /<html lang="en">/);
   assert.match(html, /<h1>[^<]+<\/h1>/);
   for (
-    const heading of ["Members", "Replication lag", "Recent leader changes"]
+    const heading of [
+      "Members",
+      "Replication lag",
+      "Leases",
+      "Recent leader changes",
+    ]
   ) {
     assert.match(html, new RegExp(`<h2 [^>]*>${heading}</h2>`), heading);
   }
@@ -66,6 +71,9 @@ Deno.test("GET /ui serves one self-contained HTML page with headings and tables"
   assert.match(html, /<ul id="lag">/);
   // The data comes from the aggregate, relative to the page.
   assert.match(html, /"v1\/cluster\/status"/);
+  // The leases come from GET /v1/leases (served by the leader).
+  assert.match(html, /<tbody id="leases-body">/);
+  assert.match(html, /"v1\/leases"/);
   // No build step and nothing external: inline style and script only.
   assert.match(html, /<style>[\s\S]+<\/style>/);
   assert.match(html, /<script>[\s\S]+<\/script>/);

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { errorOf, setup } from "../fake_node.ts";
+
+function json(method: string, body: unknown): RequestInit {
+  return {
+    method,
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+  };
+}
+
+async function grant(app: ReturnType<typeof setup>["app"]): Promise<number> {
+  const res = await app.request("/v1/leases", json("POST", { ttl: 10 }));
+  return (await res.json()).id;
+}
+
+Deno.test("locks: the first lease holds with fence = its key's createIndex; the same lease again gets the same fence; another gets 409 and leaves no key", async () => {
+  const { app, node } = setup();
+  const a = await grant(app);
+  const b = await grant(app);
+  const first = await app.request("/v1/locks/db", json("POST", { lease: a }));
+  assert.equal(first.status, 200);
+  const held = await first.json();
+  assert.deepEqual(held, { name: "db", key: `_locks/db/${a}`, fence: 3 });
+  assert.equal(node.store.get(held.key)?.lease, a);
+  const again = await app.request("/v1/locks/db", json("POST", { lease: a }));
+  assert.deepEqual(await again.json(), held);
+  const other = await app.request("/v1/locks/db", json("POST", { lease: b }));
+  assert.equal(other.status, 409);
+  assert.equal((await errorOf(other)).code, "lock_held");
+  assert.equal(node.store.get(`_locks/db/${b}`), undefined, "no key left");
+  // Released: the next request of b holds it, with a greater fence.
+  const released = await app.request(`/v1/locks/db?lease=${a}`, {
+    method: "DELETE",
+  });
+  assert.equal(released.status, 204);
+  const next = await app.request("/v1/locks/db", json("POST", { lease: b }));
+  const fence = (await next.json()).fence;
+  assert.ok(fence > held.fence);
+});
+
+Deno.test("locks: a waiter gets the lock once the holder's lease is revoked, within its wait", async () => {
+  const { app, node } = setup();
+  const a = await grant(app);
+  const b = await grant(app);
+  await app.request("/v1/locks/db", json("POST", { lease: a }));
+  const waiting = app.request(
+    "/v1/locks/db",
+    json("POST", { lease: b, wait: "4s" }),
+  );
+  // Revoke a once b's key is queued behind it.
+  while (node.store.get(`_locks/db/${b}`) === undefined) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await app.request(`/v1/leases/${a}`, { method: "DELETE" });
+  const res = await waiting;
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).key, `_locks/db/${b}`);
+});
+
+Deno.test("locks: a lease that is gone answers 404; bad input 400", async () => {
+  const { app, node } = setup();
+  const gone = await app.request("/v1/locks/db", json("POST", { lease: 42 }));
+  assert.equal(gone.status, 404);
+  assert.equal((await errorOf(gone)).code, "lease_not_found");
+  assert.equal(node.store.size, 0);
+  const a = await grant(app);
+  for (
+    const body of [{}, { lease: "1" }, { lease: a, wait: "10" }, {
+      lease: a,
+      wait: "1h",
+    }]
+  ) {
+    const res = await app.request("/v1/locks/db", json("POST", body));
+    assert.equal(res.status, 400, JSON.stringify(body));
+  }
+  const noLease = await app.request("/v1/locks/db", { method: "DELETE" });
+  assert.equal(noLease.status, 400);
+});
