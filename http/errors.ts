@@ -154,10 +154,12 @@ export class RequestTimeoutError extends HttpError {
  * removed from the cluster with `peer_removed` (410, the transport then
  * stops that node), a closing node with `stopped` (and a write it proposed
  * that may still commit with `outcome_unknown`), a passed deadline with
- * `timeout`.
+ * `timeout`, a watch position older than the history with `compacted`
+ * (410), a lease request forwarded to a node that no longer leads with
+ * `not_leader` (503).
  *
  * The internal codes are deliberately absent: `invalid_snapshot` and
- * `apply_order` (kv), `compacted` and `unavailable` (storage), `assertion`
+ * `apply_order` (kv), `unavailable` (storage), `assertion`
  * (a broken Raft invariant) are produced only by raftkv's own bugs; one
  * reaching HTTP is answered `500 internal` and logged with its stack, like
  * any unexpected error.
