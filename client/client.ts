@@ -31,6 +31,7 @@ import { Endpoints } from "./endpoints.ts";
 import {
   decodeJsonValue,
   encodeJsonValue,
+  fromBase64,
   type JsonValue,
 } from "./json_value.ts";
 import {
@@ -122,10 +123,12 @@ export interface LockOptions extends CallOptions {
 /** A listing item or transaction `get` item as JSON (docs/API.md). */
 interface ItemJson extends JsonValue {
   key: string;
+  /** `"base64"` on a `value` in base64 (nodes from before revisions). */
+  encoding?: string;
   index?: number;
-  createIndex: number;
-  modIndex: number;
-  version: number;
+  createIndex?: number;
+  modIndex?: number;
+  version?: number;
   lease?: number;
 }
 
@@ -133,11 +136,13 @@ interface ItemJson extends JsonValue {
 function entryOf(i: ItemJson): KvEntry {
   const entry: KvEntry = {
     key: i.key,
-    value: decodeJsonValue(i),
-    index: i.index ?? i.modIndex,
-    createIndex: i.createIndex,
-    modIndex: i.modIndex,
-    version: i.version,
+    value: i.encoding === "base64" && i.value !== undefined
+      ? fromBase64(i.value)
+      : decodeJsonValue(i),
+    index: i.index ?? i.modIndex ?? 0,
+    createIndex: i.createIndex ?? i.index ?? 0,
+    modIndex: i.modIndex ?? i.index ?? 0,
+    version: i.version ?? 0,
   };
   if (i.lease !== undefined && i.lease !== 0) entry.lease = i.lease;
   return entry;

@@ -154,12 +154,11 @@ export class RequestTimeoutError extends HttpError {
  * removed from the cluster with `peer_removed` (410, the transport then
  * stops that node), a closing node with `stopped` (and a write it proposed
  * that may still commit with `outcome_unknown`), a passed deadline with
- * `timeout`, a watch position older than the history with `compacted`
- * (410), a lease request forwarded to a node that no longer leads with
+ * `timeout`, a lease request forwarded to a node that no longer leads with
  * `not_leader` (503).
  *
  * The internal codes are deliberately absent: `invalid_snapshot` and
- * `apply_order` (kv), `unavailable` (storage), `assertion`
+ * `apply_order` (kv), `compacted` and `unavailable` (storage), `assertion`
  * (a broken Raft invariant) are produced only by raftkv's own bugs; one
  * reaching HTTP is answered `500 internal` and logged with its stack, like
  * any unexpected error.
@@ -194,7 +193,7 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
   ["member_url_exists", 409],
   ["body_incomplete", 400],
   ["peer_removed", 410],
-  ["compacted", 410],
+  ["invalid_value", 400],
   ["precondition_failed", 412],
   ["value_too_large", 413],
   ["body_too_large", 413],
@@ -240,6 +239,19 @@ function typedCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The status of a typed error: {@linkcode STATUS_BY_CODE} of its code, and
+ * `410` for kv's `CompactedError` (a watch position older than the history;
+ * matched by class, since the Raft core's internal `compacted` is a 500).
+ */
+export function statusFor(
+  err: unknown,
+  code: string | undefined = typedCode(err),
+): number | undefined {
+  if (err instanceof CompactedError) return 410;
+  return code === undefined ? undefined : STATUS_BY_CODE.get(code);
+}
+
 /** Builds the JSON error response of `code` with `status` and extra headers. */
 export function jsonError(
   status: number,
@@ -261,7 +273,7 @@ export function errorResponse(
   options: ErrorResponseOptions,
 ): Response {
   const code = typedCode(err);
-  const status = code === undefined ? undefined : STATUS_BY_CODE.get(code);
+  const status = statusFor(err, code);
   if (code === undefined || status === undefined) {
     options.logger.error("unexpected error while serving a request", {
       method: options.request?.method,

@@ -23,7 +23,7 @@ import {
   type Registry,
 } from "../../raft/mod.ts";
 import type { RouteContext } from "../context.ts";
-import { STATUS_BY_CODE } from "../errors.ts";
+import { statusFor } from "../errors.ts";
 
 /** Buckets of an HTTP request's duration: 0.5 ms to ~16 s. */
 export const HTTP_DURATION_BUCKETS: readonly number[] = exponentialBuckets(
@@ -68,7 +68,7 @@ export function routeLabel(c: Context): string {
 /** The status a thrown error is answered with (http/errors.ts' mapping). */
 export function statusOf(err: unknown): number {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? STATUS_BY_CODE.get(code) ?? 500 : 500;
+  return typeof code === "string" ? statusFor(err, code) ?? 500 : 500;
 }
 
 /**

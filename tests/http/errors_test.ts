@@ -155,6 +155,7 @@ Deno.test("internal codes reaching HTTP answer 500 internal and are logged", () 
     const code of [
       "invalid_snapshot",
       "apply_order",
+      "compacted",
       "unavailable",
       "assertion",
     ]
@@ -168,8 +169,8 @@ Deno.test("internal codes reaching HTTP answer 500 internal and are logged", () 
     assert.equal(res.status, 500, code);
     assert.equal(logger.lines[0]?.level, "error", code);
   }
-  // Codes nothing throws are not mapped either. (`compacted` is a watch's
-  // 410 and `not_leader` a forwarded lease request's 503: both mapped.)
+  // Codes nothing throws are not mapped either. (`not_leader` is: a lease
+  // request forwarded to a node that no longer leads answers 503.)
   for (const code of ["no_quorum", "shutting_down"]) {
     assert.equal(STATUS_BY_CODE.get(code), undefined, code);
   }
