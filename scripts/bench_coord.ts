@@ -13,6 +13,9 @@
  *   lease kept alive every ttl/3 (spread evenly) for two rounds, sent to the
  *   leader; the leader's CPU seconds per second over those rounds
  *   (utime+stime from /proc). Afterwards every key must still be there.
+ * - locks: 16 contenders, each with its own lease, acquire and release one
+ *   lock on the leader for `--duration` seconds (raftkv `/v1/locks`, etcd
+ *   `/v3/lock/lock` and `/v3/lock/unlock`); cycles per second.
  * - ttl bound (raftkv only): `--bound-leases` leases of the minimum TTL, one
  *   keepalive each, then how long after its `200` a linearizable GET of the
  *   key first answers 404, minus the TTL.
@@ -291,6 +294,64 @@ async function leaseBench(c: Cluster, leader: number): Promise<string> {
   } s/s; keys present after: ${present}`;
 }
 
+/** Lock acquire/release cycles per second with `n` contenders on the leader. */
+async function lockBench(
+  c: Cluster,
+  leader: number,
+  n: number,
+): Promise<string> {
+  const url = c.urls[leader]!;
+  let cycles = 0;
+  let failed = 0;
+  const until = performance.now() + DURATION * 1000;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      const lease = c.system === "raftkv"
+        ? String(
+          (await (await post(`${url}/v1/leases`, { ttl: 60 })).json()).id,
+        )
+        : String(
+          (await (await post(`${url}/v3/lease/grant`, { TTL: "60" })).json())
+            .ID,
+        );
+      while (performance.now() < until) {
+        if (c.system === "raftkv") {
+          const r = await post(`${url}/v1/locks/bench`, {
+            lease: Number(lease),
+            wait: "5s",
+          });
+          await r.body?.cancel();
+          if (r.status !== 200) {
+            failed++;
+            continue;
+          }
+          const d = await fetch(`${url}/v1/locks/bench?lease=${lease}`, {
+            method: "DELETE",
+          });
+          await d.body?.cancel();
+        } else {
+          const r = await post(`${url}/v3/lock/lock`, {
+            name: b64("bench"),
+            lease,
+          });
+          if (r.status !== 200) {
+            await r.body?.cancel();
+            failed++;
+            continue;
+          }
+          const { key } = await r.json();
+          const d = await post(`${url}/v3/lock/unlock`, { key });
+          await d.body?.cancel();
+        }
+        cycles++;
+      }
+    }),
+  );
+  return `locks ${c.system}: ${n} contenders, ${
+    (cycles / DURATION).toFixed(1)
+  } acquire/release cycles/s (${failed} acquires not granted)`;
+}
+
 async function ttlBound(c: Cluster, leader: number): Promise<string> {
   const url = c.urls[leader]!;
   const over: number[] = [];
@@ -332,6 +393,8 @@ for (const system of args.systems!.split(",") as ("raftkv" | "etcd")[]) {
     report.push(await txnBench(c, leader));
     console.log(report.at(-1));
     report.push(await leaseBench(c, leader));
+    console.log(report.at(-1));
+    report.push(await lockBench(c, leader, 16));
     console.log(report.at(-1));
     if (system === "raftkv") {
       report.push(await ttlBound(c, leader));

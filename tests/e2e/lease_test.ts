@@ -7,6 +7,9 @@
  *   longer than its TTL followed by SIGCONT: its key is never deleted (it
  *   still has the createIndex it was written with, and nobody writes it
  *   again);
+ * - two contenders cycle a lock (through a follower) while the leader is
+ *   killed: a fence-checking resource sees strictly increasing fences and
+ *   refuses none, and no lock key is left behind;
  * - a transaction that moves a token between two keys under concurrent
  *   movers and writers never loses or duplicates it.
  *
@@ -201,6 +204,77 @@ Deno.test("leases and transactions on a real cluster", async (t) => {
       },
     );
 
+    await t.step(
+      "two contenders cycle a lock while the leader is killed: a fencing resource sees fences only increase, none refused",
+      async () => {
+        const leader = await c.waitLeader();
+        const via = c.running().find((id) => id !== leader)!;
+        // The resource: accepts a write only with a fence >= the highest seen.
+        let highest = 0;
+        const accepted: number[] = [];
+        const refused: string[] = [];
+        const write = (who: string, fence: number) => {
+          if (fence < highest) {
+            refused.push(`${who}: fence ${fence} < ${highest}`);
+          } else {
+            highest = fence;
+            accepted.push(fence);
+          }
+        };
+        let cycles = 0;
+        let stop = false;
+        const contender = async (who: string) => {
+          const lease = await grant(c, via, TTL);
+          const keeper = new Keeper(c, lease, () => via);
+          try {
+            while (!stop) {
+              const r = await post(c, via, "/v1/locks/res", {
+                lease,
+                wait: "3s",
+              });
+              if (r?.status !== 200) continue;
+              const { fence } = JSON.parse(r.body);
+              write(who, fence);
+              cycles++;
+              await waitFor("a release", async () => {
+                const d = await c.request(
+                  `${c.node(via).url}/v1/locks/res?lease=${lease}`,
+                  { method: "DELETE" },
+                );
+                return d?.status === 204;
+              });
+            }
+          } finally {
+            await keeper.stop();
+          }
+        };
+        const running = [contender("A"), contender("B")];
+        await waitFor("cycles before the kill", () => cycles >= 10, 60_000);
+        await c.kill(leader);
+        await c.waitLeader([leader], 60_000);
+        const atKill = cycles;
+        await waitFor(
+          "cycles after the kill",
+          () => cycles >= atKill + 10,
+          60_000,
+        );
+        stop = true;
+        await Promise.all(running);
+        assert.deepEqual(refused, []);
+        for (let i = 1; i < accepted.length; i++) {
+          assert.ok(accepted[i]! > accepted[i - 1]!, `fences ${accepted}`);
+        }
+        // Released at the end of every cycle; a request cut short by the kill
+        // that left its key is retried with the same lease, so none is left
+        // (or, at worst, goes with its lease once that is no longer kept alive).
+        await waitFor("no lock key left behind", async () => {
+          const left = await c.list(via, "_locks/res/");
+          return left?.size === 0;
+        }, 60_000);
+        c.spawn(leader);
+        await c.waitLeader();
+      },
+    );
     await t.step(
       "a txn moving a token between two keys under concurrent movers and writers never loses or duplicates it",
       async () => {

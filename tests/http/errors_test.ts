@@ -169,8 +169,8 @@ Deno.test("internal codes reaching HTTP answer 500 internal and are logged", () 
     assert.equal(res.status, 500, code);
     assert.equal(logger.lines[0]?.level, "error", code);
   }
-  // Codes nothing throws are not mapped either. (`not_leader` is: a lease
-  // request forwarded to a node that no longer leads answers 503.)
+  // Codes nothing throws are not mapped either (not_leader is: a lease
+  // keepalive or read forwarded to a node that does not lead).
   for (const code of ["no_quorum", "shutting_down"]) {
     assert.equal(STATUS_BY_CODE.get(code), undefined, code);
   }

@@ -12,9 +12,9 @@ import {
   type Command,
   encodeCommand,
   KvStore,
-  WatchHub,
   type Lease,
   LeaseNotFoundError,
+  WatchHub,
 } from "../../kv/mod.ts";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import type {
