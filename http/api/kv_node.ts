@@ -12,9 +12,9 @@ import {
   encodeCommand,
   type KvReader,
   KvStore,
-  type WatchHub,
   type Lease,
   LeaseNotFoundError,
+  type WatchHub,
 } from "../../kv/mod.ts";
 import {
   type Applied,
