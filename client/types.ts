@@ -230,8 +230,11 @@ export type TxnOp =
 
 /** A transaction: if every compare holds, `success` applies, else `failure`. */
 export interface TxnRequest {
+  /** All must hold for `success` to apply (none: `success` applies). */
   compare?: TxnCompare[];
+  /** The operations applied when every compare holds. */
   success?: TxnOp[];
+  /** The operations applied when a compare does not hold. */
   failure?: TxnOp[];
 }
 
