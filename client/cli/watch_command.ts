@@ -65,10 +65,15 @@ flags:
   --prefix PREFIX  watch every key starting with PREFIX instead of one key
   --from N         start at index N: every change with an index >= N (e.g.
                    an index from raftkv ls -o json, plus 1)
+  --count N        exit 0 after N messages (log entries) instead of at Ctrl-C
 Exit 1 when the position is older than the nodes' watch history (the
 message names the oldest index they keep), or the node cancelled the watch
 (the message says --from to go on with).`,
-  flags: { prefix: { type: "string" }, from: { type: "string" } },
+  flags: {
+    prefix: { type: "string" },
+    from: { type: "string" },
+    count: { type: "string" },
+  },
   async run(args, flags, ctx) {
     let range: WatchRange;
     if (typeof flags.prefix === "string") {
@@ -82,12 +87,16 @@ message names the oldest index they keep), or the node cancelled the watch
     const from = flags.from === undefined
       ? undefined
       : positiveInt(flags.from as string, "--from");
+    const count = flags.count === undefined
+      ? Infinity
+      : positiveInt(flags.count as string, "--count");
     const interrupt = listenForInterrupt();
     try {
       const messages = ctx.client.watch(range, {
         signal: interrupt.signal,
         ...(from === undefined ? {} : { from }),
       });
+      let seen = 0;
       for await (const msg of messages) {
         if (ctx.output === "json") {
           await printJson(ctx.io, {
@@ -100,6 +109,7 @@ message names the oldest index they keep), or the node cancelled the watch
             msg.events.map((e) => eventLine(msg.index, e)).join("\n"),
           );
         }
+        if (++seen >= count) break;
       }
       return EXIT.ok;
     } catch (err) {
