@@ -2,9 +2,11 @@
  * {@linkcode RaftKvClient}: the typed client of the raftkv API. It is built
  * on `fetch` only, so the same module runs in Deno, Node 20+ and browsers.
  *
- * Features that are not in the API yet come as methods when they land:
- * `watch()` (an async iterator of changes that resumes with the last id),
- * `lease` (grant, keep alive, revoke), `lock` (with the fence) and `txn`.
+ * Besides keys, members and status it covers the coordination API
+ * (docs/API.md): `watch()` (an async iterator of changes that resumes with
+ * the last id, on another endpoint when its node fails), leases
+ * (`grantLease`, `keepAlive`, `revokeLease`, ...), `lock` with the fence,
+ * and `txn`.
  *
  * @example Put, read back, compare-and-set
  * ```ts ignore
@@ -14,26 +16,50 @@
  *   endpoints: ["http://127.0.0.1:12380", "http://127.0.0.1:22380"],
  * });
  * const { index } = await kv.put("config", "v1");
- * const entry = await kv.get("config"); // { key, value: Uint8Array, index }
+ * const entry = await kv.get("config"); // { key, value: Uint8Array, index, version, ... }
  * await kv.put("config", "v2", { ifMatch: index }); // 412 if someone else wrote
  * for await (const item of kv.list({ prefix: "conf" })) console.log(item.key);
+ * for await (const msg of kv.watch({ prefix: "conf" }, { from: index })) {
+ *   for (const e of msg.events) console.log(msg.index, e.type, e.key);
+ * }
  * ```
  *
  * @module
  */
 
 import { Endpoints } from "./endpoints.ts";
+import {
+  decodeJsonValue,
+  encodeJsonValue,
+  fromBase64,
+  type JsonValue,
+} from "./json_value.ts";
+import {
+  type KeepAlive,
+  type KeepAliveOptions,
+  startKeepAlive,
+} from "./keep_alive.ts";
 import { Transport, type TransportOptions } from "./transport.ts";
 import type {
   ClusterStatus,
   KvEntry,
   KvPage,
+  LeaseGrant,
+  LeaseInfo,
+  LockGrant,
   Member,
   MembersView,
   NodeStatus,
   Snapshot,
+  TxnCompare,
+  TxnOp,
+  TxnOpResult,
+  TxnRequest,
+  TxnResponse,
+  WatchMessage,
   WriteResult,
 } from "./types.ts";
+import { type WatchOptions, type WatchRange, watchStream } from "./watch.ts";
 
 /** How to reach the cluster; see {@linkcode TransportOptions} for the rest. */
 export interface ClientOptions extends TransportOptions {
@@ -62,6 +88,8 @@ export interface PutOptions extends CallOptions {
   ifMatch?: number;
   /** Write only if the key is absent (create). */
   ifAbsent?: boolean;
+  /** Attach the key to this lease (without it, a put detaches the key). */
+  lease?: number;
 }
 
 /** Conditions of a delete. */
@@ -80,25 +108,64 @@ export interface ListOptions extends ReadOptions {
   after?: string;
 }
 
-const utf8 = new TextEncoder();
+/** Options of `lock`. */
+export interface LockOptions extends CallOptions {
+  /** The lease that will hold the lock (its expiry or revocation releases it). */
+  lease: number;
+  /**
+   * How long to wait for the lock: milliseconds, or a duration the server
+   * takes (`"500ms"`, `"10s"`, `"2m"`; at most its request timeout).
+   * 0 or absent: try once.
+   */
+  wait?: number | string;
+}
 
-/**
- * Decodes a listing item's value: `value64` (base64), or `value` as UTF-8
- * text (as base64 when marked `"encoding":"base64"`, as nodes from before
- * revisions send it).
- */
-function itemValue(item: {
-  value?: string;
-  value64?: string;
+/** A listing item or transaction `get` item as JSON (docs/API.md). */
+interface ItemJson extends JsonValue {
+  key: string;
+  /** `"base64"` on a `value` in base64 (nodes from before revisions). */
   encoding?: string;
-}): Uint8Array<ArrayBuffer> {
-  const base64 = item.value64 ??
-    (item.encoding === "base64" ? item.value : undefined);
-  if (base64 === undefined) return utf8.encode(item.value ?? "");
-  const bin = atob(base64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+  index?: number;
+  createIndex?: number;
+  modIndex?: number;
+  version?: number;
+  lease?: number;
+}
+
+/** The entry of a listing or transaction item. */
+function entryOf(i: ItemJson): KvEntry {
+  const entry: KvEntry = {
+    key: i.key,
+    value: i.encoding === "base64" && i.value !== undefined
+      ? fromBase64(i.value)
+      : decodeJsonValue(i),
+    index: i.index ?? i.modIndex ?? 0,
+    createIndex: i.createIndex ?? i.index ?? 0,
+    modIndex: i.modIndex ?? i.index ?? 0,
+    version: i.version ?? 0,
+  };
+  if (i.lease !== undefined && i.lease !== 0) entry.lease = i.lease;
+  return entry;
+}
+
+/** A compare or operation with its value as `value` or `value64`. */
+function withJsonValue(part: TxnCompare | TxnOp): Record<string, unknown> {
+  const { value, ...rest } = part as { value?: unknown };
+  if (typeof value === "string" || value instanceof Uint8Array) {
+    return { ...rest, ...encodeJsonValue(value) };
+  }
+  return value === undefined ? rest : { ...rest, value };
+}
+
+/** `wait` of a lock as the server takes it, and its length in ms. */
+function lockWait(wait: number | string | undefined): [string, number] {
+  if (wait === undefined || wait === 0) return ["0", 0];
+  if (typeof wait === "number") return [`${Math.ceil(wait)}ms`, wait];
+  const m = /^([0-9]+)(ms|s|m)$/.exec(wait);
+  const ms = m === null
+    ? 0
+    : Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : 60_000);
+  return [wait, ms];
 }
 
 /** The path of key `key`: one percent-encoded segment. */
@@ -116,6 +183,8 @@ function indexOf(res: Response): number {
  */
 export class RaftKvClient {
   readonly #transport: Transport;
+  readonly #endpoints: Endpoints;
+  readonly #timeoutMs: number;
 
   /**
    * A client of the cluster at `options.endpoints`.
@@ -123,7 +192,9 @@ export class RaftKvClient {
    * @throws {InvalidEndpointError} when `endpoints` is empty or holds a bad URL.
    */
   constructor(options: ClientOptions) {
-    this.#transport = new Transport(new Endpoints(options.endpoints), options);
+    this.#endpoints = new Endpoints(options.endpoints);
+    this.#transport = new Transport(this.#endpoints, options);
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
   }
 
   /**
@@ -147,7 +218,18 @@ export class RaftKvClient {
       return undefined;
     }
     const value = new Uint8Array(await response.arrayBuffer());
-    return { key, value, index: indexOf(response) };
+    const index = indexOf(response);
+    const entry: KvEntry = {
+      key,
+      value,
+      index,
+      createIndex: Number(response.headers.get("x-create-index") ?? index),
+      modIndex: index,
+      version: Number(response.headers.get("x-version") ?? 0),
+    };
+    const lease = Number(response.headers.get("x-lease") ?? 0);
+    if (lease > 0) entry.lease = lease;
+    return entry;
   }
 
   /** Reads `key` as UTF-8 text; undefined when absent. */
@@ -180,9 +262,10 @@ export class RaftKvClient {
       headers["if-match"] = `"${options.ifMatch}"`;
     }
     if (options.ifAbsent) headers["if-none-match"] = "*";
+    const q = options.lease === undefined ? "" : `?lease=${options.lease}`;
     const { response } = await this.#transport.send({
       method: "PUT",
-      path: keyPath(key),
+      path: keyPath(key) + q,
       headers,
       body: value,
       write: true,
@@ -229,24 +312,8 @@ export class RaftKvClient {
       write: false,
       ...signalOf(options),
     });
-    const body = await response.json() as {
-      items: {
-        key: string;
-        value?: string;
-        value64?: string;
-        index: number;
-        encoding?: string;
-      }[];
-      more: boolean;
-    };
-    return {
-      items: body.items.map((i) => ({
-        key: i.key,
-        value: itemValue(i),
-        index: i.index,
-      })),
-      more: body.more,
-    };
+    const body = await response.json() as { items: ItemJson[]; more: boolean };
+    return { items: body.items.map(entryOf), more: body.more };
   }
 
   /**
@@ -264,6 +331,220 @@ export class RaftKvClient {
       if (!page.more || page.items.length === 0) return;
       after = page.items.at(-1)!.key;
     }
+  }
+
+  /**
+   * Deletes every key starting with `prefix` (`""`: every key) in one
+   * transaction; resolves with how many there were and the index.
+   *
+   * @throws {OutcomeUnknownError} when the delete may or may not have applied.
+   */
+  async deletePrefix(
+    prefix: string,
+    options: CallOptions = {},
+  ): Promise<{ deleted: number; index: number }> {
+    const answer = await this.txn(
+      { success: [{ op: "delete", prefix }] },
+      options,
+    );
+    const r = answer.results[0];
+    return {
+      deleted: r?.op === "delete" ? r.deleted : 0,
+      index: answer.index,
+    };
+  }
+
+  /**
+   * Follows every change to one key or a prefix, as an async iterator of
+   * messages (one per log entry), from `options.from` or from now on. It
+   * resumes by itself with the last id across a dropped connection and
+   * onto another endpoint, missing nothing and repeating nothing; see
+   * client/watch.ts for when it throws. Stop it with `break` or the signal.
+   */
+  watch(
+    range: WatchRange,
+    options: WatchOptions = {},
+  ): AsyncGenerator<WatchMessage> {
+    return watchStream(
+      this.#transport,
+      this.#endpoints.all.length,
+      range,
+      options,
+    );
+  }
+
+  /**
+   * Applies a transaction (docs/API.md "Transactions") as one log entry:
+   * if every compare holds, the `success` operations, else the `failure`
+   * ones. Values may be text or bytes (sent as `value` or `value64`).
+   *
+   * @throws {LeaseNotFoundError} when a put of the branch taken names a lease that is gone.
+   * @throws {OutcomeUnknownError} when it may or may not have applied.
+   */
+  async txn(
+    request: TxnRequest,
+    options: CallOptions = {},
+  ): Promise<TxnResponse> {
+    const body = {
+      compare: (request.compare ?? []).map(withJsonValue),
+      success: (request.success ?? []).map(withJsonValue),
+      failure: (request.failure ?? []).map(withJsonValue),
+    };
+    const answer = await this.#json<{
+      succeeded: boolean;
+      index: number;
+      results: { items?: ItemJson[]; more?: boolean; deleted?: number }[];
+    }>("POST", "/v1/txn", options, body);
+    const ops = answer.succeeded ? body.success : body.failure;
+    return {
+      succeeded: answer.succeeded,
+      index: answer.index,
+      results: answer.results.map((r, i): TxnOpResult => {
+        const op = ops[i]?.op;
+        if (op === "get" || r.items !== undefined) {
+          return {
+            op: "get",
+            items: (r.items ?? []).map(entryOf),
+            more: r.more ?? false,
+          };
+        }
+        if (op === "delete" || r.deleted !== undefined) {
+          return { op: "delete", deleted: r.deleted ?? 0 };
+        }
+        return { op: "put" };
+      }),
+    };
+  }
+
+  /**
+   * Grants a lease of `ttl` seconds (raised to the server's minimum, which
+   * the answer then says in `requestedTtl`).
+   */
+  async grantLease(
+    ttl: number,
+    options: CallOptions = {},
+  ): Promise<LeaseGrant> {
+    return await this.#json<LeaseGrant>("POST", "/v1/leases", options, { ttl });
+  }
+
+  /**
+   * One keepalive: lease `id`'s countdown starts again. (Repeating it is
+   * harmless, so it is retried like a read.)
+   *
+   * @throws {LeaseNotFoundError} when the lease is gone.
+   */
+  async keepAliveOnce(
+    id: number,
+    options: CallOptions = {},
+  ): Promise<LeaseGrant> {
+    const { response } = await this.#transport.send({
+      method: "POST",
+      path: `/v1/leases/${id}/keepalive`,
+      write: false,
+      ...signalOf(options),
+    });
+    return await response.json() as LeaseGrant;
+  }
+
+  /**
+   * Keeps lease `id` alive (a keepalive every TTL/3) until `stop()` or the
+   * signal; reports the lease lost (the `lost` signal, `onLost`, `done`)
+   * when it is gone or no keepalive succeeded for a whole TTL.
+   */
+  keepAlive(id: number, options: KeepAliveOptions = {}): KeepAlive {
+    return startKeepAlive(
+      id,
+      (lease, signal) => this.keepAliveOnce(lease, { signal }),
+      options,
+    );
+  }
+
+  /**
+   * Revokes lease `id`: its keys are deleted in the same log entry.
+   *
+   * @throws {LeaseNotFoundError} when the lease is gone.
+   */
+  async revokeLease(
+    id: number,
+    options: CallOptions = {},
+  ): Promise<WriteResult> {
+    const { response } = await this.#transport.send({
+      method: "DELETE",
+      path: `/v1/leases/${id}`,
+      write: true,
+      ...signalOf(options),
+    });
+    await response.body?.cancel();
+    return { index: indexOf(response) };
+  }
+
+  /** Lease `id` (TTL, the leader's remaining seconds, its keys); undefined when gone. */
+  async getLease(
+    id: number,
+    options: CallOptions = {},
+  ): Promise<LeaseInfo | undefined> {
+    const { response } = await this.#transport.send({
+      method: "GET",
+      path: `/v1/leases/${id}`,
+      write: false,
+      accept: [404],
+      ...signalOf(options),
+    });
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    return await response.json() as LeaseInfo;
+  }
+
+  /** Every lease. */
+  async leases(options: CallOptions = {}): Promise<LeaseInfo[]> {
+    const body = await this.#json<{ leases: LeaseInfo[] }>(
+      "GET",
+      "/v1/leases",
+      options,
+    );
+    return body.leases;
+  }
+
+  /**
+   * Takes lock `name` for `options.lease`, waiting up to `options.wait`;
+   * resolves with the fence (greater for every later holder). Asking again
+   * with the lease that holds it answers the same fence, so the request is
+   * retried like a read. The lock is released by `unlock`, or when the
+   * lease is revoked or expires.
+   *
+   * @throws {LockHeldError} when another lease held it for all of `wait`.
+   * @throws {LeaseNotFoundError} when the lease is gone.
+   */
+  async lock(name: string, options: LockOptions): Promise<LockGrant> {
+    const [wait, waitMs] = lockWait(options.wait);
+    const { response } = await this.#transport.send({
+      method: "POST",
+      path: `/v1/locks/${encodeURIComponent(name)}`,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ lease: options.lease, wait }),
+      write: false,
+      timeoutMs: this.#timeoutMs + waitMs,
+      ...signalOf(options),
+    });
+    return await response.json() as LockGrant;
+  }
+
+  /** Releases lock `name` held by `lease` (also fine when it does not hold it). */
+  async unlock(
+    name: string,
+    lease: number,
+    options: CallOptions = {},
+  ): Promise<WriteResult> {
+    const { response } = await this.#transport.send({
+      method: "DELETE",
+      path: `/v1/locks/${encodeURIComponent(name)}?lease=${lease}`,
+      write: true,
+      ...signalOf(options),
+    });
+    await response.body?.cancel();
+    return { index: indexOf(response) };
   }
 
   /** The members and the leader, as the answering node knows them. */

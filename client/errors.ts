@@ -86,6 +86,63 @@ export class PreconditionFailedError extends ApiError {
   }
 }
 
+/** A lease that does not exist (any more): `404 lease_not_found`. */
+export class LeaseNotFoundError extends NotFoundError {}
+
+/** `409 lock_held`: another lease held the lock for all of `wait`. */
+export class LockHeldError extends ApiError {}
+
+/**
+ * `410 compacted`: the watch position is older than the node's watch
+ * history. `compactIndex` is the oldest index that node can still deliver:
+ * re-read what you watch (a listing), then watch from its index.
+ */
+export class CompactedError extends ApiError {
+  /** The oldest index the node can deliver (`error.compactIndex`). */
+  readonly compactIndex: number;
+  /** The error of a 410 answer; `compactIndex` from its body. */
+  constructor(init: ApiErrorInit, compactIndex: number) {
+    super(init);
+    this.compactIndex = compactIndex;
+  }
+}
+
+/**
+ * The node ended a watch with `event: cancelled`: `reason` `"slow"` (the
+ * watcher did not read fast enough and its buffer overflowed) or
+ * `"compacted"` (the node replaced its history with a snapshot). `resume`
+ * is the `from` to pass next; after `"compacted"`, watching from it
+ * usually answers {@linkcode CompactedError}: re-read, then watch again.
+ */
+export class WatchCancelledError extends RaftKvClientError {
+  /** Why the node ended the watch. */
+  readonly reason: string;
+  /** The first index not delivered: pass it as `from` to go on. */
+  readonly resume: number;
+  /** A watch the node cancelled for `reason`; go on from `resume`. */
+  constructor(reason: string, resume: number) {
+    super(`the node cancelled the watch (${reason}); resume from ${resume}`);
+    this.reason = reason;
+    this.resume = resume;
+  }
+}
+
+/**
+ * A lease kept alive by `keepAlive` was lost: it was gone when a keepalive
+ * arrived (`cause` is the {@linkcode LeaseNotFoundError}), or no keepalive
+ * succeeded for a whole TTL, so it may have expired (`cause` is the last
+ * failure).
+ */
+export class LeaseLostError extends RaftKvClientError {
+  /** The lease that was lost. */
+  readonly id: number;
+  /** Lease `id` was lost; `cause` says why. */
+  constructor(id: number, message: string, cause: unknown) {
+    super(`lease ${id} lost: ${message}`, { cause });
+    this.id = id;
+  }
+}
+
 /** The request lacked the right token (401): pass `token` to the client. */
 export class UnauthorizedError extends ApiError {}
 
@@ -158,12 +215,16 @@ export async function errorFromResponse(
   const text = await res.text().catch(() => "");
   let code = `http_${res.status}`;
   let message = res.statusText || `HTTP ${res.status}`;
+  let compactIndex = 0;
   try {
     const body = JSON.parse(text) as {
-      error?: { code?: unknown; message?: unknown };
+      error?: { code?: unknown; message?: unknown; compactIndex?: unknown };
     };
     if (typeof body.error?.code === "string") code = body.error.code;
     if (typeof body.error?.message === "string") message = body.error.message;
+    if (typeof body.error?.compactIndex === "number") {
+      compactIndex = body.error.compactIndex;
+    }
   } catch {
     if (text !== "") message = text.slice(0, 200);
   }
@@ -174,7 +235,17 @@ export async function errorFromResponse(
     case 401:
       return new UnauthorizedError(init);
     case 404:
-      return new NotFoundError(init);
+      return code === "lease_not_found"
+        ? new LeaseNotFoundError(init)
+        : new NotFoundError(init);
+    case 409:
+      return code === "lock_held"
+        ? new LockHeldError(init)
+        : new ApiError(init);
+    case 410:
+      return code === "compacted"
+        ? new CompactedError(init, compactIndex)
+        : new ApiError(init);
     case 412:
       return new PreconditionFailedError(
         init,

@@ -19,6 +19,7 @@ export {
   type ClientOptions,
   type DeleteOptions,
   type ListOptions,
+  type LockOptions,
   type PutOptions,
   RaftKvClient,
   type ReadOptions,
@@ -31,23 +32,49 @@ export {
 export {
   ApiError,
   type ApiErrorInit,
+  CompactedError,
+  LeaseLostError,
+  LeaseNotFoundError,
+  LockHeldError,
   NotFoundError,
   OutcomeUnknownError,
   PreconditionFailedError,
   RaftKvClientError,
   UnauthorizedError,
   UnavailableError,
+  WatchCancelledError,
 } from "./errors.ts";
+export {
+  decodeJsonValue,
+  encodeJsonValue,
+  fromBase64,
+  type JsonValue,
+  toBase64,
+  utf8Text,
+} from "./json_value.ts";
+export type { KeepAlive, KeepAliveOptions } from "./keep_alive.ts";
+export type { WatchOptions, WatchRange } from "./watch.ts";
 export { type FetchFn, type TransportOptions } from "./transport.ts";
 export type {
   ClusterStatus,
   KvEntry,
   KvPage,
+  LeaseGrant,
+  LeaseInfo,
+  LockGrant,
   Member,
   MemberRole,
   MemberStatus,
   MembersView,
   NodeStatus,
   Snapshot,
+  TxnCompare,
+  TxnOp,
+  TxnOpResult,
+  TxnRequest,
+  TxnResponse,
+  TxnValue,
+  WatchEvent,
+  WatchMessage,
   WriteResult,
 } from "./types.ts";

@@ -57,8 +57,17 @@ export interface Call {
   write: boolean;
   /** Statuses that are answers, not errors (e.g. 404 for a `get`). */
   accept?: readonly number[];
-  /** Cancels the call (and any wait). */
+  /** Cancels the call (and any wait), and the answer's body. */
   signal?: AbortSignal;
+  /**
+   * The answer's body is a stream that lasts (a watch): the time budget
+   * covers getting the answer's head only, not reading its body.
+   */
+  stream?: boolean;
+  /** This call's time budget instead of the transport's (e.g. a lock's wait on top). */
+  timeoutMs?: number;
+  /** Try this endpoint last in the first round (a watch that broke there). */
+  avoid?: string;
 }
 
 /** The answer of a call, its body not yet read. */
@@ -96,8 +105,12 @@ export class Transport {
    * @throws {OutcomeUnknownError} for a write that may have been applied.
    */
   async send(call: Call): Promise<Answer> {
-    const deadline = Date.now() + this.#timeoutMs;
+    const deadline = Date.now() + (call.timeoutMs ?? this.#timeoutMs);
     const roundSize = this.#endpoints.all.length;
+    const skip = call.avoid !== undefined && roundSize > 1 &&
+        this.#endpoints.at(0) === call.avoid
+      ? 1
+      : 0;
     let last: unknown;
     let waitMs = 0;
     let sent = 0;
@@ -109,13 +122,15 @@ export class Transport {
         await sleep(wait, call.signal);
         waitMs = 0;
       }
-      const endpoint = this.#endpoints.at(attempt);
+      const endpoint = this.#endpoints.at(attempt + skip);
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
-      const timeout = AbortSignal.timeout(remaining);
+      const timeout = call.stream
+        ? headTimeout(remaining)
+        : { signal: AbortSignal.timeout(remaining), clear: () => {} };
       const signal = call.signal
-        ? AbortSignal.any([call.signal, timeout])
-        : timeout;
+        ? AbortSignal.any([call.signal, timeout.signal])
+        : timeout.signal;
       let response: Response;
       sent++;
       try {
@@ -126,8 +141,9 @@ export class Transport {
           signal,
         });
       } catch (err) {
+        timeout.clear();
         if (call.signal?.aborted) throw call.signal.reason;
-        if (timeout.aborted) {
+        if (timeout.signal.aborted) {
           if (call.write) throw new OutcomeUnknownError(endpoint, err);
           last = err;
           break;
@@ -138,6 +154,7 @@ export class Transport {
         last = err;
         continue;
       }
+      timeout.clear();
       const status = response.status;
       if (status < 300 || call.accept?.includes(status)) {
         this.#endpoints.worked(endpoint);
@@ -201,6 +218,19 @@ function describe(err: unknown): string {
     return err.message;
   }
   return messageOf(err);
+}
+
+/**
+ * A time limit that can be lifted: `signal` aborts after `ms` unless
+ * `clear()` came first (a stream's body outlives its head's deadline).
+ */
+function headTimeout(ms: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException("timed out", "TimeoutError")),
+    ms,
+  );
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 /** Resolves after `ms`, or rejects when `signal` aborts. */

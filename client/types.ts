@@ -4,14 +4,25 @@
  * @module
  */
 
-/** A key's value and the index of the write that set it. */
+/**
+ * A key's value and its revisions (docs/API.md "Revisions"): the raft index
+ * is the revision.
+ */
 export interface KvEntry {
   /** The key. */
   key: string;
   /** The value's bytes. */
   value: Uint8Array;
-  /** The Raft index of the write that set the value. */
+  /** The Raft index of the write that set the value (= `modIndex`). */
   index: number;
+  /** The index of the entry that created the key (a put after a delete creates anew). */
+  createIndex: number;
+  /** The index of the entry that last wrote the key. */
+  modIndex: number;
+  /** Writes since creation: 1 after the creating put. */
+  version: number;
+  /** The lease the key is attached to, when it is. */
+  lease?: number;
 }
 
 /** One page of `GET /v1/kv`. */
@@ -115,4 +126,130 @@ export interface Snapshot {
   term: number;
   /** The backup file's bytes, streamed; restore with `raftkv restore`. */
   body: ReadableStream<Uint8Array>;
+}
+
+/** One change of a watch message: a put (with the new value) or a delete. */
+export type WatchEvent =
+  | {
+    type: "put";
+    key: string;
+    /** The new value's bytes. */
+    value: Uint8Array;
+    createIndex: number;
+    modIndex: number;
+    version: number;
+    /** The lease the key is attached to, when it is. */
+    lease?: number;
+  }
+  | {
+    type: "delete";
+    key: string;
+    modIndex: number;
+    /** `"lease"` when a lease's expiry or revocation deleted the key. */
+    reason?: "lease";
+  };
+
+/**
+ * One message of a watch: every change one log entry made to the watched
+ * keys (a transaction or a lease revocation is one message). With
+ * `progress: true` in the watch options, progress notices come too:
+ * `progress` set and `events` empty, meaning every change up to `index`
+ * has been delivered.
+ */
+export interface WatchMessage {
+  /** The log index of the entry (or, for a progress notice, the index reached). */
+  index: number;
+  /** The changes, in the order the entry made them. */
+  events: WatchEvent[];
+  /** True for a progress notice. */
+  progress?: true;
+}
+
+/** A granted lease (`POST /v1/leases`) or one renewed by a keepalive. */
+export interface LeaseGrant {
+  /** The lease id: the index of the entry that granted it. */
+  id: number;
+  /** The TTL in seconds (raised to the server's minimum when asked below it). */
+  ttl: number;
+  /** The TTL asked for, present when the server raised it. */
+  requestedTtl?: number;
+}
+
+/** A lease as `GET /v1/leases/{id}` shows it. */
+export interface LeaseInfo {
+  /** The lease id. */
+  id: number;
+  /** The TTL in seconds. */
+  ttl: number;
+  /** Seconds left on the leader's countdown. */
+  remaining: number;
+  /** The keys attached to it. */
+  keys: string[];
+}
+
+/** A held lock (`POST /v1/locks/{name}`). */
+export interface LockGrant {
+  /** The lock's name. */
+  name: string;
+  /** The holder's key, `_locks/{name}/{lease}`. */
+  key: string;
+  /**
+   * The fence: the holder key's createIndex. A later holder's fence is
+   * greater, so a resource can refuse a stale holder.
+   */
+  fence: number;
+}
+
+/** A value as a transaction takes it: text (sent as UTF-8) or bytes. */
+export type TxnValue = string | Uint8Array;
+
+/** A compare of a transaction (docs/API.md "Transactions"). */
+export type TxnCompare =
+  | {
+    key: string;
+    target: "value";
+    op: "==" | "!=" | "<" | ">";
+    /** Compared as bytes; false on an absent key, whatever the operator. */
+    value: TxnValue;
+  }
+  | {
+    key: string;
+    target: "version" | "createIndex" | "modIndex" | "lease";
+    op: "==" | "!=" | "<" | ">";
+    /** 0 for an absent key. */
+    value: number;
+  };
+
+/** An operation of a transaction's branch. */
+export type TxnOp =
+  | { op: "put"; key: string; value: TxnValue; lease?: number }
+  | { op: "delete"; key: string }
+  | { op: "delete"; prefix: string }
+  | { op: "get"; key: string }
+  | { op: "get"; prefix: string; limit?: number };
+
+/** A transaction: if every compare holds, `success` applies, else `failure`. */
+export interface TxnRequest {
+  /** All must hold for `success` to apply (none: `success` applies). */
+  compare?: TxnCompare[];
+  /** The operations applied when every compare holds. */
+  success?: TxnOp[];
+  /** The operations applied when a compare does not hold. */
+  failure?: TxnOp[];
+}
+
+/** The result of one operation of the branch taken. */
+export type TxnOpResult =
+  | { op: "get"; items: KvEntry[]; more: boolean }
+  | { op: "delete"; deleted: number }
+  | { op: "put" };
+
+/** The answer of `POST /v1/txn`. */
+export interface TxnResponse {
+  /** Whether every compare held (so `success` applied). */
+  succeeded: boolean;
+  /** The transaction's own log entry (read-only ones go through the log too). */
+  index: number;
+  /** One result per operation of the branch taken. */
+  results: TxnOpResult[];
 }

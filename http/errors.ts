@@ -154,7 +154,8 @@ export class RequestTimeoutError extends HttpError {
  * removed from the cluster with `peer_removed` (410, the transport then
  * stops that node), a closing node with `stopped` (and a write it proposed
  * that may still commit with `outcome_unknown`), a passed deadline with
- * `timeout`.
+ * `timeout`, a lease request forwarded to a node that no longer leads with
+ * `not_leader` (503).
  *
  * The internal codes are deliberately absent: `invalid_snapshot` and
  * `apply_order` (kv), `compacted` and `unavailable` (storage), `assertion`

@@ -38,6 +38,8 @@ export interface CommandContext {
   output: OutputFormat;
   /** The terminal. */
   io: Io;
+  /** The words after `--`, for a command that takes one (`lock NAME -- COMMAND ...`). */
+  rest: readonly string[];
 }
 
 /** One subcommand (or group, such as `member`). */
@@ -52,6 +54,11 @@ export interface Command {
   flags: FlagSpecs;
   /** The output formats it accepts (default text and json). */
   outputs?: readonly OutputFormat[];
+  /**
+   * True when everything after the first `--` is a command to run (its own
+   * flags untouched), handed over as `ctx.rest`.
+   */
+  takesCommand?: boolean;
   /** Runs with the positional arguments and flags; resolves with the exit status. */
   run(
     args: readonly string[],

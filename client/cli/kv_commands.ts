@@ -8,13 +8,14 @@ import type { Command } from "./command.ts";
 import { expectArgs, positiveInt } from "./command.ts";
 import { EXIT, UsageError } from "./exit_codes.ts";
 import { println } from "./io.ts";
-import { asText, base64, entryJson, printJson } from "./output.ts";
+import { entryJson, printJson, showValue } from "./output.ts";
 
 /** `raftkv put KEY VALUE|-`. */
 export const putCommand: Command = {
   name: "put",
   summary: "set a key (VALUE, or - to read it from standard input)",
-  help: `usage: raftkv put KEY VALUE|- [--if-match INDEX] [--if-absent]
+  help:
+    `usage: raftkv put KEY VALUE|- [--lease ID] [--if-match INDEX] [--if-absent]
 
 Sets KEY to VALUE; "-" reads the value from standard input (bytes as they
 are). Prints the index of the write (-o json: {"key","index"}). A value that
@@ -24,10 +25,13 @@ flags:
   --if-match INDEX  write only if the key's index is INDEX (compare-and-set);
                     exit 1 when it is not
   --if-absent       write only if the key does not exist; exit 1 when it does
-(--lease ID comes with leases.)`,
+  --lease ID        attach the key to lease ID (raftkv lease grant): it is
+                    deleted when the lease expires or is revoked; exit 1 when
+                    the lease is gone. A put without --lease detaches the key`,
   flags: {
     "if-match": { type: "string" },
     "if-absent": { type: "boolean" },
+    lease: { type: "string" },
   },
   async run(args, flags, ctx) {
     expectArgs(args, 2, 2, "KEY and VALUE (or - for standard input)");
@@ -41,6 +45,9 @@ flags:
         ifMatch: positiveInt(flags["if-match"] as string, "--if-match"),
       }),
       ...(flags["if-absent"] ? { ifAbsent: true } : {}),
+      ...(flags.lease === undefined
+        ? {}
+        : { lease: positiveInt(flags.lease as string, "--lease") }),
     };
     const { index } = await ctx.client.put(
       key,
@@ -62,7 +69,9 @@ export const getCommand: Command = {
 Reads KEY, linearizably unless --stale. Exit 1 when it does not exist.
   -o text   the value and a newline (base64, marked, when not UTF-8); default
   -o value  the value's bytes exactly, nothing added
-  -o json   {"key","value","index"} (with "encoding":"base64" when not UTF-8)
+  -o json   {"key","value","index","createIndex","modIndex","version"} (and
+            "lease" when attached to one; "value64", base64, instead of
+            "value" when the value is not UTF-8)
 
 flags:
   --stale   read the answering node's state without a quorum round`,
@@ -79,27 +88,43 @@ flags:
     if (ctx.output === "json") await printJson(ctx.io, entryJson(entry));
     else if (ctx.output === "value") await ctx.io.out(entry.value);
     else {
-      const text = asText(entry.value);
-      await println(ctx.io, text ?? `base64:${base64(entry.value)}`);
+      await println(ctx.io, showValue(entry.value));
     }
     return EXIT.ok;
   },
 };
 
-/** `raftkv del KEY`. */
+/** `raftkv del KEY` and `raftkv del --prefix PREFIX`. */
 export const delCommand: Command = {
   name: "del",
-  summary: "delete a key",
+  summary: "delete a key, or every key with a prefix",
   help: `usage: raftkv del KEY [--if-match INDEX]
+       raftkv del --prefix PREFIX
 
 Deletes KEY (succeeds also when it does not exist). Prints the index of the
 delete (-o json: {"key","index"}).
 
+With --prefix, deletes every key starting with PREFIX ("" is every key) in
+one transaction (POST /v1/txn): watchers see one change. Prints how many keys
+were deleted and the index (-o json: {"prefix","deleted","index"}).
+
 flags:
   --if-match INDEX  delete only if the key's index is INDEX; exit 1 when not
-(--prefix comes with transactions: the API has no range delete yet.)`,
-  flags: { "if-match": { type: "string" } },
+  --prefix PREFIX   delete every key starting with PREFIX`,
+  flags: { "if-match": { type: "string" }, prefix: { type: "string" } },
   async run(args, flags, ctx) {
+    if (typeof flags.prefix === "string") {
+      expectArgs(args, 0, 0, "no KEY with --prefix");
+      if (flags["if-match"] !== undefined) {
+        throw new UsageError("--if-match and --prefix exclude each other");
+      }
+      const prefix = flags.prefix;
+      const { deleted, index } = await ctx.client.deletePrefix(prefix);
+      if (ctx.output === "json") {
+        await printJson(ctx.io, { prefix, deleted, index });
+      } else await println(ctx.io, `deleted ${deleted} index ${index}`);
+      return EXIT.ok;
+    }
     expectArgs(args, 1, 1, "KEY");
     const key = args[0]!;
     const { index } = await ctx.client.delete(
@@ -122,7 +147,8 @@ export const lsCommand: Command = {
 
 Lists every key starting with PREFIX (default: every key) and its value, in
 key order, one "KEY<TAB>VALUE" line each; -o json prints one JSON object
-{"items":[{"key","value","index"}]} (as GET /v1/kv's items). Pages through
+{"items":[...]} (as GET /v1/kv's items: key, value or value64, index,
+createIndex, modIndex, version, lease). Pages through
 the listing with after=; each page is its own read.
 
 flags:
@@ -150,9 +176,7 @@ flags:
     } else if (items.length > 0) {
       await println(
         ctx.io,
-        items.map((e) =>
-          `${e.key}\t${asText(e.value) ?? `base64:${base64(e.value)}`}`
-        ).join("\n"),
+        items.map((e) => `${e.key}\t${showValue(e.value)}`).join("\n"),
       );
     }
     return EXIT.ok;

@@ -1,12 +1,9 @@
 /**
- * The `raftkv` client subcommands (put, get, del, ls, member, leader,
- * status, snapshot): {@linkcode runCommand} parses one subcommand's
- * arguments, builds the client from the global flags and runs it. main.ts
- * dispatches to it; serving a node and `restore` are http/'s.
- *
- * The subcommands of features not in the API yet come with them: `watch`
- * (with watch), `lease` and `put --lease` (with leases), `lock` (with
- * locks), `txn` and `del --prefix` (with transactions).
+ * The `raftkv` client subcommands (put, get, del, ls, watch, txn, lease,
+ * lock, member, leader, status, snapshot): {@linkcode runCommand} parses
+ * one subcommand's arguments, builds the client from the global flags and
+ * runs it. main.ts dispatches to it; serving a node and `restore` are
+ * http/'s.
  *
  * @module
  */
@@ -27,10 +24,14 @@ import {
   lsCommand,
   putCommand,
 } from "./kv_commands.ts";
+import { leaseCommand } from "./lease_command.ts";
+import { lockCommand } from "./lock_command.ts";
 import { leaderCommand, memberCommand } from "./member_commands.ts";
 import { snapshotCommand } from "./snapshot_command.ts";
 import { statusCommand } from "./status_command.ts";
 import { nearest } from "./suggest.ts";
+import { txnCommand } from "./txn_command.ts";
+import { watchCommand } from "./watch_command.ts";
 
 export type { Io } from "./io.ts";
 export type {
@@ -51,6 +52,10 @@ export const CLIENT_COMMANDS: ReadonlyMap<string, Command> = new Map(
     getCommand,
     delCommand,
     lsCommand,
+    watchCommand,
+    txnCommand,
+    leaseCommand,
+    lockCommand,
     memberCommand,
     leaderCommand,
     statusCommand,
@@ -67,8 +72,6 @@ export function clientOverview(): string {
     lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
   }
   lines.push(
-    "coming with their features: watch (watch), lease and put --lease (leases),",
-    "  lock (locks), txn and del --prefix (transactions)",
     "",
     GLOBAL_HELP,
     "",
@@ -94,14 +97,19 @@ export async function runCommand(
     return EXIT.usage;
   }
   try {
-    const { args, flags } = parseCommandLine(command, argv);
+    const dashes = command.takesCommand ? argv.indexOf("--") : -1;
+    const rest = dashes < 0 ? [] : argv.slice(dashes + 1);
+    const { args, flags } = parseCommandLine(
+      command,
+      dashes < 0 ? argv : argv.slice(0, dashes),
+    );
     if (flags.help) {
       await println(io, `${command.help}\n\n${GLOBAL_HELP}\n\n${EXIT_HELP}`);
       return EXIT.ok;
     }
     const output = outputFormat(command, flags, env);
     const client = await clientFrom(flags, env);
-    return await command.run(args, flags, { client, output, io });
+    return await command.run(args, flags, { client, output, io, rest });
   } catch (err) {
     const code = exitCodeOf(err);
     const message = err instanceof Error ? err.message : String(err);

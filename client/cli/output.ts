@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KvEntry } from "../mod.ts";
+import { encodeJsonValue, type KvEntry } from "../mod.ts";
 import { type Io, println } from "./io.ts";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -27,19 +27,26 @@ export function base64(bytes: Uint8Array): string {
 }
 
 /**
- * An entry as JSON, shaped like an item of `GET /v1/kv`: the value as text,
- * or as base64 with `"encoding":"base64"` when it is not UTF-8.
+ * An entry as JSON, shaped like an item of `GET /v1/kv`: the value as
+ * `value` (UTF-8 text) or `value64` (base64), the revisions, and `lease`
+ * when the key is attached to one.
  */
 export function entryJson(entry: KvEntry): Record<string, unknown> {
-  const text = asText(entry.value);
-  return text === undefined
-    ? {
-      key: entry.key,
-      value: base64(entry.value),
-      index: entry.index,
-      encoding: "base64",
-    }
-    : { key: entry.key, value: text, index: entry.index };
+  const out: Record<string, unknown> = {
+    key: entry.key,
+    ...encodeJsonValue(entry.value),
+    index: entry.index,
+    createIndex: entry.createIndex,
+    modIndex: entry.modIndex,
+    version: entry.version,
+  };
+  if (entry.lease !== undefined) out.lease = entry.lease;
+  return out;
+}
+
+/** A value for a person: the text, or `base64:...` when it is not UTF-8. */
+export function showValue(bytes: Uint8Array): string {
+  return asText(bytes) ?? `base64:${base64(bytes)}`;
 }
 
 /** Prints `value` as one line of JSON. */

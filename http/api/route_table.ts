@@ -20,8 +20,8 @@ const EXACT_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
   ["/v1/cluster/status", GET],
   ["/ui", GET],
   ["/v1/snapshot", GET],
-  ["/v1/watch", GET],
   ["/v1/openapi.json", GET],
+  ["/v1/watch", GET],
   ["/v1/txn", ["POST"]],
   ["/v1/leases", [...GET, "POST"]],
 ]);

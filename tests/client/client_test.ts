@@ -12,12 +12,15 @@ import {
   ApiError,
   type FetchFn,
   InvalidEndpointError,
+  LeaseLostError,
+  LeaseNotFoundError,
+  LockHeldError,
   OutcomeUnknownError,
   PreconditionFailedError,
   RaftKvClient,
   UnavailableError,
 } from "../../client/mod.ts";
-import { E2eCluster, freePort } from "../e2e/cluster.ts";
+import { E2eCluster, freePort, waitFor } from "../e2e/cluster.ts";
 import { validatingFetch } from "../http/openapi_validator.ts";
 
 /** A fetch that records every URL it is asked for. */
@@ -147,6 +150,103 @@ Deno.test("the client against a real cluster, in Deno and under Node", async (t)
       },
     );
 
+    await t.step("revisions, txn, leases, locks and watch", async () => {
+      const first = await kv.put("rev", "1");
+      const second = await kv.put("rev", "2");
+      const entry = await kv.get("rev");
+      assert.equal(entry?.createIndex, first.index);
+      assert.equal(entry?.modIndex, second.index);
+      assert.equal(entry?.version, 2);
+      const [listed] = (await kv.listPage({ prefix: "rev" })).items;
+      assert.deepEqual(
+        [listed?.createIndex, listed?.modIndex, listed?.version],
+        [first.index, second.index, 2],
+      );
+
+      const watch = kv.watch({ key: "rev" }, { from: first.index });
+      const grant = await kv.grantLease(30);
+      const txn = await kv.txn({
+        compare: [{ key: "rev", target: "version", op: "==", value: 2 }],
+        success: [
+          {
+            op: "put",
+            key: "rev",
+            value: new Uint8Array([255]),
+            lease: grant.id,
+          },
+          { op: "get", key: "rev" },
+        ],
+      });
+      assert.equal(txn.succeeded, true);
+      const got = txn.results[1];
+      assert.ok(got?.op === "get");
+      assert.deepEqual(got.items[0]?.value, new Uint8Array([255]));
+      assert.equal(got.items[0]?.lease, grant.id);
+      assert.deepEqual((await kv.getLease(grant.id))?.keys, ["rev"]);
+      assert.equal((await kv.keepAliveOnce(grant.id)).ttl, 30);
+
+      const lock = await kv.lock("client-lock", { lease: grant.id });
+      assert.equal(lock.key, `_locks/client-lock/${grant.id}`);
+      assert.deepEqual(await kv.lock("client-lock", { lease: grant.id }), lock);
+      const other = await kv.grantLease(30);
+      const held = await kv.lock("client-lock", { lease: other.id }).catch((
+        e,
+      ) => e);
+      assert.ok(held instanceof LockHeldError, String(held));
+      await kv.unlock("client-lock", grant.id);
+      const next = await kv.lock("client-lock", { lease: other.id });
+      assert.ok(next.fence > lock.fence);
+
+      await kv.revokeLease(grant.id);
+      await assert.rejects(kv.keepAliveOnce(grant.id), LeaseNotFoundError);
+      await kv.revokeLease(other.id);
+      const messages = [];
+      for await (const msg of watch) {
+        messages.push(msg);
+        if (messages.length === 4) break;
+      }
+      assert.deepEqual(
+        messages.map((m) => m.events.map((e) => e.type)),
+        [["put"], ["put"], ["put"], ["delete"]],
+      );
+      assert.equal(messages[2]?.index, txn.index);
+      const revoked = messages[3]?.events[0];
+      assert.ok(revoked?.type === "delete" && revoked.reason === "lease");
+    });
+
+    await t.step(
+      "keepAlive keeps a lease alive and reports its loss",
+      async () => {
+        let renewed = 0;
+        const counting = new RaftKvClient({
+          endpoints: urls,
+          fetch: async (input, init) => {
+            const res = await fetch(input, init);
+            if (String(input).endsWith("/keepalive") && res.ok) renewed++;
+            return res;
+          },
+        });
+        const grant = await counting.grantLease(2);
+        const lost: unknown[] = [];
+        const keeper = counting.keepAlive(grant.id, {
+          ttl: grant.ttl,
+          onLost: (e) => lost.push(e),
+        });
+        await counting.put("kept", "v", { lease: grant.id });
+        // Four keepalives, ttl/3 apart, span more than the TTL: without them
+        // the lease would be gone.
+        await waitFor("four keepalives", () => renewed >= 4);
+        assert.deepEqual((await kv.getLease(grant.id))?.keys, ["kept"]);
+        await kv.revokeLease(grant.id);
+        const error = await keeper.done;
+        assert.ok(error instanceof LeaseLostError, String(error));
+        assert.equal(error.id, grant.id);
+        assert.ok(keeper.lost.aborted);
+        assert.deepEqual(lost, [error]);
+        assert.equal(await kv.get("kept"), undefined);
+      },
+    );
+
     await t.step("the bundled client runs under Node 20+", async () => {
       const node = await nodeVersion();
       if (node === undefined) {
@@ -175,6 +275,8 @@ Deno.test("the client against a real cluster, in Deno and under Node", async (t)
           precondition: ["PreconditionFailedError", "precondition_failed", 412],
           listed: ["node/a", "node/b"],
           members: 3,
+          watched: ["put node/a", "put node/b", "delete node/b"],
+          txn: true,
         });
         // Written under Node, read back here.
         assert.equal(await kv.getText("node/a"), "from node");
@@ -200,6 +302,16 @@ await kv.put("node/b", new Uint8Array([98]));
 const err = await kv.put("node/a", "x", { ifMatch: index + 1000 }).catch((e) => e);
 const listed = [];
 for await (const item of kv.list({ prefix: "node/", limit: 1 })) listed.push(item.key);
+const watch = kv.watch({ prefix: "node/" }, { from: index });
+const txn = await kv.txn({
+  compare: [{ key: "node/a", target: "version", op: "==", value: 1 }],
+  success: [{ op: "delete", prefix: "node/b" }],
+});
+const watched = [];
+for await (const msg of watch) {
+  watched.push(...msg.events.map((e) => e.type + " " + e.key));
+  if (watched.length === 3) break;
+}
 console.log(JSON.stringify({
   runtime: typeof Deno === "undefined" ? "node" : "deno",
   value: await kv.getText("node/a"),
@@ -207,6 +319,8 @@ console.log(JSON.stringify({
   precondition: err instanceof PreconditionFailedError ? [err.name, err.code, err.status] : String(err),
   listed,
   members: (await kv.members()).members.length,
+  watched,
+  txn: txn.succeeded,
 }));
 `;
 

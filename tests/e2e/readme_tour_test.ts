@@ -172,6 +172,8 @@ async function tour(): Promise<void> {
     assert.deepEqual(blocks.map((b) => b.heading), [
       "raftexample's commands",
       "The v1 API",
+      "Watch, and the command line beside curl",
+      "Leases, locks and transactions",
       "Kill and restart a node",
       "Add and remove a node",
     ]);
@@ -247,6 +249,26 @@ async function check(
       assert.equal((await request(`${API(1)}/v1/kv/color`))?.status, 404);
       assert.equal(await read(3, "new"), "x");
       assert.equal((await membersOf(1)).leader, 2);
+      break;
+    }
+    case "Watch, and the command line beside curl": {
+      // The three changes to color: put blue, put red, delete.
+      assert.match(
+        out,
+        /^\d+\tput\tcolor\tblue\n\d+\tput\tcolor\tred\n\d+\tdelete\tcolor\n/m,
+      );
+      assert.match(out, /"key":"new","value":"x",.*"version":1/);
+      break;
+    }
+    case "Leases, locks and transactions": {
+      assert.match(out, /^holding db, fence [1-9][0-9]*$/m);
+      assert.match(out, /succeeded index \d+\ndeleted 1$/m);
+      assert.match(out, /^lease \d+ revoked, index \d+$/m);
+      for (const key of ["svc%2Fa", "svc%2Fb", "a", "_locks%2Fdb"]) {
+        assert.equal((await request(`${API(2)}/v1/kv/${key}`))?.status, 404);
+      }
+      const leases = await request(`${API(1)}/v1/leases`);
+      assert.deepEqual(JSON.parse(leases?.body ?? "{}"), { leases: [] });
       break;
     }
     case "Kill and restart a node": {
