@@ -7,39 +7,13 @@
 
 import assert from "node:assert/strict";
 import { encodeCommand } from "../../kv/mod.ts";
-import type { FsFile, OpenOptions } from "../../wal/mod.ts";
-import { MemFs } from "../../wal/mem_fs.ts";
+import { GatedSnapshotFs } from "./gated_snapshot_fs.ts";
 import { MemCluster } from "./mem_cluster.ts";
-
-/** A MemFs whose snapshot-file syncs wait until {@linkcode open} is called. */
-class GatedSnapshotFs extends MemFs {
-  /** Set once a snapshot file's sync is waiting on the gate. */
-  waiting = false;
-  readonly #gate = Promise.withResolvers<void>();
-
-  /** Lets the waiting (and every later) snapshot sync through. */
-  release(): void {
-    this.#gate.resolve();
-  }
-
-  override async open(path: string, options?: OpenOptions): Promise<FsFile> {
-    const f = await super.open(path, options);
-    if (!path.includes(".snap")) return f;
-    const gated = (sync: () => Promise<void>) => async () => {
-      this.waiting = true;
-      await this.#gate.promise;
-      return sync();
-    };
-    f.sync = gated(f.sync.bind(f));
-    f.syncData = gated(f.syncData.bind(f));
-    return f;
-  }
-}
 
 Deno.test("while a snapshot's fsync is stuck, the leader keeps sending heartbeats", async () => {
   const heartbeatsFrom = new Map<number, number>();
   const c = await MemCluster.start({
-    fs: () => new GatedSnapshotFs(),
+    fs: () => new GatedSnapshotFs("syncs"),
     node: { snapshotEntries: 5 },
     delivered: (m) => {
       if (m.type === "heartbeat") {

@@ -11,39 +11,12 @@
 import assert from "node:assert/strict";
 import { type Command, encodeCommand, KvStore } from "../../kv/mod.ts";
 import { decodeSnapshotData } from "../../raft/snapshot_data.ts";
-import type { FsFile, OpenOptions } from "../../wal/mod.ts";
-import { MemFs } from "../../wal/mem_fs.ts";
+import { GatedSnapshotFs } from "./gated_snapshot_fs.ts";
 import { MemCluster } from "./mem_cluster.ts";
-
-/** A MemFs whose snapshot files stop after their first write until released. */
-class GatedSnapshotFs extends MemFs {
-  /** Set once a snapshot file's second write waits on the gate. */
-  waiting = false;
-  readonly #gate = Promise.withResolvers<void>();
-
-  release(): void {
-    this.#gate.resolve();
-  }
-
-  override async open(path: string, options?: OpenOptions): Promise<FsFile> {
-    const f = await super.open(path, options);
-    if (!path.includes(".snap")) return f;
-    const write = f.write.bind(f);
-    let writes = 0;
-    f.write = async (data, position) => {
-      if (++writes > 1) {
-        this.waiting = true;
-        await this.#gate.promise;
-      }
-      return write(data, position);
-    };
-    return f;
-  }
-}
 
 Deno.test("a snapshot taken while writes keep applying equals the state at its index", async () => {
   const c = await MemCluster.start({
-    fs: () => new GatedSnapshotFs(),
+    fs: () => new GatedSnapshotFs("writes after the first"),
     storage: { snapshotDataInMemory: false },
     node: { snapshotEntries: 8, snapshotLogPercent: 1 },
   });
