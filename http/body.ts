@@ -12,6 +12,7 @@
  * @module
  */
 
+import { joinBytes } from "./bytes.ts";
 import { addDeadline, cancelDeadline, type DeadlineSlot } from "./deadline.ts";
 import {
   BadRequestError,
@@ -123,13 +124,7 @@ async function readChunked(
       else (chunks ??= [first]).push(value);
     }
     if (chunks === undefined) return first ?? EMPTY;
-    const bytes = new Uint8Array(total);
-    let pos = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, pos);
-      pos += chunk.length;
-    }
-    return bytes;
+    return joinBytes(chunks, total);
   } finally {
     if (slot !== undefined) cancelDeadline(slot);
   }

@@ -30,6 +30,22 @@ function lowerBound(arr: readonly string[], key: string): number {
   return lo;
 }
 
+/** Returns the index of the first chunk whose last key is >= `key`, or chunks.length. */
+function chunkFor(
+  chunks: readonly (readonly string[])[],
+  key: string,
+): number {
+  let lo = 0;
+  let hi = chunks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const chunk = chunks[mid]!;
+    if (compareKeys(chunk[chunk.length - 1]!, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * Keys in UTF-8 byte order ({@linkcode compareKeys}).
  *
@@ -104,20 +120,6 @@ export class SortedKeys {
     return chunk;
   }
 
-  /** Returns the index of the first chunk whose last key is >= `key`, or chunks.length. */
-  #chunkFor(key: string): number {
-    const chunks = this.#chunks;
-    let lo = 0;
-    let hi = chunks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const chunk = chunks[mid]!;
-      if (compareKeys(chunk[chunk.length - 1]!, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
   /** Adds `key`; returns false when it was already there. */
   insert(key: string): boolean {
     if (this.#chunks.length === 0) {
@@ -125,7 +127,7 @@ export class SortedKeys {
       this.#size = 1;
       return true;
     }
-    let c = this.#chunkFor(key);
+    let c = chunkFor(this.#chunks, key);
     if (c === this.#chunks.length) c--; // larger than every key: append to the last chunk
     const found = this.#chunks[c]!;
     const pos = lowerBound(found, key);
@@ -142,7 +144,7 @@ export class SortedKeys {
 
   /** Removes `key`; returns false when it was not there. */
   delete(key: string): boolean {
-    const c = this.#chunkFor(key);
+    const c = chunkFor(this.#chunks, key);
     if (c === this.#chunks.length) return false;
     const found = this.#chunks[c]!;
     const pos = lowerBound(found, key);
@@ -160,7 +162,7 @@ export class SortedKeys {
    */
   scan(start: string, visit: (key: string) => boolean): void {
     const chunks = this.#chunks;
-    let c = this.#chunkFor(start);
+    let c = chunkFor(this.#chunks, start);
     if (c === chunks.length) return;
     let pos = lowerBound(chunks[c]!, start);
     for (; c < chunks.length; c++, pos = 0) {
@@ -194,14 +196,7 @@ export class FrozenKeys {
   /** Whether `key` is among the keys; O(log n). */
   has(key: string): boolean {
     const chunks = this.#chunks;
-    let lo = 0;
-    let hi = chunks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const chunk = chunks[mid]!;
-      if (compareKeys(chunk[chunk.length - 1]!, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = chunkFor(chunks, key);
     if (lo === chunks.length) return false;
     const chunk = chunks[lo]!;
     return chunk[lowerBound(chunk, key)] === key;

@@ -4,12 +4,26 @@
  * @module
  */
 
+import type { NodeStatus } from "../mod.ts";
 import type { Command } from "./command.ts";
 import { expectArgs } from "./command.ts";
 import { EXIT } from "./exit_codes.ts";
 import { printJson, printTable } from "./output.ts";
 
 const COLUMNS = ["ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "WAL"];
+
+/** Node `id`'s status as a table row, one cell per column of `COLUMNS`. */
+function statusRow(id: number, s: NodeStatus): string[] {
+  return [
+    String(id),
+    s.role,
+    String(s.term),
+    String(s.leader),
+    String(s.commit),
+    String(s.applied),
+    `${s.walBytes} bytes`,
+  ];
+}
 
 /** `raftkv status [--all]`. */
 export const statusCommand: Command = {
@@ -32,15 +46,7 @@ flags:
       const s = await ctx.client.status();
       if (ctx.output === "json") await printJson(ctx.io, s);
       else {
-        await printTable(ctx.io, [COLUMNS, [
-          String(s.id),
-          s.role,
-          String(s.term),
-          String(s.leader),
-          String(s.commit),
-          String(s.applied),
-          `${s.walBytes} bytes`,
-        ]]);
+        await printTable(ctx.io, [COLUMNS, statusRow(s.id, s)]);
       }
       return EXIT.ok;
     }
@@ -53,16 +59,7 @@ flags:
           const s = m.status;
           return s === undefined
             ? [String(m.id), "down", "", "", "", "", "", m.url]
-            : [
-              String(m.id),
-              s.role,
-              String(s.term),
-              String(s.leader),
-              String(s.commit),
-              String(s.applied),
-              `${s.walBytes} bytes`,
-              m.url,
-            ];
+            : [...statusRow(m.id, s), m.url];
         }),
       ]);
     }

@@ -25,6 +25,7 @@ import {
   type DeleteCommand,
   InvalidCommandError,
   KeyNotFoundError,
+  type KvEntry,
   type KvItem,
   LeaseNotFoundError,
   PreconditionFailedError,
@@ -180,13 +181,20 @@ async function getKey(
   await readFence(ctx, query?.stale ?? false);
   const entry = ctx.node.store.get(key);
   if (entry === undefined) throw new KeyNotFoundError();
-  const index = String(entry.index);
+  return valueResponse(entry, entry.index);
+}
+
+/**
+ * A read key's value with its headers: `X-Raft-Index` is `raftIndex`, the
+ * ETag the key's `modIndex`, and its create index, version and lease.
+ */
+function valueResponse(entry: KvEntry, raftIndex: number): Response {
   const headers: Record<string, string> = {
     "content-type": "application/octet-stream",
-    "x-raft-index": index,
+    "x-raft-index": String(raftIndex),
     "x-create-index": String(entry.createIndex),
     "x-version": String(entry.version),
-    etag: `"${index}"`,
+    etag: `"${entry.index}"`,
   };
   if (entry.lease !== 0) headers["x-lease"] = String(entry.lease);
   return new Response(entry.value as Uint8Array<ArrayBuffer>, { headers });
@@ -208,25 +216,17 @@ async function pollKey(
   ]);
   const stale = parseKeyQuery(rawQuery(req.url)).stale;
   await readFence(ctx, stale);
-  const applied = String(ctx.node.store.appliedIndex);
+  const applied = ctx.node.store.appliedIndex;
   const entry = ctx.node.store.get(key);
   if (entry === undefined) {
     const res = errorResponse(new KeyNotFoundError(), {
       logger: ctx.logger,
       retryAfterSeconds: ctx.retryAfterSeconds,
     });
-    res.headers.set("x-raft-index", applied);
+    res.headers.set("x-raft-index", String(applied));
     return res;
   }
-  const headers: Record<string, string> = {
-    "content-type": "application/octet-stream",
-    "x-raft-index": applied,
-    "x-create-index": String(entry.createIndex),
-    "x-version": String(entry.version),
-    etag: `"${entry.index}"`,
-  };
-  if (entry.lease !== 0) headers["x-lease"] = String(entry.lease);
-  return new Response(entry.value as Uint8Array<ArrayBuffer>, { headers });
+  return valueResponse(entry, applied);
 }
 
 async function putKey(

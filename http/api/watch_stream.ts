@@ -16,6 +16,7 @@
  */
 
 import type { Watcher, WatchHub } from "../../kv/mod.ts";
+import { joinBytes } from "../bytes.ts";
 import { encodeCancelled, encodeChangeBytes, encodeProgress } from "./sse.ts";
 
 /** Encoded bytes a stream body queues before it waits for the client. */
@@ -127,7 +128,7 @@ export function watchStream(
           return sendBytes(encodeChangeBytes(batches[0]!));
         }
         if (batches.length > 1) {
-          return sendBytes(concat(batches.map(encodeChangeBytes)));
+          return sendBytes(joinBytes(batches.map(encodeChangeBytes)));
         }
         if (watcher.cancelled !== undefined) return sendCancelled();
         if (watcher.live && (!caughtUp || progressDue)) {
@@ -147,17 +148,4 @@ export function watchStream(
       end();
     },
   }, { highWaterMark: STREAM_QUEUE_BYTES, size: (chunk) => chunk.byteLength });
-}
-
-/** The bytes of `parts`, one after the other, in one array. */
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -19,6 +19,7 @@
 import type { Logger, Message, NodeId } from "../../raft/core/mod.ts";
 import { nopLogger } from "../../raft/core/mod.ts";
 import { DEFAULTS } from "../../raft/mod.ts";
+import { joinBytes } from "../bytes.ts";
 import { StreamLane } from "./peer_stream.ts";
 import {
   chunkBody,
@@ -154,7 +155,9 @@ class Lane {
     const parts = this.o.encodeParts(batch);
     let total = 0;
     for (const p of parts) total += p.length;
-    if (total <= budget) return [{ body: join(parts, total), headers: {} }];
+    if (total <= budget) {
+      return [{ body: joinBytes(parts, total), headers: {} }];
+    }
     return chunkBody(parts, {
       from: batch[0]!.from,
       transfer: crypto.randomUUID(),
@@ -324,16 +327,4 @@ export class PeerTransport {
     }
     return out;
   }
-}
-
-/** `parts` joined into one buffer of `total` bytes (one part: itself). */
-function join(parts: readonly Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../../kv/mod.ts";
 import { decodeBackupFile, encodeBackupFile } from "../../raft/mod.ts";
-import { E2eCluster, MAIN_TS, show, waitFor } from "./cluster.ts";
+import { E2eCluster, type MainRun, runMain, show, waitFor } from "./cluster.ts";
 
 /** Keys written; every third is overwritten and every seventh deleted. */
 const KEYS = 300;
@@ -20,28 +20,11 @@ const WRITERS = 6;
 type Model = Map<string, { value: string; index: number } | null>;
 
 /** Runs `main.ts restore` with `args`; returns its exit code and output. */
-async function restoreCmd(
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      MAIN_TS,
-      "restore",
-      ...args,
-    ],
-    stdin: "null",
+function restoreCmd(args: string[]): Promise<MainRun> {
+  return runMain(["restore", ...args], {
+    permissions: ["--allow-read", "--allow-write", "--allow-env"],
     env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
+  });
 }
 
 /** Writes the workload through all nodes, `WRITERS` at a time. */

@@ -6,51 +6,25 @@
  */
 
 import assert from "node:assert/strict";
-import { E2eCluster, MAIN_TS } from "./cluster.ts";
-import { hasOpenssl, makePki } from "../http/test_pki.ts";
+import { runMain } from "./cluster.ts";
+import { startTlsCluster } from "./tls_cluster.ts";
+import { hasOpenssl } from "../http/test_pki.ts";
 
 const TOKEN = "cli-client-token-5e1b";
 
-async function raftkv(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN_TS, ...args],
+function raftkv(args: string[], env: Record<string, string>) {
+  return runMain(args, {
+    permissions: ["-A"],
     env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
+  });
 }
 
 Deno.test({
   name: "the CLI over HTTPS with --cacert and --token",
   ignore: !hasOpenssl(),
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "raftkv-cli-tls-" });
-    const pki = await makePki(dir);
-    const client = Deno.createHttpClient({
-      caCerts: [await Deno.readTextFile(pki.ca)],
-    });
-    const c = await E2eCluster.start({
-      size: 1,
-      scheme: "https",
-      client,
-      headers: { authorization: `Bearer ${TOKEN}` },
-      extraArgs: [
-        "--tls-cert",
-        pki.cert,
-        "--tls-key",
-        pki.key,
-        "--tls-ca",
-        pki.ca,
-        "--client-token",
-        TOKEN,
-      ],
-    });
+    const tls = await startTlsCluster({ size: 1, clientToken: TOKEN });
+    const { cluster: c, dir, pki } = tls;
     try {
       const env = { RAFTKV_ENDPOINTS: c.node(1).url };
       const put = await raftkv(
@@ -77,9 +51,7 @@ Deno.test({
       const badCa = await raftkv(["get", "k", "--cacert", `${dir}/none`], env);
       assert.equal(badCa.code, 2, badCa.stderr);
     } finally {
-      await c.close();
-      client.close();
-      await Deno.remove(dir, { recursive: true });
+      await tls.close();
     }
   },
 });

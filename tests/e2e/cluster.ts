@@ -22,6 +22,51 @@ export const NODE_PERMISSIONS: readonly string[] = [
   "--allow-env",
 ];
 
+/** What a finished `main.ts` process left: its exit code and output. */
+export interface MainRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `main.ts ARGS` with `deno run` and `permissions` (a node's by
+ * default) to its end, stdin closed and `env` added to the test's own
+ * environment; returns its exit code and output as text.
+ */
+export async function runMain(
+  args: string[],
+  opts: { permissions?: readonly string[]; env?: Record<string, string> } = {},
+): Promise<MainRun> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(opts.permissions ?? NODE_PERMISSIONS), MAIN_TS, ...args],
+    env: opts.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
+
+/**
+ * Starts a node process, `main.ts ARGS` with a node's permissions: stdin
+ * closed, stdout dropped, stderr piped, no colours.
+ */
+export function spawnNode(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...NODE_PERMISSIONS, MAIN_TS, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
 /** Ports scripts/cluster.sh uses; only its tests may take them. */
 const CLUSTER_SH_PORTS = new Set(FIXED_PORTS);
 /** Ports handed out by this process, never handed out twice. */
@@ -295,18 +340,7 @@ export class E2eCluster {
     const n = this.node(id);
     if (n.proc) throw new Error(`node ${id} is already running`);
     const log = Deno.openSync(n.logFile, { create: true, append: true });
-    n.proc = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...NODE_PERMISSIONS,
-        MAIN_TS,
-        ...this.args(id, join, extra),
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
+    n.proc = spawnNode(this.args(id, join, extra));
     n.logDone = n.proc.stderr.pipeTo(log.writable).catch(() => {});
     n.exited = undefined;
     const proc = n.proc;

@@ -7,13 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  freePort,
-  MAIN_TS,
-  NODE_PERMISSIONS,
-  request,
-  waitFor,
-} from "./cluster.ts";
+import { freePort, request, spawnNode, waitFor } from "./cluster.ts";
 
 /**
  * Starts a single-node raftkv on `dir` at `url` (default: a fresh port; a
@@ -23,25 +17,16 @@ function start(
   dir: string,
   url = `http://127.0.0.1:${freePort()}`,
 ): { proc: Deno.ChildProcess; url: string } {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...NODE_PERMISSIONS,
-      MAIN_TS,
-      "--id",
-      "1",
-      "--cluster",
-      url,
-      "--data-dir",
-      dir,
-      "--tick-ms",
-      "20",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  const proc = spawnNode([
+    "--id",
+    "1",
+    "--cluster",
+    url,
+    "--data-dir",
+    dir,
+    "--tick-ms",
+    "20",
+  ]);
   return { proc, url };
 }
 

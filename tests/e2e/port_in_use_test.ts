@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, MAIN_TS, NODE_PERMISSIONS } from "./cluster.ts";
+import { freePort, runMain } from "./cluster.ts";
 
 Deno.test("a port in use: one line naming the address, exit 1", async () => {
   const taken = freePort();
@@ -32,22 +32,14 @@ Deno.test("a port in use: one line naming the address, exit 1", async () => {
       ]],
     ];
     for (const [what, flags] of cases) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...NODE_PERMISSIONS,
-          MAIN_TS,
-          "--id",
-          "1",
-          "--data-dir",
-          `${dir}/node`,
-          ...flags,
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stderr);
+      const out = await runMain([
+        "--id",
+        "1",
+        "--data-dir",
+        `${dir}/node`,
+        ...flags,
+      ]);
+      const text = out.stderr;
       assert.equal(out.code, 1, `${what}: ${text}`);
       const lines = text.trim().split("\n");
       assert.equal(lines.length, 1, `${what}: one line, got: ${text}`);

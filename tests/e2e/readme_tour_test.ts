@@ -107,6 +107,28 @@ async function runBlock(
   };
 }
 
+/** `bash scripts/cluster.sh start` in `cwd`; its exit code and output. */
+async function clusterStart(
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("bash", {
+    args: ["scripts/cluster.sh", "start"],
+    cwd,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
+
 /** Copies what a clone holds into `dir` (no .cluster, no dist). */
 async function freshCopy(dir: string): Promise<void> {
   const entries: string[] = [];
@@ -178,17 +200,9 @@ async function tour(): Promise<void> {
       "Add and remove a node",
     ]);
     // `deno task cluster`, as the README's set-up says.
-    const start = await new Deno.Command("bash", {
-      args: ["scripts/cluster.sh", "start"],
-      cwd: dir,
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(120_000),
-    }).output();
+    const start = await clusterStart(dir, env);
     for (const pid of await pids(dir)) every.add(pid);
-    assert.equal(start.code, 0, new TextDecoder().decode(start.stderr));
+    assert.equal(start.code, 0, start.stderr);
 
     for (const block of blocks) {
       const r = await runBlock(block, dir, env);
@@ -298,16 +312,8 @@ async function check(
         }
       });
       // cluster.sh knows node 4 left: `start` does not start it again.
-      const again = await new Deno.Command("bash", {
-        args: ["scripts/cluster.sh", "start"],
-        cwd: dir,
-        env,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(120_000),
-      }).output();
-      const text = new TextDecoder().decode(again.stdout);
+      const again = await clusterStart(dir, env);
+      const text = again.stdout;
       if (again.code !== 0) throw new GiveUp(text);
       assert.match(text, /node 4 was removed from the cluster: not started/);
       assert.doesNotMatch(text, /node 4 started/);

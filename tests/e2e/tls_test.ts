@@ -7,8 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { E2eCluster, errorCode, request, show } from "./cluster.ts";
-import { hasOpenssl, makePki } from "../http/test_pki.ts";
+import { type E2eCluster, errorCode, request, show } from "./cluster.ts";
+import { startTlsCluster } from "./tls_cluster.ts";
+import { hasOpenssl } from "../http/test_pki.ts";
 import { sendAndReadUntilClosed } from "../http/raw_client.ts";
 
 const PEER_TOKEN = "e2e-peer-token-7f3a9c";
@@ -24,127 +25,106 @@ async function securedCluster(
   stream: boolean,
   more: (c: E2eCluster, ca: string) => Promise<void> = async () => {},
 ): Promise<void> {
-  {
-    const dir = await Deno.makeTempDir({ prefix: "raftkv-tls-" });
-    const pki = await makePki(dir);
-    const client = Deno.createHttpClient({
-      caCerts: [await Deno.readTextFile(pki.ca)],
-    });
-    const c = await E2eCluster.start({
-      scheme: "https",
-      client,
-      headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
-      extraArgs: [
-        "--tls-cert",
-        pki.cert,
-        "--tls-key",
-        pki.key,
-        "--tls-ca",
-        pki.ca,
-        "--peer-token",
-        PEER_TOKEN,
-        "--client-token",
-        CLIENT_TOKEN,
-        ...extraArgs,
-      ],
-    });
-    try {
-      const leader = await c.waitLeader();
-      const [writer, reader] = [1, 2, 3].filter((id) => id !== leader);
-      assert.ok(c.node(writer!).url.startsWith("https://127.0.0.1:"));
+  const tls = await startTlsCluster({
+    clientToken: CLIENT_TOKEN,
+    peerToken: PEER_TOKEN,
+    extraArgs,
+  });
+  const { cluster: c, client, pki } = tls;
+  try {
+    const leader = await c.waitLeader();
+    const [writer, reader] = [1, 2, 3].filter((id) => id !== leader);
+    assert.ok(c.node(writer!).url.startsWith("https://127.0.0.1:"));
 
-      // A write through a follower, read back through the other one.
-      await c.mustWrite(writer!, "tls-key", "over https");
-      assert.equal(await c.mustRead(reader!, "tls-key"), "over https");
-      await c.mustWrite(leader, "tls-key-2", "again");
-      assert.equal(await c.mustRead(writer!, "tls-key-2"), "again");
+    // A write through a follower, read back through the other one.
+    await c.mustWrite(writer!, "tls-key", "over https");
+    assert.equal(await c.mustRead(reader!, "tls-key"), "over https");
+    await c.mustWrite(leader, "tls-key-2", "again");
+    assert.equal(await c.mustRead(writer!, "tls-key-2"), "again");
 
-      // Peers talk over the wss stream (one upgrade per peer, counted by
-      // the HTTP metrics), not one POST /raft per batch; or, where the node
-      // cannot serve the stream, by POST only.
-      for (const id of [1, 2, 3]) {
-        const m = await request(`${c.node(id).url}/metrics`, {
-          headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
-          client,
-        } as RequestInit);
-        assert.equal(m?.status, 200, show(m));
-        const upgrades = m!.body.match(
-          /raftkv_http_requests_total\{route="\/raft\/stream",method="GET",status="101"\} (\d+)/,
-        );
-        const posts = m!.body.match(
-          /raftkv_http_requests_total\{route="\/raft",method="POST",status="204"\} (\d+)/,
-        );
-        if (stream) {
-          assert.ok(
-            upgrades && Number(upgrades[1]) >= 1,
-            `node ${id}: no stream`,
-          );
-          assert.equal(posts, null, `node ${id} got POST /raft batches`);
-        } else {
-          assert.equal(upgrades, null, `node ${id} upgraded a stream`);
-          assert.ok(posts && Number(posts[1]) >= 1, `node ${id}: no POST`);
-        }
-      }
-
-      const url = c.node(reader!).url;
-      // Peer routes: no token, a wrong one, or the client token: 401.
-      for (
-        const auth of [undefined, "Bearer wrong", `Bearer ${CLIENT_TOKEN}`]
-      ) {
-        const headers: Record<string, string> = auth
-          ? { authorization: auth }
-          : {};
-        const r = await request(`${url}/raft`, {
-          method: "POST",
-          body: new Uint8Array([0x90]),
-          headers,
-          client,
-        } as RequestInit);
-        assert.equal(r?.status, 401, `${auth}: ${show(r)}`);
-        assert.equal(errorCode(r), "unauthorized");
-        const s = await request(`${url}/raft/stream`, {
-          headers,
-          client,
-        } as RequestInit);
-        assert.equal(s?.status, 401, `stream ${auth}: ${show(s)}`);
-      }
-
-      // Client routes without the client token: 401 with a Bearer challenge.
-      const noToken = await request(`${url}/v1/kv/tls-key`, {
+    // Peers talk over the wss stream (one upgrade per peer, counted by
+    // the HTTP metrics), not one POST /raft per batch; or, where the node
+    // cannot serve the stream, by POST only.
+    for (const id of [1, 2, 3]) {
+      const m = await request(`${c.node(id).url}/metrics`, {
+        headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
         client,
       } as RequestInit);
-      assert.equal(noToken?.status, 401, show(noToken));
-      assert.match(noToken.headers.get("www-authenticate") ?? "", /^Bearer/);
-      const wrong = await request(`${url}/v1/kv/tls-key`, {
-        headers: { authorization: "Bearer nope" },
-        client,
-      } as RequestInit);
-      assert.equal(wrong?.status, 401, show(wrong));
-      // /health stays open.
-      const health = await request(`${url}/health`, { client } as RequestInit);
-      assert.equal(health?.status, 200, show(health));
-
-      // Plain HTTP to the TLS port, and HTTPS without trusting the CA:
-      // no answer at all.
-      const plain = await request(
-        url.replace("https://", "http://") + "/health",
-        {},
-        5000,
+      assert.equal(m?.status, 200, show(m));
+      const upgrades = m!.body.match(
+        /raftkv_http_requests_total\{route="\/raft\/stream",method="GET",status="101"\} (\d+)/,
       );
-      assert.equal(plain, undefined, show(plain));
-      const untrusted = await request(`${url}/health`, {}, 5000);
-      assert.equal(untrusted, undefined, show(untrusted));
-
-      await more(c, await Deno.readTextFile(pki.ca));
-
-      // The cluster still commits after all that.
-      await c.mustWrite(reader!, "tls-key-3", "still");
-      assert.equal(await c.mustRead(leader, "tls-key-3"), "still");
-    } finally {
-      await c.close();
-      client.close();
-      await Deno.remove(dir, { recursive: true });
+      const posts = m!.body.match(
+        /raftkv_http_requests_total\{route="\/raft",method="POST",status="204"\} (\d+)/,
+      );
+      if (stream) {
+        assert.ok(
+          upgrades && Number(upgrades[1]) >= 1,
+          `node ${id}: no stream`,
+        );
+        assert.equal(posts, null, `node ${id} got POST /raft batches`);
+      } else {
+        assert.equal(upgrades, null, `node ${id} upgraded a stream`);
+        assert.ok(posts && Number(posts[1]) >= 1, `node ${id}: no POST`);
+      }
     }
+
+    const url = c.node(reader!).url;
+    // Peer routes: no token, a wrong one, or the client token: 401.
+    for (
+      const auth of [undefined, "Bearer wrong", `Bearer ${CLIENT_TOKEN}`]
+    ) {
+      const headers: Record<string, string> = auth
+        ? { authorization: auth }
+        : {};
+      const r = await request(`${url}/raft`, {
+        method: "POST",
+        body: new Uint8Array([0x90]),
+        headers,
+        client,
+      } as RequestInit);
+      assert.equal(r?.status, 401, `${auth}: ${show(r)}`);
+      assert.equal(errorCode(r), "unauthorized");
+      const s = await request(`${url}/raft/stream`, {
+        headers,
+        client,
+      } as RequestInit);
+      assert.equal(s?.status, 401, `stream ${auth}: ${show(s)}`);
+    }
+
+    // Client routes without the client token: 401 with a Bearer challenge.
+    const noToken = await request(`${url}/v1/kv/tls-key`, {
+      client,
+    } as RequestInit);
+    assert.equal(noToken?.status, 401, show(noToken));
+    assert.match(noToken.headers.get("www-authenticate") ?? "", /^Bearer/);
+    const wrong = await request(`${url}/v1/kv/tls-key`, {
+      headers: { authorization: "Bearer nope" },
+      client,
+    } as RequestInit);
+    assert.equal(wrong?.status, 401, show(wrong));
+    // /health stays open.
+    const health = await request(`${url}/health`, { client } as RequestInit);
+    assert.equal(health?.status, 200, show(health));
+
+    // Plain HTTP to the TLS port, and HTTPS without trusting the CA:
+    // no answer at all.
+    const plain = await request(
+      url.replace("https://", "http://") + "/health",
+      {},
+      5000,
+    );
+    assert.equal(plain, undefined, show(plain));
+    const untrusted = await request(`${url}/health`, {}, 5000);
+    assert.equal(untrusted, undefined, show(untrusted));
+
+    await more(c, await Deno.readTextFile(pki.ca));
+
+    // The cluster still commits after all that.
+    await c.mustWrite(reader!, "tls-key-3", "still");
+    assert.equal(await c.mustRead(leader, "tls-key-3"), "still");
+  } finally {
+    await tls.close();
   }
 }
 

@@ -262,17 +262,33 @@ async function prepared(fs: Fs, opts: DiskStorageOptions) {
   return s;
 }
 
-Deno.test("disk_storage: a crash between any two steps of taking a snapshot recovers consistently", async () => {
-  const opts = { segmentBytes: 150, catchUpEntries: 2, keepSnapshots: 1 };
+/**
+ * Halts the files `k` mutations into `take` (a snapshot at 25 over the
+ * `prepared` storage's snapshot at 10), for k = 0, 1, ... until one run
+ * completes, with `seedCount` seeds each: a halted `take` fails with an
+ * I/O error, and after a crash the storage reopens with the old snapshot
+ * or the new one (the new one if `take` was acknowledged) and the log
+ * after it; `check` then looks at the snapshot's data.
+ */
+async function crashAnywhereInSnapshot(
+  opts: DiskStorageOptions,
+  seedCount: number,
+  take: (s: DiskStorage) => Promise<void>,
+  check: (
+    r: DiskStorage,
+    snapIndex: number,
+    ok: boolean,
+  ) => void | Promise<void>,
+): Promise<void> {
   let completed = false;
   for (let k = 0; !completed; k++) {
-    assert.ok(k < 200, "createSnapshot never completed");
-    for (const seed of seeds(k * 10, 5)) {
+    assert.ok(k < 200, "the snapshot never completed");
+    for (const seed of seeds(k * 10, seedCount)) {
       await withSeed(seed, async (rng) => {
         const fs = new MemFs();
         const s = await prepared(fs, opts);
         fs.haltAt(fs.mutations + k);
-        const ok = await s.createSnapshot(snapAt(25, 1)).then(
+        const ok = await take(s).then(
           () => true,
           (e) => {
             assert.ok(
@@ -293,17 +309,29 @@ Deno.test("disk_storage: a crash between any two steps of taking a snapshot reco
         if (ok) {
           assert.equal(snapIndex, 25, "an acknowledged snapshot is durable");
         }
-        assert.deepEqual(r.snapshot(), snapAt(snapIndex, 1));
-        assert.deepEqual(r.initialState().hardState, {
-          term: 1,
-          vote: 1,
-          commit: 30,
-        });
+        await check(r, snapIndex, ok);
         assert.deepEqual(all(r), ents(snapIndex + 1, 30, 1));
         await r.close();
       });
     }
   }
+}
+
+Deno.test("disk_storage: a crash between any two steps of taking a snapshot recovers consistently", async () => {
+  const opts = { segmentBytes: 150, catchUpEntries: 2, keepSnapshots: 1 };
+  await crashAnywhereInSnapshot(
+    opts,
+    5,
+    (s) => s.createSnapshot(snapAt(25, 1)),
+    (r, snapIndex) => {
+      assert.deepEqual(r.snapshot(), snapAt(snapIndex, 1));
+      assert.deepEqual(r.initialState().hardState, {
+        term: 1,
+        vote: 1,
+        commit: 30,
+      });
+    },
+  );
 });
 
 Deno.test("disk_storage: a crash at any point of a snapshot written part by part recovers the old or the new one whole", async () => {
@@ -318,56 +346,32 @@ Deno.test("disk_storage: a crash at any point of a snapshot written part by part
     Array.from({ length: 7 }, (_, i) => new Uint8Array(5).fill(i + 1));
   const whole = new Uint8Array(partsOf().flatMap((p) => [...p]));
   const meta = snapAt(25, 1).meta;
-  let completed = false;
-  for (let k = 0; !completed; k++) {
-    assert.ok(k < 200, "createSnapshotFrom never completed");
-    for (const seed of seeds(k * 10, 3)) {
-      await withSeed(seed, async (rng) => {
-        const fs = new MemFs();
-        const s = await prepared(fs, opts);
-        fs.haltAt(fs.mutations + k);
-        let made = 0;
-        const body = {
-          byteLength: whole.length,
-          *parts() {
-            for (const p of partsOf()) {
-              made++;
-              yield p;
-            }
-          },
-        };
-        const ok = await s.createSnapshotFrom(meta, body).then(
-          () => true,
-          (e) => {
-            assert.ok(
-              e instanceof WalFailedError && e.cause instanceof FsIoError,
-              String(e),
-            );
-            return false;
-          },
-        );
-        if (ok) assert.equal(made, 7);
-        completed ||= ok;
-        fs.crash(rng);
-        const r = await DiskStorage.open(fs, DIR, opts);
-        const snapIndex = r.snapshot().meta.index;
-        assert.ok(
-          snapIndex === 10 || snapIndex === 25,
-          `snapshot ${snapIndex}`,
-        );
-        if (ok) {
-          assert.equal(snapIndex, 25, "an acknowledged snapshot is durable");
-        }
-        const loaded = await r.loadSnapshot();
-        assert.deepEqual(
-          loaded.data,
-          snapIndex === 25 ? whole : snapAt(10, 1).data,
-        );
-        assert.deepEqual(all(r), ents(snapIndex + 1, 30, 1));
-        await r.close();
-      });
-    }
-  }
+  let made = 0;
+  await crashAnywhereInSnapshot(
+    opts,
+    3,
+    (s) => {
+      made = 0;
+      const body = {
+        byteLength: whole.length,
+        *parts() {
+          for (const p of partsOf()) {
+            made++;
+            yield p;
+          }
+        },
+      };
+      return s.createSnapshotFrom(meta, body);
+    },
+    async (r, snapIndex, ok) => {
+      if (ok) assert.equal(made, 7);
+      const loaded = await r.loadSnapshot();
+      assert.deepEqual(
+        loaded.data,
+        snapIndex === 25 ? whole : snapAt(10, 1).data,
+      );
+    },
+  );
 });
 
 Deno.test("disk_storage: a crash between any two steps of saving a received snapshot recovers consistently", async () => {

@@ -26,6 +26,7 @@ import {
 import { unwrapPayload } from "../../raft/envelope.ts";
 import { turn } from "./node_turns.ts";
 import { loneFollower, until } from "./lone_follower.ts";
+import { track } from "./tracked.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -43,25 +44,6 @@ class Recorder implements StateMachine {
   restore(state: Uint8Array): void {
     this.applied = JSON.parse(decoder.decode(state));
   }
-}
-
-/** A promise's outcome as seen so far. */
-interface Tracked<T> {
-  state: "pending" | "resolved" | "rejected";
-  value?: T;
-  error?: unknown;
-}
-
-function track<T>(p: Promise<T>): Tracked<T> {
-  const t: Tracked<T> = { state: "pending" };
-  p.then((v) => {
-    t.state = "resolved";
-    t.value = v;
-  }, (e) => {
-    t.state = "rejected";
-    t.error = e;
-  });
-  return t;
 }
 
 /** The forwarded proposals node 1 sent so far. */

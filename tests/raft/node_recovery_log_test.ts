@@ -7,13 +7,10 @@
 
 import assert from "node:assert/strict";
 import { encodeCommand, KvStore } from "../../kv/mod.ts";
-import { DiskStorage } from "../../raft/disk_storage.ts";
 import type { LogFields, Logger } from "../../raft/core/mod.ts";
-import { RaftNode, seededRng } from "../../raft/mod.ts";
 import { MemFs } from "../../wal/mem_fs.ts";
 import { runUntil } from "./node_turns.ts";
-
-const PEERS = new Map([[1, "http://127.0.0.1:41001"]]);
+import { startSingleNode } from "./single_node.ts";
 
 /** A logger that keeps every info line. */
 function capture(lines: { msg: string; fields?: LogFields }[]): Logger {
@@ -26,30 +23,15 @@ function capture(lines: { msg: string; fields?: LogFields }[]): Logger {
   };
 }
 
-async function startNode(
+function startNode(
   fs: MemFs,
   store: KvStore,
   extra: { logger?: Logger; now?: () => number; startedAt?: number } = {},
 ) {
-  const storage = await DiskStorage.open(fs, "/n1", {
-    metadata: { clusterId: "", nodeId: 1 },
-    snapshotDataInMemory: false,
+  return startSingleNode(fs, store, {
+    storage: { snapshotDataInMemory: false },
+    node: { snapshotEntries: 10, snapshotLogPercent: 1, ...extra },
   });
-  const node = new RaftNode({
-    id: 1,
-    peers: PEERS,
-    join: false,
-    storage,
-    stateMachine: store,
-    rng: seededRng(1),
-    epoch: 1,
-    snapshotEntries: 10,
-    snapshotLogPercent: 1,
-    ...extra,
-  });
-  node.setTransport({ send() {} });
-  node.start();
-  return { node, storage };
 }
 
 Deno.test("a restarted node logs how long recovery took, its keys and the entries it replayed", async () => {

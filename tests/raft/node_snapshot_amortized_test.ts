@@ -10,12 +10,11 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeCommand, KvStore } from "../../kv/mod.ts";
-import { DiskStorage } from "../../raft/disk_storage.ts";
-import { RaftNode, seededRng, StoppedError } from "../../raft/mod.ts";
+import { encodeCommand } from "../../kv/mod.ts";
+import { seededRng } from "../../raft/mod.ts";
 import type { FsFile, OpenOptions } from "../../wal/mod.ts";
 import { MemFs } from "../../wal/mem_fs.ts";
-import { runUntil, turn } from "./node_turns.ts";
+import { MemCluster } from "./mem_cluster.ts";
 
 /** Bytes of framing a snapshot file has besides the state's bytes. */
 const FILE_FRAMING_BYTES = 128;
@@ -50,54 +49,14 @@ class ByteCountingFs extends MemFs {
 
 Deno.test("snapshot bytes stay within the stated factor of the WAL bytes over a long run", async () => {
   const percent = 100;
-  const fs = new Map<number, ByteCountingFs>();
-  const nodes = new Map<number, RaftNode>();
-  const storages: DiskStorage[] = [];
-  for (const id of [1, 2, 3]) {
-    const f = new ByteCountingFs();
-    fs.set(id, f);
-    const storage = await DiskStorage.open(f, `/n${id}`, {
-      metadata: { clusterId: "", nodeId: id },
-      snapshotDataInMemory: false,
-      preallocate: false,
-    });
-    storages.push(storage);
-    const node = new RaftNode({
-      id,
-      peers: new Map([1, 2, 3].map((i) => [i, `http://node${i}`])),
-      join: false,
-      storage,
-      stateMachine: new KvStore(),
-      rng: seededRng(id),
-      epoch: id,
-      snapshotEntries: 1,
-      snapshotLogPercent: percent,
-    });
-    node.setTransport({
-      send: (msgs) =>
-        setTimeout(() => {
-          for (const m of msgs) {
-            try {
-              nodes.get(m.to)?.receive([m]);
-            } catch (e) {
-              if (!(e instanceof StoppedError)) throw e;
-            }
-          }
-        }, 0),
-    });
-    nodes.set(id, node);
-    node.start();
-  }
-  const until = (cond: () => boolean, what: string) =>
-    runUntil(nodes, cond, what);
+  const c = await MemCluster.start({
+    fs: () => new ByteCountingFs(),
+    storage: { snapshotDataInMemory: false, preallocate: false },
+    node: { snapshotEntries: 1, snapshotLogPercent: percent },
+  });
+  const { fs, until } = c;
   try {
-    await until(
-      () => [...nodes.values()].some((n) => n.status().role === "leader"),
-      "a leader",
-    );
-    const leader = [...nodes.values()].find((n) =>
-      n.status().role === "leader"
-    )!;
+    const leader = await c.leader();
     const value = new Uint8Array(64).fill(7);
     const rng = seededRng(5);
     for (let batch = 0; batch < 40; batch++) {
@@ -123,8 +82,6 @@ Deno.test("snapshot bytes stay within the stated factor of the WAL bytes over a 
       );
     }
   } finally {
-    for (const n of nodes.values()) n.stop();
-    await turn();
-    for (const s of storages) await s.close().catch(() => {});
+    await c.close();
   }
 });

@@ -6,76 +6,28 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeCommand, KvStore } from "../../kv/mod.ts";
-import { DiskStorage } from "../../raft/disk_storage.ts";
-import {
-  type Message,
-  RaftNode,
-  seededRng,
-  StoppedError,
-} from "../../raft/mod.ts";
-import { MemFs } from "../../wal/mem_fs.ts";
-import { runUntil, turn } from "./node_turns.ts";
+import { encodeCommand } from "../../kv/mod.ts";
+import type { Message } from "../../raft/mod.ts";
+import { MemCluster } from "./mem_cluster.ts";
 
 const urlOf = (id: number) => `http://127.0.0.1:${42000 + id}`;
 
 Deno.test("a leader keeping snapshot metadata only sends the snapshot's data read from its file", async () => {
-  const nodes = new Map<number, RaftNode>();
-  const stores = new Map<number, KvStore>();
-  const storages: DiskStorage[] = [];
   const snapsSent: Message[] = [];
-  const add = async (id: number, join: boolean) => {
-    const storage = await DiskStorage.open(new MemFs(), `/n${id}`, {
-      metadata: { clusterId: "", nodeId: id },
-      catchUpEntries: 0,
-      snapshotDataInMemory: false,
-    });
-    storages.push(storage);
-    const kv = new KvStore();
-    const node = new RaftNode({
-      id,
-      peers: new Map([1, 2, 3].map((i) => [i, urlOf(i)])),
-      join,
-      storage,
-      stateMachine: kv,
-      rng: seededRng(id),
-      epoch: id,
-      // Every 5 entries, however small the log is next to the snapshot.
-      snapshotEntries: 5,
-      snapshotLogPercent: 1,
-    });
-    node.setTransport({
-      send: (msgs) => {
-        setTimeout(() => {
-          for (const m of msgs) {
-            if (m.type === "snap") snapsSent.push(m);
-            try {
-              nodes.get(m.to)?.receive([m]);
-            } catch (e) {
-              // A stopped node takes nothing more.
-              if (!(e instanceof StoppedError)) throw e;
-            }
-            if (m.type === "snap") node.reportSnapshot(m.to, true);
-          }
-        }, 0);
-      },
-    });
-    nodes.set(id, node);
-    stores.set(id, kv);
-    node.start();
-    return { node, storage };
-  };
-  const until = (cond: () => boolean, what: string) =>
-    runUntil(nodes, cond, what);
+  const c = await MemCluster.start({
+    urlOf,
+    storage: { catchUpEntries: 0, snapshotDataInMemory: false },
+    // Every 5 entries, however small the log is next to the snapshot.
+    node: { snapshotEntries: 5, snapshotLogPercent: 1 },
+    delivered: (m, sender) => {
+      if (m.type !== "snap") return;
+      snapsSent.push(m);
+      sender.reportSnapshot(m.to, true);
+    },
+  });
+  const { stores, until } = c;
   try {
-    for (const id of [1, 2, 3]) await add(id, false);
-    await until(
-      () => [...nodes.values()].some((n) => n.status().role === "leader"),
-      "a leader",
-    );
-    const leader = [...nodes.values()].find((n) =>
-      n.status().role === "leader"
-    )!;
+    const leader = await c.leader();
     const value = new TextEncoder().encode("v");
     for (let i = 0; i < 20; i++) {
       const p = leader.propose(
@@ -84,7 +36,7 @@ Deno.test("a leader keeping snapshot metadata only sends the snapshot's data rea
       await until(() => true, "a turn");
       await p;
     }
-    const leaderStorage = storages[leader.id - 1]!;
+    const leaderStorage = c.storages.get(leader.id)!;
     await until(
       () => leaderStorage.snapshot().meta.index >= 20,
       "the leader snapshots",
@@ -92,7 +44,7 @@ Deno.test("a leader keeping snapshot metadata only sends the snapshot's data rea
     assert.equal(leaderStorage.snapshot().data.length, 0, "metadata only");
 
     await leader.addMember(4, urlOf(4), "learner");
-    await add(4, true);
+    await c.add(4, true);
     await until(
       () => stores.get(4)!.get("k19") !== undefined,
       "the new member has the data",
@@ -101,8 +53,6 @@ Deno.test("a leader keeping snapshot metadata only sends the snapshot's data rea
     assert.ok(snapsSent.every((m) => m.snapshot!.data.length > 0));
     assert.ok(stores.get(4)!.get("k0") !== undefined);
   } finally {
-    for (const n of nodes.values()) n.stop();
-    await turn();
-    for (const s of storages) await s.close();
+    await c.close();
   }
 });

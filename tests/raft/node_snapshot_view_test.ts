@@ -10,90 +10,19 @@
 
 import assert from "node:assert/strict";
 import { type Command, encodeCommand, KvStore } from "../../kv/mod.ts";
-import { DiskStorage } from "../../raft/disk_storage.ts";
 import { decodeSnapshotData } from "../../raft/snapshot_data.ts";
-import { RaftNode, seededRng, StoppedError } from "../../raft/mod.ts";
-import type { FsFile, OpenOptions } from "../../wal/mod.ts";
-import { MemFs } from "../../wal/mem_fs.ts";
-import { runUntil, turn } from "./node_turns.ts";
-
-/** A MemFs whose snapshot files stop after their first write until released. */
-class GatedSnapshotFs extends MemFs {
-  /** Set once a snapshot file's second write waits on the gate. */
-  waiting = false;
-  readonly #gate = Promise.withResolvers<void>();
-
-  release(): void {
-    this.#gate.resolve();
-  }
-
-  override async open(path: string, options?: OpenOptions): Promise<FsFile> {
-    const f = await super.open(path, options);
-    if (!path.includes(".snap")) return f;
-    const write = f.write.bind(f);
-    let writes = 0;
-    f.write = async (data, position) => {
-      if (++writes > 1) {
-        this.waiting = true;
-        await this.#gate.promise;
-      }
-      return write(data, position);
-    };
-    return f;
-  }
-}
+import { GatedSnapshotFs } from "./gated_snapshot_fs.ts";
+import { MemCluster } from "./mem_cluster.ts";
 
 Deno.test("a snapshot taken while writes keep applying equals the state at its index", async () => {
-  const fs = new Map<number, GatedSnapshotFs>();
-  const nodes = new Map<number, RaftNode>();
-  const stores = new Map<number, KvStore>();
-  const storages = new Map<number, DiskStorage>();
-  for (const id of [1, 2, 3]) {
-    const f = new GatedSnapshotFs();
-    fs.set(id, f);
-    const storage = await DiskStorage.open(f, `/n${id}`, {
-      metadata: { clusterId: "", nodeId: id },
-      snapshotDataInMemory: false,
-    });
-    storages.set(id, storage);
-    const store = new KvStore();
-    stores.set(id, store);
-    const node = new RaftNode({
-      id,
-      peers: new Map([1, 2, 3].map((i) => [i, `http://node${i}`])),
-      join: false,
-      storage,
-      stateMachine: store,
-      rng: seededRng(id),
-      epoch: id,
-      snapshotEntries: 8,
-      snapshotLogPercent: 1,
-    });
-    node.setTransport({
-      send: (msgs) =>
-        setTimeout(() => {
-          for (const m of msgs) {
-            try {
-              nodes.get(m.to)?.receive([m]);
-            } catch (e) {
-              if (!(e instanceof StoppedError)) throw e;
-            }
-          }
-        }, 0),
-    });
-    nodes.set(id, node);
-    node.start();
-  }
-  const until = (cond: () => boolean, what: string) =>
-    runUntil(nodes, cond, what);
+  const c = await MemCluster.start({
+    fs: () => new GatedSnapshotFs("writes after the first"),
+    storage: { snapshotDataInMemory: false },
+    node: { snapshotEntries: 8, snapshotLogPercent: 1 },
+  });
+  const { fs, until } = c;
   try {
-    await until(
-      () => [...nodes.values()].some((n) => n.status().role === "leader"),
-      "a leader",
-    );
-    const leader = [...nodes.values()].find((n) =>
-      n.status().role === "leader"
-    )!;
+    const leader = await c.leader();
     const leaderFs = fs.get(leader.id)!;
     for (const [id, f] of fs) if (id !== leader.id) f.release();
     const written: [number, Command][] = [];
@@ -109,7 +38,7 @@ Deno.test("a snapshot taken while writes keep applying equals the state at its i
       await until(() => done || leaderFs.waiting, "a write or the snapshot");
     }
     await until(() => leaderFs.waiting, "the leader's snapshot is held");
-    const store = stores.get(leader.id)!;
+    const store = c.stores.get(leader.id)!;
     const appliedWhenHeld = store.appliedIndex;
 
     // While the snapshot is held: overwrite, delete, recreate, create.
@@ -122,7 +51,7 @@ Deno.test("a snapshot taken while writes keep applying equals the state at its i
     assert.deepEqual(store.get("k0")?.value, text("after"));
 
     leaderFs.release();
-    const storage = storages.get(leader.id)!;
+    const storage = c.storages.get(leader.id)!;
     await until(
       () => storage.snapshot().meta.index > 0,
       "the held snapshot completes",
@@ -142,8 +71,6 @@ Deno.test("a snapshot taken while writes keep applying equals the state at its i
     assert.ok(restored.get("k1") !== undefined, "k1 was deleted later");
   } finally {
     for (const f of fs.values()) f.release();
-    for (const n of nodes.values()) n.stop();
-    await turn();
-    for (const s of storages.values()) await s.close().catch(() => {});
+    await c.close();
   }
 });

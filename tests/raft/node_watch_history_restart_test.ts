@@ -12,31 +12,12 @@ import {
   KvStore,
   WatchHub,
 } from "../../kv/mod.ts";
-import { DiskStorage } from "../../raft/disk_storage.ts";
-import { RaftNode, seededRng } from "../../raft/mod.ts";
 import { MemFs } from "../../wal/mem_fs.ts";
 import { runUntil } from "./node_turns.ts";
+import { startSingleNode } from "./single_node.ts";
 
-const PEERS = new Map([[1, "http://127.0.0.1:41001"]]);
-
-async function startNode(fs: MemFs, store: KvStore) {
-  const storage = await DiskStorage.open(fs, "/n1", {
-    metadata: { clusterId: "", nodeId: 1 },
-  });
-  const node = new RaftNode({
-    id: 1,
-    peers: PEERS,
-    join: false,
-    storage,
-    stateMachine: store,
-    rng: seededRng(1),
-    epoch: 1,
-    snapshotEntries: 10,
-  });
-  node.setTransport({ send() {} });
-  node.start();
-  return { node, storage };
-}
+const startNode = (fs: MemFs, store: KvStore) =>
+  startSingleNode(fs, store, { node: { snapshotEntries: 10 } });
 
 Deno.test("a restarted node's watch history serves every change from its snapshot index + 1, as before the restart", async () => {
   const fs = new MemFs();

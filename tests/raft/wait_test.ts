@@ -6,25 +6,7 @@
 
 import assert from "node:assert/strict";
 import { IndexWait, Wait } from "../../raft/wait.ts";
-
-/** A promise's outcome as seen so far. */
-interface Tracked<T> {
-  state: "pending" | "resolved" | "rejected";
-  value?: T;
-  error?: unknown;
-}
-
-function track<T>(p: Promise<T>): Tracked<T> {
-  const t: Tracked<T> = { state: "pending" };
-  p.then((v) => {
-    t.state = "resolved";
-    t.value = v;
-  }, (e) => {
-    t.state = "rejected";
-    t.error = e;
-  });
-  return t;
-}
+import { track } from "./tracked.ts";
 
 /** Lets every promise reaction queued so far run. */
 async function settle(): Promise<void> {
