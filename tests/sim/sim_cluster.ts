@@ -46,6 +46,7 @@ import { Invariants, InvariantViolation } from "./invariants.ts";
 import { STATUS_BY_CODE } from "../../http/mod.ts";
 import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
+import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
 import {
   type AbortEvent,
   type ClockEvent,
@@ -118,6 +119,8 @@ export interface SimResult {
   /** Writes proposed again (same id) after a leader change; stale copies applied as no-ops. */
   proposalsRetried: number;
   staleCopiesSkipped: number;
+  /** What the watch clients went through (sim_watchers.ts). */
+  watch: WatchCounts;
 }
 
 /** How many trace lines a failure report shows. */
@@ -166,6 +169,7 @@ export class Simulation {
   readonly #storageRng: SimRng;
   readonly #stopping = new Set<NodeId>();
   readonly #workload: Workload;
+  readonly #watchers: SimWatchers;
   #nextId = 1;
   readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
@@ -193,6 +197,11 @@ export class Simulation {
     this.#durable = opts.durable ?? ((o) => new DiskDurableStore(o));
     this.#workload = new Workload(this, this.rng.client);
     this.#faults = new Faults(this, this.rng.faults);
+    // Forked last: the streams above stay as they were before watchers.
+    this.#watchers = new SimWatchers({
+      up: () => this.#up(),
+      keys: KEYS,
+    }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
       liveMembers: () => this.liveMembers(),
@@ -208,6 +217,7 @@ export class Simulation {
     try {
       await this.#bootstrap();
       await this.#loop();
+      this.#watchers.drainAll();
       checkAcknowledgedWrites(this.liveMembers(), this.invariants);
       this.invariants.checkAnswers();
     } catch (e) {
@@ -240,6 +250,7 @@ export class Simulation {
       writeAnswers: this.invariants.writeAnswers,
       proposalsRetried: this.#metrics.proposalsRetried.value,
       staleCopiesSkipped: this.#metrics.staleEntriesSkipped.value,
+      watch: this.#watchers.counts,
     };
   }
 
@@ -480,6 +491,7 @@ export class Simulation {
         await this.#faults.tick();
         await this.#workload.tick();
         await this.#settleAll();
+        this.#watchers.tick();
         return false;
       }
       await this.#heal();
@@ -527,7 +539,11 @@ export class Simulation {
     const inc = ++n.incarnation;
     const s = this.config.settings;
     const rng = this.rng.nodes.fork();
-    const sm = new SimStateMachine({ applied: (c) => this.#onApplied(n, c) });
+    const sm = new SimStateMachine(
+      { applied: (c) => this.#onApplied(n, c) },
+      { history: { entries: this.#watchers.historyEntries } },
+    );
+    this.#watchers.attach(n.id, inc, sm.store);
     const node = new RaftNode({
       id: n.id,
       peers: new Map(this.#founders),

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type WatchCounts, zeroWatchCounts } from "./sim_watchers.ts";
 import {
   type SimFailure,
   SimFailure as Failure,
@@ -63,6 +64,7 @@ export class Summary {
   readonly writeAnswers = new Map<string, number>();
   proposalsRetried = 0;
   staleCopiesSkipped = 0;
+  readonly watch: WatchCounts = zeroWatchCounts();
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -94,6 +96,9 @@ export class Summary {
     }
     this.proposalsRetried += r.proposalsRetried;
     this.staleCopiesSkipped += r.staleCopiesSkipped;
+    for (const k of Object.keys(this.watch) as (keyof WatchCounts)[]) {
+      this.watch[k] += r.watch[k];
+    }
   }
 
   /** A few lines for humans. */
@@ -104,6 +109,7 @@ export class Summary {
       byRule.set(f.invariant, [...(byRule.get(f.invariant) ?? []), f.seed]);
     }
     const d = this.disk;
+    const w = this.watch;
     const lines = [
       `${total} seeds in ${
         seconds.toFixed(1)
@@ -126,6 +132,10 @@ export class Summary {
           .map(([kind, n]) => `${n} ${kind}`).join(", ")
       }; ${this.proposalsRetried} proposed again after a leader change, ` +
       `${this.staleCopiesSkipped} stale copies skipped`,
+      `  watch: ${w.watchers} watchers opened, ${w.messages} messages (${w.events} events) and ` +
+      `${w.progress} progress ids checked; ${w.cancelledSlow} cancelled as slow, ` +
+      `${w.cancelledCompacted} as compacted, ${w.resumedAfterCrash} resumed after their node crashed, ` +
+      `${w.compacted410} answered 410`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(
