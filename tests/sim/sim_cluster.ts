@@ -414,6 +414,7 @@ export class Simulation {
         op.resolve();
       } else if (op.kind === "snapshot") {
         await n.durable.saveSnapshot(op.snap);
+        this.invariants.checkSnapshotImage(n, op.snap);
         this.stats.snapshotsTaken++;
         this.invariants.onPersisted(n);
         op.resolve();

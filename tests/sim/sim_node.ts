@@ -26,7 +26,9 @@ import {
   type NodeId,
   type Ready,
   type Snapshot,
+  type SnapshotMeta,
 } from "../../raft/core/mod.ts";
+import type { SnapshotBody } from "../../raft/snapshot_data.ts";
 import type { RawNode } from "../../raft/core/mod.ts";
 import type { NodeStorage, RaftNode } from "../../raft/mod.ts";
 import type { DiskStorage } from "../../raft/disk_storage.ts";
@@ -122,6 +124,29 @@ export class SimNodeStorage implements NodeStorage {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#enqueue({ kind: "snapshot", snap, resolve, reject });
     return promise;
+  }
+
+  /**
+   * As `DiskStorage.createSnapshotFrom`: the body's parts (the state
+   * machine's point-in-time view) are read only when the simulated disk
+   * completes the write, after the entries applied meanwhile.
+   */
+  createSnapshotFrom(meta: SnapshotMeta, body: SnapshotBody): Promise<void> {
+    let data: Uint8Array | undefined;
+    return this.createSnapshot({
+      meta,
+      get data() {
+        if (data === undefined) {
+          data = new Uint8Array(body.byteLength);
+          let at = 0;
+          for (const part of body.parts()) {
+            data.set(part, at);
+            at += part.length;
+          }
+        }
+        return data;
+      },
+    });
   }
 
   loadSnapshot(): Promise<Snapshot> {

@@ -15,6 +15,7 @@ import {
   KvStore,
   type KvStoreOptions,
 } from "../../kv/mod.ts";
+import type { StoreView } from "../../kv/store_view.ts";
 
 const decoder = new TextDecoder();
 const texts = new WeakMap<Uint8Array, string>();
@@ -80,6 +81,11 @@ export class SimStateMachine implements StateMachine {
       value,
     });
     return result;
+  }
+
+  /** The store's point-in-time view, as production snapshots from. */
+  view(): StoreView {
+    return this.store.view();
   }
 
   snapshot(): Uint8Array {
