@@ -112,6 +112,11 @@ export interface SimResult {
   leaderWriteCrashes: number;
   /** Crashes of a node about to propose a membership change again. */
   retryCrashes: number;
+  backgroundSnapshotCrashes: number;
+  receivedSnapshotCrashes: number;
+  snapshotReadCrashes: number;
+  /** Bytes of background snapshots and of the WAL, over all nodes, and the highest share of the bound a node used. */
+  amortization: { snapBytes: number; walBytes: number; worst: number };
   messages: number;
   livenessTicks: number;
   /** How the clients' writes were answered (`2xx`, `503 <code>`, `504 <code>`). */
@@ -122,6 +127,9 @@ export interface SimResult {
   /** What the watch clients went through (sim_watchers.ts). */
   watch: WatchCounts;
 }
+
+/** Bytes of a snapshot file besides its data (header, checksum), at most. */
+const SNAPSHOT_FILE_OVERHEAD = 64;
 
 /** How many trace lines a failure report shows. */
 const TRACE_KEEP = 80;
@@ -157,6 +165,9 @@ export class Simulation {
     snapshotsTaken: 0,
     leaderWriteCrashes: 0,
     retryCrashes: 0,
+    backgroundSnapshotCrashes: 0,
+    receivedSnapshotCrashes: 0,
+    snapshotReadCrashes: 0,
   };
   readonly #confIndexes = new Set<number>();
   /** One registry for every node of the run (the retry and stale-copy counts). */
@@ -214,12 +225,14 @@ export class Simulation {
 
   /** Runs the seed to the end; throws {@linkcode SimFailure} on any violation. */
   async run(): Promise<SimResult> {
+    let amortization;
     try {
       await this.#bootstrap();
       await this.#loop();
       this.#watchers.drainAll();
       checkAcknowledgedWrites(this.liveMembers(), this.invariants);
       this.invariants.checkAnswers();
+      amortization = this.#checkAmortization();
     } catch (e) {
       throw this.#failure(e);
     }
@@ -245,6 +258,10 @@ export class Simulation {
       snapshotsTaken: this.stats.snapshotsTaken,
       leaderWriteCrashes: this.stats.leaderWriteCrashes,
       retryCrashes: this.stats.retryCrashes,
+      backgroundSnapshotCrashes: this.stats.backgroundSnapshotCrashes,
+      receivedSnapshotCrashes: this.stats.receivedSnapshotCrashes,
+      snapshotReadCrashes: this.stats.snapshotReadCrashes,
+      amortization: amortization!,
       messages: this.network.counts.sent,
       livenessTicks: this.#liveness.ticks,
       writeAnswers: this.invariants.writeAnswers,
@@ -409,11 +426,18 @@ export class Simulation {
     n.disk.shift();
     try {
       if (op.kind === "save") {
+        if (op.batch.snapshot) n.amortization.resets++;
         await n.durable.persist(op.batch);
         this.invariants.onPersisted(n);
         op.resolve();
       } else if (op.kind === "snapshot") {
+        const before = n.durable.counts.snapBytes;
         await n.durable.saveSnapshot(op.snap);
+        const bytes = n.durable.counts.snapBytes - before;
+        const a = n.amortization;
+        a.bytes += bytes;
+        a.files++;
+        a.largest = Math.max(a.largest, bytes);
         this.invariants.checkSnapshotImage(n, op.snap);
         this.stats.snapshotsTaken++;
         this.invariants.onPersisted(n);
@@ -502,9 +526,48 @@ export class Simulation {
     return done;
   }
 
+  /**
+   * The amortization bound of the snapshot schedule (raft/snapshot_scheduler.ts,
+   * docs/WAL.md), counted through each node's file system: a snapshot is
+   * due only once the log since the last one reached P % of that one's
+   * size, so the bytes of a node's own snapshots are at most 100/P times
+   * its WAL bytes, plus the snapshot after which no other came and a
+   * small per-file overhead (the file's header and checksum). A restart
+   * or a received snapshot starts the count afresh (and a restart counts
+   * the log it replays again), so each of those allows one more snapshot's
+   * worth. Returns the figures and the highest share of the bound used.
+   */
+  #checkAmortization(): { snapBytes: number; walBytes: number; worst: number } {
+    const p = this.config.settings.snapshotLogPercent;
+    let snapBytes = 0, walBytes = 0, worst = 0;
+    for (const id of this.ids) {
+      const n = this.nodes.get(id)!;
+      const a = n.amortization;
+      const wal = n.durable.counts.walBytes;
+      const bound = (100 / p) * wal + (1 + a.resets) * a.largest +
+        a.files * SNAPSHOT_FILE_OVERHEAD;
+      if (a.bytes > bound) {
+        throw new InvariantViolation(
+          "snapshot amortization",
+          `node ${id}: ${a.bytes} snapshot bytes in ${a.files} files > ${
+            bound.toFixed(0)
+          } ` +
+            `(100/${p} x ${wal} WAL bytes + ${
+              1 + a.resets
+            } x ${a.largest} + ${a.files} x ${SNAPSHOT_FILE_OVERHEAD})`,
+        );
+      }
+      snapBytes += a.bytes;
+      walBytes += wal;
+      if (bound > 0) worst = Math.max(worst, a.bytes / bound);
+    }
+    return { snapBytes, walBytes, worst };
+  }
+
   async #restart(id: NodeId): Promise<void> {
     const n = this.nodes.get(id)!;
     if (n.state !== "down") return;
+    n.amortization.resets++;
     await this.#start(n);
     this.#scheduleTick(n, this.rng.nodes.intn(n.tickMs));
   }

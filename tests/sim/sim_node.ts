@@ -182,6 +182,13 @@ export class SimNode {
   diskScheduled = false;
   /** Set when the next disk write is to be cut short by a crash. */
   crashInNextWrite = false;
+  /**
+   * The snapshot amortization account over the run: bytes the file system
+   * took for the node's own (background) snapshots, their count and the
+   * largest, and the restarts and received snapshots that start the
+   * scheduler's count afresh.
+   */
+  readonly amortization = { bytes: 0, files: 0, largest: 0, resets: 0 };
   /** Ticks every this many ms (each node's clock runs at its own rate). */
   tickMs = 10;
   /** The node applied index last hashed by the image check. */

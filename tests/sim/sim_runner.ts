@@ -58,6 +58,12 @@ export class Summary {
   snapshotsTaken = 0;
   leaderWriteCrashes = 0;
   retryCrashes = 0;
+  backgroundSnapshotCrashes = 0;
+  receivedSnapshotCrashes = 0;
+  snapshotReadCrashes = 0;
+  snapBytes = 0;
+  walBytes = 0;
+  worstAmortization = 0;
   messages = 0;
   maxLivenessTicks = 0;
   maxTerm = 0;
@@ -88,6 +94,15 @@ export class Summary {
     this.snapshotsTaken += r.snapshotsTaken;
     this.leaderWriteCrashes += r.leaderWriteCrashes;
     this.retryCrashes += r.retryCrashes;
+    this.backgroundSnapshotCrashes += r.backgroundSnapshotCrashes;
+    this.receivedSnapshotCrashes += r.receivedSnapshotCrashes;
+    this.snapshotReadCrashes += r.snapshotReadCrashes;
+    this.snapBytes += r.amortization.snapBytes;
+    this.walBytes += r.amortization.walBytes;
+    this.worstAmortization = Math.max(
+      this.worstAmortization,
+      r.amortization.worst,
+    );
     this.messages += r.messages;
     this.maxLivenessTicks = Math.max(this.maxLivenessTicks, r.livenessTicks);
     this.maxTerm = Math.max(this.maxTerm, r.maxTerm);
@@ -122,6 +137,12 @@ export class Summary {
       `  ${this.snapshotsTaken} snapshots taken in the background, ${this.snapshotsSent} sent ` +
       `(${this.snapshotReads} read back from their file), ` +
       `${this.transfers} leadership transfers, highest term ${this.maxTerm},`,
+      `  crashes inside a snapshot: ${this.backgroundSnapshotCrashes} in a background snapshot's write, ` +
+      `${this.receivedSnapshotCrashes} in a received snapshot's, ${this.snapshotReadCrashes} reading one back to send; ` +
+      `snapshot amortization: ${this.snapBytes} bytes of the nodes' own snapshots for ${this.walBytes} WAL bytes, ` +
+      `at most ${
+        (100 * this.worstAmortization).toFixed(0)
+      }% of a node's bound used`,
       `  membership: ${this.added} learners added, ${this.promoted} promoted, ${this.removed} members removed; ` +
       `slowest recovery after healing ${this.maxLivenessTicks} ticks`,
       `  disk: ${d.segmentCuts} segments cut, ${d.segmentsReleased} released, ` +
