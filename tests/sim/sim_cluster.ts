@@ -420,6 +420,17 @@ export class Simulation {
    * node inside it). Returns false when the node crashed.
    */
   async #completeDisk(n: SimNode): Promise<boolean> {
+    // A background snapshot's write runs beside the Ready loop's: now and
+    // then the save behind it completes first, so the node applies entries
+    // while its snapshot (from the view taken before them) is still pending.
+    const [first, second] = n.disk;
+    if (
+      first?.kind === "snapshot" && second?.kind === "save" &&
+      this.rng.disk.chance(0.5)
+    ) {
+      n.disk[0] = second;
+      n.disk[1] = first;
+    }
     const op = n.disk[0];
     if (!op) return true;
     if (await this.#faults.crashInsideWrite(n, op)) return false;
