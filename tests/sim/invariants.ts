@@ -59,9 +59,11 @@ import {
   type HardState,
   type Message,
   type NodeId,
+  type Snapshot,
 } from "../../raft/core/mod.ts";
 import { majority } from "../../raft/core/quorum.ts";
-import type { KvEntry } from "../../kv/mod.ts";
+import { type KvEntry, KvStore } from "../../kv/mod.ts";
+import { decodeSnapshotData } from "../../raft/snapshot_data.ts";
 import type { SimNode } from "./sim_node.ts";
 import {
   type AppliedCommand,
@@ -549,6 +551,29 @@ export class Invariants {
   /** What another node applied at `index` (a command's text), if any. */
   appliedAt(index: number): string | undefined {
     return this.#appliedKey[index];
+  }
+
+  /**
+   * Checks a snapshot `n` took (in the background, from its store's
+   * point-in-time view, while entries kept applying) against every state
+   * machine image at its index: its state, loaded into a fresh store,
+   * must be the state at that index (`snapshot image`).
+   */
+  checkSnapshotImage(n: SimNode, snap: Snapshot): void {
+    const content = decodeSnapshotData(snap.data);
+    if (!content) return;
+    const store = new KvStore();
+    store.restore(content.state);
+    const index = snap.meta.index;
+    const hash = hashBytes(store.snapshot());
+    const before = this.#hashAt[index];
+    if (before === undefined) this.#hashAt[index] = hash;
+    else if (before !== hash) {
+      fail(
+        "snapshot image",
+        `node ${n.id}: its snapshot at ${index} differs from the state at ${index}`,
+      );
+    }
   }
 
   /** Checks the state machine of `n`, at its applied index, against every other's there. */

@@ -46,6 +46,7 @@ import { Invariants, InvariantViolation } from "./invariants.ts";
 import { STATUS_BY_CODE } from "../../http/mod.ts";
 import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
+import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
 import {
   type AbortEvent,
   type ClockEvent,
@@ -111,6 +112,11 @@ export interface SimResult {
   leaderWriteCrashes: number;
   /** Crashes of a node about to propose a membership change again. */
   retryCrashes: number;
+  backgroundSnapshotCrashes: number;
+  receivedSnapshotCrashes: number;
+  snapshotReadCrashes: number;
+  /** Bytes of background snapshots and of the WAL, over all nodes, and the highest share of the bound a node used. */
+  amortization: { snapBytes: number; walBytes: number; worst: number };
   messages: number;
   livenessTicks: number;
   /** How the clients' writes were answered (`2xx`, `503 <code>`, `504 <code>`). */
@@ -118,7 +124,12 @@ export interface SimResult {
   /** Writes proposed again (same id) after a leader change; stale copies applied as no-ops. */
   proposalsRetried: number;
   staleCopiesSkipped: number;
+  /** What the watch clients went through (sim_watchers.ts). */
+  watch: WatchCounts;
 }
+
+/** Bytes of a snapshot file besides its data (header, checksum), at most. */
+const SNAPSHOT_FILE_OVERHEAD = 64;
 
 /** How many trace lines a failure report shows. */
 const TRACE_KEEP = 80;
@@ -154,6 +165,9 @@ export class Simulation {
     snapshotsTaken: 0,
     leaderWriteCrashes: 0,
     retryCrashes: 0,
+    backgroundSnapshotCrashes: 0,
+    receivedSnapshotCrashes: 0,
+    snapshotReadCrashes: 0,
   };
   readonly #confIndexes = new Set<number>();
   /** One registry for every node of the run (the retry and stale-copy counts). */
@@ -166,6 +180,7 @@ export class Simulation {
   readonly #storageRng: SimRng;
   readonly #stopping = new Set<NodeId>();
   readonly #workload: Workload;
+  readonly #watchers: SimWatchers;
   #nextId = 1;
   readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
@@ -193,6 +208,11 @@ export class Simulation {
     this.#durable = opts.durable ?? ((o) => new DiskDurableStore(o));
     this.#workload = new Workload(this, this.rng.client);
     this.#faults = new Faults(this, this.rng.faults);
+    // Forked last: the streams above stay as they were before watchers.
+    this.#watchers = new SimWatchers({
+      up: () => this.#up(),
+      keys: KEYS,
+    }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
       liveMembers: () => this.liveMembers(),
@@ -205,11 +225,14 @@ export class Simulation {
 
   /** Runs the seed to the end; throws {@linkcode SimFailure} on any violation. */
   async run(): Promise<SimResult> {
+    let amortization;
     try {
       await this.#bootstrap();
       await this.#loop();
+      this.#watchers.drainAll();
       checkAcknowledgedWrites(this.liveMembers(), this.invariants);
       this.invariants.checkAnswers();
+      amortization = this.#checkAmortization();
     } catch (e) {
       throw this.#failure(e);
     }
@@ -235,11 +258,16 @@ export class Simulation {
       snapshotsTaken: this.stats.snapshotsTaken,
       leaderWriteCrashes: this.stats.leaderWriteCrashes,
       retryCrashes: this.stats.retryCrashes,
+      backgroundSnapshotCrashes: this.stats.backgroundSnapshotCrashes,
+      receivedSnapshotCrashes: this.stats.receivedSnapshotCrashes,
+      snapshotReadCrashes: this.stats.snapshotReadCrashes,
+      amortization: amortization!,
       messages: this.network.counts.sent,
       livenessTicks: this.#liveness.ticks,
       writeAnswers: this.invariants.writeAnswers,
       proposalsRetried: this.#metrics.proposalsRetried.value,
       staleCopiesSkipped: this.#metrics.staleEntriesSkipped.value,
+      watch: this.#watchers.counts,
     };
   }
 
@@ -392,17 +420,36 @@ export class Simulation {
    * node inside it). Returns false when the node crashed.
    */
   async #completeDisk(n: SimNode): Promise<boolean> {
+    // A background snapshot's write runs beside the Ready loop's: now and
+    // then the save behind it completes first, so the node applies entries
+    // while its snapshot (from the view taken before them) is still pending.
+    const [first, second] = n.disk;
+    if (
+      first?.kind === "snapshot" && second?.kind === "save" &&
+      this.rng.disk.chance(0.5)
+    ) {
+      n.disk[0] = second;
+      n.disk[1] = first;
+    }
     const op = n.disk[0];
     if (!op) return true;
     if (await this.#faults.crashInsideWrite(n, op)) return false;
     n.disk.shift();
     try {
       if (op.kind === "save") {
+        if (op.batch.snapshot) n.amortization.resets++;
         await n.durable.persist(op.batch);
         this.invariants.onPersisted(n);
         op.resolve();
       } else if (op.kind === "snapshot") {
+        const before = n.durable.counts.snapBytes;
         await n.durable.saveSnapshot(op.snap);
+        const bytes = n.durable.counts.snapBytes - before;
+        const a = n.amortization;
+        a.bytes += bytes;
+        a.files++;
+        a.largest = Math.max(a.largest, bytes);
+        this.invariants.checkSnapshotImage(n, op.snap);
         this.stats.snapshotsTaken++;
         this.invariants.onPersisted(n);
         op.resolve();
@@ -480,6 +527,7 @@ export class Simulation {
         await this.#faults.tick();
         await this.#workload.tick();
         await this.#settleAll();
+        this.#watchers.tick();
         return false;
       }
       await this.#heal();
@@ -489,9 +537,48 @@ export class Simulation {
     return done;
   }
 
+  /**
+   * The amortization bound of the snapshot schedule (raft/snapshot_scheduler.ts,
+   * docs/WAL.md), counted through each node's file system: a snapshot is
+   * due only once the log since the last one reached P % of that one's
+   * size, so the bytes of a node's own snapshots are at most 100/P times
+   * its WAL bytes, plus the snapshot after which no other came and a
+   * small per-file overhead (the file's header and checksum). A restart
+   * or a received snapshot starts the count afresh (and a restart counts
+   * the log it replays again), so each of those allows one more snapshot's
+   * worth. Returns the figures and the highest share of the bound used.
+   */
+  #checkAmortization(): { snapBytes: number; walBytes: number; worst: number } {
+    const p = this.config.settings.snapshotLogPercent;
+    let snapBytes = 0, walBytes = 0, worst = 0;
+    for (const id of this.ids) {
+      const n = this.nodes.get(id)!;
+      const a = n.amortization;
+      const wal = n.durable.counts.walBytes;
+      const bound = (100 / p) * wal + (1 + a.resets) * a.largest +
+        a.files * SNAPSHOT_FILE_OVERHEAD;
+      if (a.bytes > bound) {
+        throw new InvariantViolation(
+          "snapshot amortization",
+          `node ${id}: ${a.bytes} snapshot bytes in ${a.files} files > ${
+            bound.toFixed(0)
+          } ` +
+            `(100/${p} x ${wal} WAL bytes + ${
+              1 + a.resets
+            } x ${a.largest} + ${a.files} x ${SNAPSHOT_FILE_OVERHEAD})`,
+        );
+      }
+      snapBytes += a.bytes;
+      walBytes += wal;
+      if (bound > 0) worst = Math.max(worst, a.bytes / bound);
+    }
+    return { snapBytes, walBytes, worst };
+  }
+
   async #restart(id: NodeId): Promise<void> {
     const n = this.nodes.get(id)!;
     if (n.state !== "down") return;
+    n.amortization.resets++;
     await this.#start(n);
     this.#scheduleTick(n, this.rng.nodes.intn(n.tickMs));
   }
@@ -527,7 +614,11 @@ export class Simulation {
     const inc = ++n.incarnation;
     const s = this.config.settings;
     const rng = this.rng.nodes.fork();
-    const sm = new SimStateMachine({ applied: (c) => this.#onApplied(n, c) });
+    const sm = new SimStateMachine(
+      { applied: (c) => this.#onApplied(n, c) },
+      { history: { entries: this.#watchers.historyEntries } },
+    );
+    this.#watchers.attach(n.id, inc, sm.store);
     const node = new RaftNode({
       id: n.id,
       peers: new Map(this.#founders),

@@ -23,6 +23,10 @@ export interface DiskCounts {
   tailsCut: number;
   /** Side files holding a torn WAL tail that recovery cut off. */
   tailsSetAside: number;
+  /** Bytes written to WAL files (`wal/`), as the file system took them. */
+  walBytes: number;
+  /** Bytes written to snapshot files (`snap/`), received ones too. */
+  snapBytes: number;
 }
 
 /** All counters at zero. */
@@ -34,6 +38,8 @@ export function zeroDiskCounts(): DiskCounts {
     snapshotsRemoved: 0,
     tailsCut: 0,
     tailsSetAside: 0,
+    walBytes: 0,
+    snapBytes: 0,
   };
 }
 
@@ -45,6 +51,8 @@ export function addDiskCounts(a: DiskCounts, b: DiskCounts): void {
   a.snapshotsRemoved += b.snapshotsRemoved;
   a.tailsCut += b.tailsCut;
   a.tailsSetAside += b.tailsSetAside;
+  a.walBytes += b.walBytes;
+  a.snapBytes += b.snapBytes;
 }
 
 /**
@@ -72,7 +80,11 @@ export class CountingFs implements Fs {
     const segment = path.endsWith(".wal");
     return {
       read: (buf, position) => file.read(buf, position),
-      write: (data, position) => file.write(data, position),
+      async write(data, position) {
+        await file.write(data, position);
+        if (path.includes("wal/")) counts.walBytes += data.length;
+        else if (path.includes("snap/")) counts.snapBytes += data.length;
+      },
       async truncate(size) {
         await file.truncate(size);
         // Segments are not preallocated in the simulator: a truncate is a repair.

@@ -35,6 +35,10 @@ export interface FaultHost {
     tornWrites: number;
     leaderWriteCrashes: number;
     retryCrashes: number;
+    /** Crashes inside a background snapshot's write / a received snapshot's / a snapshot read back to send. */
+    backgroundSnapshotCrashes: number;
+    receivedSnapshotCrashes: number;
+    snapshotReadCrashes: number;
   };
   leader(): SimNode | undefined;
   upNodes(): SimNode[];
@@ -139,6 +143,9 @@ export class Faults {
       if (hit) h.stats.leaderWriteCrashes++;
     }
     if (!hit) return false;
+    if (op.kind === "snapshot") h.stats.backgroundSnapshotCrashes++;
+    else if (op.kind === "load") h.stats.snapshotReadCrashes++;
+    else if (op.batch.snapshot) h.stats.receivedSnapshotCrashes++;
     n.crashInNextWrite = false;
     const down = this.#armedDownMs.get(n.id) ??
       rng.range(h.config.minDownMs, h.config.maxDownMs);

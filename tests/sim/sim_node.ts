@@ -26,7 +26,9 @@ import {
   type NodeId,
   type Ready,
   type Snapshot,
+  type SnapshotMeta,
 } from "../../raft/core/mod.ts";
+import type { SnapshotBody } from "../../raft/snapshot_data.ts";
 import type { RawNode } from "../../raft/core/mod.ts";
 import type { NodeStorage, RaftNode } from "../../raft/mod.ts";
 import type { DiskStorage } from "../../raft/disk_storage.ts";
@@ -124,6 +126,29 @@ export class SimNodeStorage implements NodeStorage {
     return promise;
   }
 
+  /**
+   * As `DiskStorage.createSnapshotFrom`: the body's parts (the state
+   * machine's point-in-time view) are read only when the simulated disk
+   * completes the write, after the entries applied meanwhile.
+   */
+  createSnapshotFrom(meta: SnapshotMeta, body: SnapshotBody): Promise<void> {
+    let data: Uint8Array | undefined;
+    return this.createSnapshot({
+      meta,
+      get data() {
+        if (data === undefined) {
+          data = new Uint8Array(body.byteLength);
+          let at = 0;
+          for (const part of body.parts()) {
+            data.set(part, at);
+            at += part.length;
+          }
+        }
+        return data;
+      },
+    });
+  }
+
   loadSnapshot(): Promise<Snapshot> {
     const { promise, resolve, reject } = Promise.withResolvers<Snapshot>();
     this.#enqueue({
@@ -157,6 +182,13 @@ export class SimNode {
   diskScheduled = false;
   /** Set when the next disk write is to be cut short by a crash. */
   crashInNextWrite = false;
+  /**
+   * The snapshot amortization account over the run: bytes the file system
+   * took for the node's own (background) snapshots, their count and the
+   * largest, and the restarts and received snapshots that start the
+   * scheduler's count afresh.
+   */
+  readonly amortization = { bytes: 0, files: 0, largest: 0, resets: 0 };
   /** Ticks every this many ms (each node's clock runs at its own rate). */
   tickMs = 10;
   /** The node applied index last hashed by the image check. */

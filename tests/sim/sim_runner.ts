@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type WatchCounts, zeroWatchCounts } from "./sim_watchers.ts";
 import {
   type SimFailure,
   SimFailure as Failure,
@@ -57,12 +58,19 @@ export class Summary {
   snapshotsTaken = 0;
   leaderWriteCrashes = 0;
   retryCrashes = 0;
+  backgroundSnapshotCrashes = 0;
+  receivedSnapshotCrashes = 0;
+  snapshotReadCrashes = 0;
+  snapBytes = 0;
+  walBytes = 0;
+  worstAmortization = 0;
   messages = 0;
   maxLivenessTicks = 0;
   maxTerm = 0;
   readonly writeAnswers = new Map<string, number>();
   proposalsRetried = 0;
   staleCopiesSkipped = 0;
+  readonly watch: WatchCounts = zeroWatchCounts();
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -86,6 +94,15 @@ export class Summary {
     this.snapshotsTaken += r.snapshotsTaken;
     this.leaderWriteCrashes += r.leaderWriteCrashes;
     this.retryCrashes += r.retryCrashes;
+    this.backgroundSnapshotCrashes += r.backgroundSnapshotCrashes;
+    this.receivedSnapshotCrashes += r.receivedSnapshotCrashes;
+    this.snapshotReadCrashes += r.snapshotReadCrashes;
+    this.snapBytes += r.amortization.snapBytes;
+    this.walBytes += r.amortization.walBytes;
+    this.worstAmortization = Math.max(
+      this.worstAmortization,
+      r.amortization.worst,
+    );
     this.messages += r.messages;
     this.maxLivenessTicks = Math.max(this.maxLivenessTicks, r.livenessTicks);
     this.maxTerm = Math.max(this.maxTerm, r.maxTerm);
@@ -94,6 +111,9 @@ export class Summary {
     }
     this.proposalsRetried += r.proposalsRetried;
     this.staleCopiesSkipped += r.staleCopiesSkipped;
+    for (const k of Object.keys(this.watch) as (keyof WatchCounts)[]) {
+      this.watch[k] += r.watch[k];
+    }
   }
 
   /** A few lines for humans. */
@@ -104,6 +124,7 @@ export class Summary {
       byRule.set(f.invariant, [...(byRule.get(f.invariant) ?? []), f.seed]);
     }
     const d = this.disk;
+    const w = this.watch;
     const lines = [
       `${total} seeds in ${
         seconds.toFixed(1)
@@ -116,6 +137,12 @@ export class Summary {
       `  ${this.snapshotsTaken} snapshots taken in the background, ${this.snapshotsSent} sent ` +
       `(${this.snapshotReads} read back from their file), ` +
       `${this.transfers} leadership transfers, highest term ${this.maxTerm},`,
+      `  crashes inside a snapshot: ${this.backgroundSnapshotCrashes} in a background snapshot's write, ` +
+      `${this.receivedSnapshotCrashes} in a received snapshot's, ${this.snapshotReadCrashes} reading one back to send; ` +
+      `snapshot amortization: ${this.snapBytes} bytes of the nodes' own snapshots for ${this.walBytes} WAL bytes, ` +
+      `at most ${
+        (100 * this.worstAmortization).toFixed(0)
+      }% of a node's bound used`,
       `  membership: ${this.added} learners added, ${this.promoted} promoted, ${this.removed} members removed; ` +
       `slowest recovery after healing ${this.maxLivenessTicks} ticks`,
       `  disk: ${d.segmentCuts} segments cut, ${d.segmentsReleased} released, ` +
@@ -126,6 +153,10 @@ export class Summary {
           .map(([kind, n]) => `${n} ${kind}`).join(", ")
       }; ${this.proposalsRetried} proposed again after a leader change, ` +
       `${this.staleCopiesSkipped} stale copies skipped`,
+      `  watch: ${w.watchers} watchers opened, ${w.messages} messages (${w.events} events) and ` +
+      `${w.progress} progress ids checked; ${w.cancelledSlow} cancelled as slow, ` +
+      `${w.cancelledCompacted} as compacted, ${w.resumedAfterCrash} resumed after their node crashed, ` +
+      `${w.compacted410} answered 410`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(

@@ -9,7 +9,13 @@
 
 import type { Entry } from "../../raft/core/mod.ts";
 import type { StateMachine } from "../../raft/mod.ts";
-import { type ApplyResult, decodeCommand, KvStore } from "../../kv/mod.ts";
+import {
+  type ApplyResult,
+  decodeCommand,
+  KvStore,
+  type KvStoreOptions,
+} from "../../kv/mod.ts";
+import type { StoreView } from "../../kv/store_view.ts";
 
 const decoder = new TextDecoder();
 const texts = new WeakMap<Uint8Array, string>();
@@ -56,11 +62,12 @@ export interface StateObserver {
 
 /** The real {@linkcode KvStore}, observed. */
 export class SimStateMachine implements StateMachine {
-  readonly store = new KvStore();
+  readonly store: KvStore;
   readonly #obs: StateObserver;
 
-  constructor(obs: StateObserver) {
+  constructor(obs: StateObserver, options?: KvStoreOptions) {
     this.#obs = obs;
+    this.store = new KvStore(options);
   }
 
   apply(index: number, payload: Uint8Array, term: number): ApplyResult {
@@ -77,6 +84,11 @@ export class SimStateMachine implements StateMachine {
       value,
     });
     return result;
+  }
+
+  /** The store's point-in-time view, as production snapshots from. */
+  view(): StoreView {
+    return this.store.view();
   }
 
   snapshot(): Uint8Array {

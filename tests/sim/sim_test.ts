@@ -70,6 +70,18 @@ Deno.test(`simulation: seeds ${Deno.env.get("SIM_CI_SEEDS") ?? CI_SEEDS} hold ev
     "no crash of a leader inside a write it had sent, or inside a membership retry",
   );
   assert.ok(
+    summary.backgroundSnapshotCrashes > 0 &&
+      summary.receivedSnapshotCrashes > 0 && summary.snapshotReadCrashes > 0,
+    "no crash inside a background snapshot, a received one or a read-back",
+  );
+  const w = summary.watch;
+  assert.ok(
+    w.events > 0 && w.progress > 0 && w.cancelledSlow > 0 &&
+      w.cancelledCompacted > 0 && w.resumedAfterCrash > 0 &&
+      w.compacted410 > 0,
+    `the watchers missed a case: ${JSON.stringify(w)}`,
+  );
+  assert.ok(
     summary.readsServed > 0 && summary.acked > 0,
     "no read served or write acknowledged",
   );
