@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { encodeCommand } from "../../../kv/mod.ts";
 import { errorOf, setup } from "../fake_node.ts";
 
 function json(method: string, body: unknown): RequestInit {
@@ -76,4 +77,57 @@ Deno.test("locks: a lease that is gone answers 404; bad input 400", async () => 
   }
   const noLease = await app.request("/v1/locks/db", { method: "DELETE" });
   assert.equal(noLease.status, 400);
+});
+
+Deno.test("locks: a waiter is granted as soon as the holder's key is deleted, with every timer frozen (no polling)", async () => {
+  // Unusual timeouts: the deadline queues these use are this test's own.
+  const { app, node } = setup({
+    requestTimeoutMs: 61_001,
+    bodyTimeoutMs: 61_002,
+  });
+  const a = await grant(app);
+  const b = await grant(app);
+  const held = await (await app.request(
+    "/v1/locks/db",
+    json("POST", { lease: a }),
+  )).json();
+  // From here no timer ever fires: a waiter that polled would never see
+  // its turn. Timers are still created (and cleared at the end), so the
+  // code under test runs unchanged.
+  const realSetTimeout = globalThis.setTimeout;
+  const realSetInterval = globalThis.setInterval;
+  const frozen: ReturnType<typeof setTimeout>[] = [];
+  const freeze = () => {
+    const id = realSetTimeout(() => {}, 2 ** 31 - 1);
+    id.unref();
+    frozen.push(id);
+    return id;
+  };
+  globalThis.setTimeout = freeze as unknown as typeof setTimeout;
+  globalThis.setInterval = freeze as unknown as typeof setInterval;
+  try {
+    const waiting = app.request(
+      "/v1/locks/db",
+      json("POST", { lease: b, wait: "1m" }),
+    );
+    // Let the waiter queue its key (microtasks only: no timer runs).
+    for (let i = 0; node.store.get(`_locks/db/${b}`) === undefined; i++) {
+      assert.ok(i < 10_000, "the waiter never queued");
+      await Promise.resolve();
+    }
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    node.store.apply(
+      ++node.index,
+      encodeCommand({ op: "delete", key: held.key }),
+    );
+    const res = await waiting;
+    assert.equal(res.status, 200);
+    const got = await res.json();
+    assert.equal(got.key, `_locks/db/${b}`);
+    assert.ok(got.fence > held.fence);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.setInterval = realSetInterval;
+    for (const id of frozen) clearTimeout(id);
+  }
 });
