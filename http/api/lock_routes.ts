@@ -78,8 +78,12 @@ export function registerLockRoutes(
         // Sleep until this node's state shows the key first (an applied
         // delete in the lock wakes the waiter) or the time runs out, then
         // confirm with a linearizable read. The check and the parking
-        // happen with no await in between: no wake-up is missed.
-        while (!isFirst(ctx, name, key) && !timeUp.aborted) {
+        // happen with no await in between: no wake-up is missed. A key
+        // deleted under it (its lease revoked) ends the wait at once.
+        while (
+          !isFirst(ctx, name, key) && !timeUp.aborted &&
+          ctx.node.store.get(key) !== undefined
+        ) {
           await parked.next(name, timeUp);
         }
         await withDeadline(

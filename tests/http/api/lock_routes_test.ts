@@ -79,21 +79,11 @@ Deno.test("locks: a lease that is gone answers 404; bad input 400", async () => 
   assert.equal(noLease.status, 400);
 });
 
-Deno.test("locks: a waiter is granted as soon as the holder's key is deleted, with every timer frozen (no polling)", async () => {
-  // Unusual timeouts: the deadline queues these use are this test's own.
-  const { app, node } = setup({
-    requestTimeoutMs: 61_001,
-    bodyTimeoutMs: 61_002,
-  });
-  const a = await grant(app);
-  const b = await grant(app);
-  const held = await (await app.request(
-    "/v1/locks/db",
-    json("POST", { lease: a }),
-  )).json();
-  // From here no timer ever fires: a waiter that polled would never see
-  // its turn. Timers are still created (and cleared at the end), so the
-  // code under test runs unchanged.
+/**
+ * Runs `fn` with every timer frozen: timers are created (and cleared at the
+ * end) but never fire, so a waiter that polled would never see its turn.
+ */
+async function withFrozenTimers(fn: () => Promise<void>): Promise<void> {
   const realSetTimeout = globalThis.setTimeout;
   const realSetInterval = globalThis.setInterval;
   const frozen: ReturnType<typeof setTimeout>[] = [];
@@ -106,16 +96,46 @@ Deno.test("locks: a waiter is granted as soon as the holder's key is deleted, wi
   globalThis.setTimeout = freeze as unknown as typeof setTimeout;
   globalThis.setInterval = freeze as unknown as typeof setInterval;
   try {
+    await fn();
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.setInterval = realSetInterval;
+    for (const id of frozen) clearTimeout(id);
+  }
+}
+
+/** Lets the waiter of `key` queue it (microtasks only: no timer runs). */
+async function queued(
+  node: ReturnType<typeof setup>["node"],
+  key: string,
+): Promise<void> {
+  for (let i = 0; node.store.get(key) === undefined; i++) {
+    assert.ok(i < 10_000, "the waiter never queued");
+    await Promise.resolve();
+  }
+  for (let i = 0; i < 100; i++) await Promise.resolve();
+}
+
+// Unusual timeouts in the next tests: the deadline queues (http/deadline.ts)
+// these use are their own, not shared with tests whose timers run.
+
+Deno.test("locks: a waiter is granted as soon as the holder's key is deleted, with every timer frozen (no polling)", async () => {
+  const { app, node } = setup({
+    requestTimeoutMs: 61_001,
+    bodyTimeoutMs: 61_002,
+  });
+  const a = await grant(app);
+  const b = await grant(app);
+  const held = await (await app.request(
+    "/v1/locks/db",
+    json("POST", { lease: a }),
+  )).json();
+  await withFrozenTimers(async () => {
     const waiting = app.request(
       "/v1/locks/db",
       json("POST", { lease: b, wait: "1m" }),
     );
-    // Let the waiter queue its key (microtasks only: no timer runs).
-    for (let i = 0; node.store.get(`_locks/db/${b}`) === undefined; i++) {
-      assert.ok(i < 10_000, "the waiter never queued");
-      await Promise.resolve();
-    }
-    for (let i = 0; i < 100; i++) await Promise.resolve();
+    await queued(node, `_locks/db/${b}`);
     node.store.apply(
       ++node.index,
       encodeCommand({ op: "delete", key: held.key }),
@@ -125,9 +145,31 @@ Deno.test("locks: a waiter is granted as soon as the holder's key is deleted, wi
     const got = await res.json();
     assert.equal(got.key, `_locks/db/${b}`);
     assert.ok(got.fence > held.fence);
-  } finally {
-    globalThis.setTimeout = realSetTimeout;
-    globalThis.setInterval = realSetInterval;
-    for (const id of frozen) clearTimeout(id);
-  }
+  });
+});
+
+Deno.test("locks: a waiter whose lease is revoked while it waits answers 404 at once, with every timer frozen", async () => {
+  const { app, node } = setup({
+    requestTimeoutMs: 61_003,
+    bodyTimeoutMs: 61_004,
+  });
+  const a = await grant(app);
+  const b = await grant(app);
+  await app.request("/v1/locks/db", json("POST", { lease: a }));
+  await withFrozenTimers(async () => {
+    const waiting = app.request(
+      "/v1/locks/db",
+      json("POST", { lease: b, wait: "1m" }),
+    );
+    await queued(node, `_locks/db/${b}`);
+    node.store.apply(
+      ++node.index,
+      encodeCommand({ op: "lease_revoke", id: b, term: 0 }),
+    );
+    const res = await waiting;
+    assert.equal(res.status, 404);
+    assert.equal((await errorOf(res)).code, "lease_not_found");
+    assert.equal(node.store.get(`_locks/db/${b}`), undefined);
+    assert.ok(node.store.get(`_locks/db/${a}`), "the holder still holds");
+  });
 });
