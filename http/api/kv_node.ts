@@ -71,6 +71,8 @@ export class KvNode implements NodePort {
     decodeMessages: (body: Uint8Array) => Message[];
     /** How long an expiry's revoke proposal may take (the request timeout). */
     revokeTimeoutMs?: number;
+    /** The lease countdowns' monotonic clock in ms (default `performance.now`). */
+    now?: () => number;
   }) {
     this.store = o.store;
     this.#kv = o.store;
@@ -80,7 +82,7 @@ export class KvNode implements NodePort {
     this.#decode = o.decodeMessages;
     const revokeTimeoutMs = o.revokeTimeoutMs ?? 5000;
     this.expiry = new LeaseExpiry({
-      now: () => performance.now(),
+      now: o.now ?? (() => performance.now()),
       leadership: () => {
         const s = this.#node()?.status();
         return { leader: s?.role === "leader", term: s?.term ?? 0 };
