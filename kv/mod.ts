@@ -68,6 +68,7 @@ export {
   lockPrefix,
   lockQueue,
 } from "./lock_queue.ts";
+export { LockWaits } from "./lock_waits.ts";
 export { ABSENT_REVISION, type KeyRevision } from "./revision.ts";
 export {
   batchBytes,

@@ -100,6 +100,14 @@ export class WatchHub implements ChangeListener, WatcherHost {
     this.#index.remove(watcher);
   }
 
+  /**
+   * Calls `listener` on every change of the store from now on, like the
+   * hub itself (lock waiters park this way); returns the unsubscribe.
+   */
+  listen(listener: ChangeListener): () => void {
+    return this.#store.listen(listener);
+  }
+
   /** Stops listening to the store; open watchers get nothing more. */
   dispose(): void {
     this.#unlisten();

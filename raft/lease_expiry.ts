@@ -18,6 +18,15 @@
  *   term T, so a decision that reaches the log after the node lost office
  *   (a paused or partitioned ex-leader, a proposal forwarded or retried in a
  *   later term) changes nothing.
+ * - A revoke stays in flight ({@linkcode LeaseExpiry.pendingRevoke}) until
+ *   its outcome is known: applied (`revoked`), definitely not applied, or
+ *   this node no longer leads in T. A proposal that timed out (outcome
+ *   `"unknown"`) while the node still leads in T is still in its log and
+ *   may commit at any moment, so it stays in flight: a keepalive waits for
+ *   it rather than answer `200` just before the revoke lands. Leaving term
+ *   T ends it: every later term's ReadIndex first commits an entry of its
+ *   own term, after which a revoke of term T has either applied or can
+ *   never commit.
  *
  * The clock and leadership are injected: tests drive {@linkcode tick} with
  * a fake clock; the runtime calls it from a timer ({@linkcode start}).
@@ -38,6 +47,22 @@ export interface Leadership {
   term: number;
 }
 
+/**
+ * How a revoke proposal ended: `"settled"` when its outcome is known
+ * (applied, or definitely not applied), `"unknown"` when it may still
+ * commit (the wait for it timed out).
+ */
+export type RevokeOutcome = "settled" | "unknown";
+
+/** A revoke this node decided whose outcome is not known yet. */
+interface InFlight {
+  /** The term it was decided (and proposed) in. */
+  readonly term: number;
+  /** Settles when the outcome is known (see {@linkcode LeaseExpiry.pendingRevoke}). */
+  readonly done: Promise<void>;
+  readonly end: () => void;
+}
+
 /** Options of {@linkcode LeaseExpiry}. */
 export interface LeaseExpiryOptions {
   /** A monotonic clock in milliseconds. */
@@ -46,22 +71,23 @@ export interface LeaseExpiryOptions {
   leadership: () => Leadership;
   /**
    * Proposes the revoke of lease `id` decided in `term`; settles when the
-   * proposal's outcome is known (either way).
+   * wait for it ends, saying whether the outcome is known. A rejection
+   * counts as `"unknown"`.
    */
-  propose: (id: number, term: number) => Promise<unknown>;
+  propose: (id: number, term: number) => Promise<RevokeOutcome>;
 }
 
 /** The leader's countdowns: see the module doc. */
 export class LeaseExpiry {
   readonly #now: () => number;
   readonly #leadership: () => Leadership;
-  readonly #propose: (id: number, term: number) => Promise<unknown>;
+  readonly #propose: (id: number, term: number) => Promise<RevokeOutcome>;
   /** Every lease in the applied state: id → ttl in ms. */
   readonly #ttls = new Map<number, number>();
   /** While leading: id → deadline (ms of `now`). */
   readonly #deadlines = new Map<number, number>();
-  /** Revokes proposed and not settled yet: id → their settling. */
-  readonly #pending = new Map<number, Promise<void>>();
+  /** Revokes decided whose outcome is not known yet, by lease id. */
+  readonly #pending = new Map<number, InFlight>();
   /** The term the countdowns run in; 0 while not leading. */
   #term = 0;
   /** No deadline passes before this time (a lower bound). */
@@ -88,10 +114,11 @@ export class LeaseExpiry {
     if (this.#term !== 0) this.#restart(lease.id, ttl, this.#now());
   }
 
-  /** A lease was revoked (applied): its countdown ends. */
+  /** A lease was revoked (applied): its countdown ends, and any revoke of it in flight. */
   revoked(id: number): void {
     this.#ttls.delete(id);
     this.#deadlines.delete(id);
+    this.#settle(id);
   }
 
   /** A snapshot replaced the table: while leading, every countdown starts now. */
@@ -99,6 +126,9 @@ export class LeaseExpiry {
     this.#ttls.clear();
     this.#deadlines.clear();
     for (const l of leases) this.granted(l);
+    for (const id of [...this.#pending.keys()]) {
+      if (!this.#ttls.has(id)) this.#settle(id);
+    }
   }
 
   /**
@@ -114,9 +144,15 @@ export class LeaseExpiry {
     return this.#term;
   }
 
-  /** The revoke of `id` this node proposed and is still waiting for, if any. */
+  /**
+   * The revoke of `id` this node decided whose outcome is not known yet,
+   * if any: it settles once the revoke applied, is known not to have
+   * applied, or this node left the term it was decided in (noticed by
+   * {@linkcode tick}, {@linkcode renew} or {@linkcode remainingMs}). While
+   * it is pending, a keepalive of `id` must not be answered.
+   */
   pendingRevoke(id: number): Promise<void> | undefined {
-    return this.#pending.get(id);
+    return this.#pending.get(id)?.done;
   }
 
   /** Milliseconds until lease `id` expires, when this node leads and knows it. */
@@ -162,6 +198,7 @@ export class LeaseExpiry {
   /** Follows this node's leadership: see {@linkcode tick}. */
   #sync(): void {
     const { leader, term } = this.#leadership();
+    this.#settleOutside(leader ? term : 0);
     if (!leader) {
       this.#term = 0;
       this.#deadlines.clear();
@@ -184,15 +221,38 @@ export class LeaseExpiry {
 
   #expire(id: number, term: number): void {
     this.decided++;
-    const settled = this.#propose(id, term).then(
-      () => {},
-      () => {},
-    ).finally(() => {
-      this.#pending.delete(id);
-      // A revoke that did not apply (lost office, timed out) is decided
-      // again at the next tick if the lease is still due.
-      this.#nextCheck = 0;
+    let end!: () => void;
+    const done = new Promise<void>((resolve) => end = resolve);
+    const flight: InFlight = { term, done, end };
+    this.#pending.set(id, flight);
+    this.#propose(id, term).then(
+      (outcome) => outcome,
+      (): RevokeOutcome => "unknown",
+    ).then((outcome) => {
+      // Unknown: it may still commit in `term`; it stays in flight until
+      // it applies or this node leaves `term` (#settleOutside).
+      if (outcome === "settled" && this.#pending.get(id) === flight) {
+        this.#settle(id);
+      }
     });
-    this.#pending.set(id, settled);
+  }
+
+  /** The revoke of `id` in flight has a known outcome (or no longer matters). */
+  #settle(id: number): void {
+    const flight = this.#pending.get(id);
+    if (flight === undefined) return;
+    this.#pending.delete(id);
+    flight.end();
+    // A revoke that did not apply (lost office, refused) is decided again
+    // at the next tick if the lease is still due.
+    this.#nextCheck = 0;
+  }
+
+  /** Ends every revoke in flight decided in a term other than `term`. */
+  #settleOutside(term: number): void {
+    if (this.#pending.size === 0) return;
+    for (const [id, flight] of this.#pending) {
+      if (flight.term !== term) this.#settle(id);
+    }
   }
 }

@@ -21,6 +21,7 @@ export type {
   CountedLease,
   Leadership,
   LeaseExpiryOptions,
+  RevokeOutcome,
 } from "./lease_expiry.ts";
 export type { Member } from "./members.ts";
 export { isLogLevel, jsonLogger } from "./logger.ts";

@@ -21,7 +21,8 @@
  *   key first answers 404, minus the TTL.
  *
  * Run: `deno run -A scripts/bench_coord.ts [--systems raftkv,etcd]
- * [--duration 10] [--connections 64] [--leases 10000] [--ttl 30]`.
+ * [--duration 10] [--connections 64] [--leases 10000] [--ttl 30]
+ * [--parts txn,leases,locks,ttl]` (`--parts` picks the measurements).
  *
  * @module
  */
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     leases: { type: "string", default: "10000" },
     ttl: { type: "string", default: "30" },
     "bound-leases": { type: "string", default: "20" },
+    parts: { type: "string", default: "txn,leases,locks,ttl" },
   },
 });
 const DURATION = Number(args.duration);
@@ -44,6 +46,7 @@ const CONNECTIONS = Number(args.connections);
 const LEASES = Number(args.leases);
 const TTL = Number(args.ttl);
 const BOUND_LEASES = Number(args["bound-leases"]);
+const PARTS = new Set(args.parts!.split(","));
 const root = new URL("..", import.meta.url).pathname;
 
 interface Cluster {
@@ -390,13 +393,19 @@ for (const system of args.systems!.split(",") as ("raftkv" | "etcd")[]) {
   const c = start(system, dir);
   try {
     const leader = await leaderOf(c);
-    report.push(await txnBench(c, leader));
-    console.log(report.at(-1));
-    report.push(await leaseBench(c, leader));
-    console.log(report.at(-1));
-    report.push(await lockBench(c, leader, 16));
-    console.log(report.at(-1));
-    if (system === "raftkv") {
+    if (PARTS.has("txn")) {
+      report.push(await txnBench(c, leader));
+      console.log(report.at(-1));
+    }
+    if (PARTS.has("leases")) {
+      report.push(await leaseBench(c, leader));
+      console.log(report.at(-1));
+    }
+    if (PARTS.has("locks")) {
+      report.push(await lockBench(c, leader, 16));
+      console.log(report.at(-1));
+    }
+    if (system === "raftkv" && PARTS.has("ttl")) {
       report.push(await ttlBound(c, leader));
       console.log(report.at(-1));
     }

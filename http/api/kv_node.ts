@@ -22,8 +22,10 @@ import {
   LeaseExpiry,
   type Message,
   NotLeaderError,
+  OutcomeUnknownError,
   type RaftNode,
   RecoveringError,
+  type RevokeOutcome,
 } from "../../raft/mod.ts";
 import type {
   Health,
@@ -69,6 +71,8 @@ export class KvNode implements NodePort {
     decodeMessages: (body: Uint8Array) => Message[];
     /** How long an expiry's revoke proposal may take (the request timeout). */
     revokeTimeoutMs?: number;
+    /** The lease countdowns' monotonic clock in ms (default `performance.now`). */
+    now?: () => number;
   }) {
     this.store = o.store;
     this.#kv = o.store;
@@ -78,16 +82,24 @@ export class KvNode implements NodePort {
     this.#decode = o.decodeMessages;
     const revokeTimeoutMs = o.revokeTimeoutMs ?? 5000;
     this.expiry = new LeaseExpiry({
-      now: () => performance.now(),
+      now: o.now ?? (() => performance.now()),
       leadership: () => {
         const s = this.#node()?.status();
         return { leader: s?.role === "leader", term: s?.term ?? 0 };
       },
-      propose: (id, term) =>
-        this.write(
-          { op: "lease_revoke", id, term },
-          AbortSignal.timeout(revokeTimeoutMs),
-        ),
+      propose: (id, term) => {
+        const signal = AbortSignal.timeout(revokeTimeoutMs);
+        return this.write({ op: "lease_revoke", id, term }, signal).then(
+          (): RevokeOutcome => "settled",
+          (err): RevokeOutcome =>
+            // Gave up while a copy may still commit (raft/proposals.ts);
+            // every other failure means not applied.
+            (signal.aborted && err === signal.reason) ||
+              err instanceof OutcomeUnknownError
+              ? "unknown"
+              : "settled",
+        );
+      },
     });
     o.store.leases.listen(this.expiry);
   }
@@ -122,7 +134,7 @@ export class KvNode implements NodePort {
     const n = this.#ready();
     // A revoke this leader already decided goes first: its outcome decides
     // whether there is still a lease to keep alive.
-    await this.expiry.pendingRevoke(id);
+    await this.#revokesSettled(id, signal);
     let term = this.expiry.renew(id);
     if (term === undefined && this.expiry.term === 0) {
       throw new NotLeaderError(n.status().leader);
@@ -136,11 +148,31 @@ export class KvNode implements NodePort {
       if (term === undefined) throw new LeaderChangedError();
       await n.readBarrier(signal);
     }
-    await this.expiry.pendingRevoke(id);
+    await this.#revokesSettled(id, signal);
+    // No await from here: no revoke of `id` is in flight in this term
+    // (one that timed out stays in flight until it applies or the term
+    // ends), so none can commit after this answer.
     const lease = this.#kv.leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError(id);
     if (this.expiry.renew(id) !== term) throw new LeaderChangedError();
     return lease;
+  }
+
+  /** Waits until no revoke of lease `id` is in flight (or `signal` aborts). */
+  async #revokesSettled(id: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const pending = this.expiry.pendingRevoke(id);
+      if (pending === undefined) return;
+      signal.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const abort = () => reject(signal.reason);
+        signal.addEventListener("abort", abort, { once: true });
+        pending.then(() => {
+          signal.removeEventListener("abort", abort);
+          resolve();
+        });
+      });
+    }
   }
 
   leaseRemainingMs(id: number): number | undefined {

@@ -6,7 +6,9 @@
  *   creates the lease's key `_locks/{name}/{lease}` if it is absent
  *   (attached to the lease; `404 lease_not_found` when the lease is gone).
  *   Then, until `wait` runs out: once this node's state shows the key first
- *   in the queue, a ReadIndex barrier confirms it, and the answer is
+ *   in the queue (a waiter sleeps until an applied entry deletes a key of
+ *   the lock: {@linkcode LockWaits}; no polling), a ReadIndex barrier
+ *   confirms it, and the answer is
  *   `200 {"name","key","fence"}` (`fence` = the key's createIndex). When
  *   `wait` runs out first, a key this request created is deleted (only
  *   that version of it: `ifMatch`) and the answer is `409 lock_held`.
@@ -23,6 +25,7 @@ import {
   lockKey,
   lockNameProblem,
   lockQueue,
+  LockWaits,
 } from "../../kv/mod.ts";
 import type { Registry } from "../../raft/mod.ts";
 import { readJsonObject } from "../body.ts";
@@ -32,8 +35,6 @@ import { BadRequestError, HttpError, NodeRecoveringError } from "../errors.ts";
 import { parseLeaseQuery, pathBounds, rawQuery } from "../validate.ts";
 
 const LOCKS_PREFIX = "/v1/locks/";
-/** How often a waiter looks at this node's state for its turn. */
-const WAIT_POLL_MS = 20;
 
 /** The lock is held by another lease and was not free within `wait` (409). */
 export class LockHeldError extends HttpError {
@@ -52,6 +53,8 @@ export function registerLockRoutes(
     "raftkv_lock_waiters",
     "Lock requests waiting on this node for their turn.",
   );
+  const parked = new LockWaits();
+  ctx.node.watches.listen(parked);
   app.post("/v1/locks/:name", async (c) => {
     const name = lockNameOf(c.req.raw);
     const body = await readJsonObject(c.req.raw, ctx.bodyTimeoutMs);
@@ -63,18 +66,25 @@ export function registerLockRoutes(
     }
     const waitMs = parseWait(body.wait, ctx.requestTimeoutMs);
     if (ctx.node.recovering()) throw new NodeRecoveringError();
-    const deadline = performance.now() + waitMs;
     const key = lockKey(name, lease);
     const created = await createPlace(ctx, key, lease);
+    // One timer for the whole wait: the bound, not a poll.
+    const timeUp = waitMs === 0
+      ? AbortSignal.abort()
+      : AbortSignal.timeout(waitMs);
     waiters.inc();
     try {
       for (;;) {
-        // Wait for this node's state to show the key first (or the time
-        // to run out), then confirm with a linearizable read.
+        // Sleep until this node's state shows the key first (an applied
+        // delete in the lock wakes the waiter) or the time runs out, then
+        // confirm with a linearizable read. The check and the parking
+        // happen with no await in between: no wake-up is missed. A key
+        // deleted under it (its lease revoked) ends the wait at once.
         while (
-          !isFirst(ctx, name, key) && performance.now() < deadline
+          !isFirst(ctx, name, key) && !timeUp.aborted &&
+          ctx.node.store.get(key) !== undefined
         ) {
-          await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+          await parked.next(name, timeUp);
         }
         await withDeadline(
           ctx.requestTimeoutMs,
@@ -91,7 +101,7 @@ export function registerLockRoutes(
         if (isFirst(ctx, name, key)) {
           return c.json({ name, key, fence: mine.createIndex });
         }
-        if (performance.now() >= deadline) {
+        if (timeUp.aborted) {
           if (created !== undefined) await giveUp(ctx, key, created);
           throw new LockHeldError(name);
         }

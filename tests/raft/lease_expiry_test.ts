@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { type Leadership, LeaseExpiry } from "../../raft/lease_expiry.ts";
+import {
+  type Leadership,
+  LeaseExpiry,
+  type RevokeOutcome,
+} from "../../raft/lease_expiry.ts";
 
 /** A LeaseExpiry over a fake clock and leadership; proposals are recorded. */
 function harness() {
@@ -7,7 +11,8 @@ function harness() {
     now: 0,
     role: { leader: true, term: 2 } as Leadership,
     proposed: [] as [number, number][],
-    settle: [] as (() => void)[],
+    /** Ends the oldest proposal's wait: `"settled"` unless told. */
+    settle: [] as ((outcome?: RevokeOutcome) => void)[],
     expiry: undefined as unknown as LeaseExpiry,
   };
   h.expiry = new LeaseExpiry({
@@ -15,7 +20,9 @@ function harness() {
     leadership: () => h.role,
     propose: (id, term) => {
       h.proposed.push([id, term]);
-      return new Promise<void>((resolve) => h.settle.push(resolve));
+      return new Promise<RevokeOutcome>((resolve) =>
+        h.settle.push((outcome = "settled") => resolve(outcome))
+      );
     },
   });
   return h;
@@ -129,4 +136,71 @@ Deno.test("restored replaces the table: while leading, every lease counts from t
   h.now = 8_000;
   h.expiry.tick();
   assert.deepEqual(h.proposed, [[7, 2]]);
+});
+
+/** Whether `p` has settled, after the microtasks already queued ran. */
+async function settled(p: Promise<void> | undefined): Promise<boolean> {
+  if (p === undefined) return true;
+  let done = false;
+  p.then(() => done = true);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  return done;
+}
+
+Deno.test("a revoke whose proposal timed out while this node still leads stays in flight until it applies: no keepalive slips in before it", async () => {
+  const h = harness();
+  h.expiry.tick();
+  h.expiry.granted({ id: 5, ttl: 10 });
+  h.now = 10_000;
+  h.expiry.tick();
+  const inFlight = h.expiry.pendingRevoke(5);
+  assert.ok(inFlight);
+  // The wait for the proposal ran out (504): the entry is in this
+  // leader's log, term 2, and may commit at any moment.
+  h.settle.shift()!("unknown");
+  assert.equal(await settled(inFlight), false, "still in flight");
+  assert.equal(h.expiry.pendingRevoke(5), inFlight);
+  // Not decided again (the first copy can still commit), and a keepalive
+  // that looks now is told to wait (kv_node.ts awaits pendingRevoke).
+  h.now = 12_000;
+  h.expiry.tick();
+  assert.deepEqual(h.proposed, [[5, 2]]);
+  assert.equal(h.expiry.renew(5), 2);
+  assert.ok(h.expiry.pendingRevoke(5), "renewing does not end it");
+  // The entry commits and applies: the lease is gone, the wait ends.
+  h.expiry.revoked(5);
+  assert.equal(await settled(inFlight), true);
+  assert.equal(h.expiry.pendingRevoke(5), undefined);
+});
+
+Deno.test("a timed-out revoke ends when this node leaves its term (a later term's ReadIndex orders it); a rejection counts as unknown", async () => {
+  const h = harness();
+  h.expiry.tick();
+  h.expiry.granted({ id: 5, ttl: 10 });
+  h.expiry.granted({ id: 6, ttl: 10 });
+  h.now = 10_000;
+  h.expiry.tick();
+  assert.deepEqual(h.proposed, [[5, 2], [6, 2]]);
+  const five = h.expiry.pendingRevoke(5);
+  const six = h.expiry.pendingRevoke(6);
+  h.settle.shift()!("unknown");
+  h.settle.shift()!("unknown");
+  assert.equal(await settled(five), false);
+  h.role = { leader: true, term: 3 };
+  h.expiry.tick();
+  assert.equal(await settled(five), true);
+  assert.equal(await settled(six), true);
+  // A proposal that fails outright is treated as unknown, too.
+  const r = new LeaseExpiry({
+    now: () => 0,
+    leadership: () => ({ leader: true, term: 2 }),
+    propose: () => Promise.reject(new Error("timed out")),
+  });
+  r.tick();
+  r.granted({ id: 7, ttl: 0 });
+  r.tick();
+  const seven = r.pendingRevoke(7);
+  assert.equal(await settled(seven), false);
+  r.revoked(7);
+  assert.equal(await settled(seven), true);
 });
