@@ -47,7 +47,7 @@ export {
   encodeBackupChunks,
   encodeBackupFile,
 } from "./backup_file.ts";
-export type { Backup, BackupMeta } from "./backup_file.ts";
+export type { Backup, BackupMeta, BackupStateSource } from "./backup_file.ts";
 export { DEFAULTS } from "./defaults.ts";
 export type { Tunable, TunableName } from "./defaults.ts";
 export { DiskStorage, StorageMismatchError } from "./disk_storage.ts";
