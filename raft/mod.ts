@@ -58,7 +58,9 @@ export {
   encodeEntries,
   encodeMessageParts,
   encodeMessages,
+  encodeSnapshotMessageFrame,
 } from "./codec.ts";
+export type { SnapshotStream } from "./snapshot_stream.ts";
 export { restoreBackup } from "./restore.ts";
 export { ClusterMismatchError, resolveClusterId } from "./cluster_id.ts";
 export type { RestoreOptions, RestoreResult } from "./restore.ts";
