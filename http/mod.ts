@@ -40,6 +40,8 @@ export type {
   NodePort,
   NodeStatus,
   PeerProgress,
+  StoreImage,
+  StoreImageState,
 } from "./node_port.ts";
 export { HttpMetrics, httpMetricsMiddleware } from "./api/metrics_routes.ts";
 export {

@@ -27,7 +27,7 @@ import type {
   Lease,
   WatchHub,
 } from "../kv/mod.ts";
-import type { Message } from "../raft/mod.ts";
+import type { BackupStateSource, Message } from "../raft/mod.ts";
 
 /** A member's role: voters count toward quorums, learners only replicate. */
 export type MemberRole = "voter" | "learner";
@@ -107,8 +107,19 @@ export interface StoreImage {
   index: number;
   /** The node's term when the image was taken. */
   term: number;
-  /** The store's snapshot bytes (kv/snapshot_codec.ts). */
-  state: Uint8Array;
+  /**
+   * The store's snapshot bytes (kv/snapshot_codec.ts) as a point-in-time
+   * view taken in O(1): its length is known at once, its bytes are made in
+   * bounded slices while writes keep applying. Release it when done (until
+   * then each key first changed costs a copy of its old record).
+   */
+  state: StoreImageState;
+}
+
+/** The state of a {@linkcode StoreImage}: bytes made in slices, then released. */
+export interface StoreImageState extends BackupStateSource {
+  /** The image is no longer needed; its slices may not be asked for again. */
+  release(): void;
 }
 
 /** The node as the HTTP layer sees it. See the module doc for errors. */

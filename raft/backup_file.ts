@@ -81,14 +81,28 @@ export function backupFileBytes(stateBytes: number): number {
 }
 
 /**
+ * A store image made lazily: its length up front, then its bytes in
+ * bounded slices (a point-in-time view of the store, raft/snapshot_data.ts
+ * `StateView`).
+ */
+export interface BackupStateSource {
+  /** The length of the state's bytes. */
+  readonly byteLength: number;
+  /** The state's bytes in order, one bounded slice per step. */
+  slices(): Iterable<Uint8Array>;
+}
+
+/**
  * Yields the backup file of `state` taken at `meta` as chunks (header,
- * state in 64 KiB views, checksum), so a server can stream it without a
- * second copy of the state. Together they are {@linkcode backupFileBytes}
- * long.
+ * state in 64 KiB views or in the source's slices, checksum), so a server
+ * can stream it without a copy of the whole state. Together they are
+ * {@linkcode backupFileBytes} long; the bytes do not depend on how the
+ * state is given. A source whose slices do not add up to its `byteLength`
+ * throws instead of ending a file that would not decode.
  */
 export function* encodeBackupChunks(
   meta: BackupMeta,
-  state: Uint8Array,
+  state: Uint8Array | BackupStateSource,
 ): Generator<Uint8Array> {
   const header = new Uint8Array(BACKUP_HEADER_BYTES);
   const view = new DataView(header.buffer);
@@ -97,13 +111,28 @@ export function* encodeBackupChunks(
   writeU64(view, 16, meta.index);
   writeU64(view, 24, meta.term);
   writeU64(view, 32, meta.createdMs);
-  writeU64(view, 40, state.length);
+  writeU64(view, 40, state.byteLength);
   let crc = crc32(header);
   yield header;
-  for (let pos = 0; pos < state.length; pos += CHUNK_BYTES) {
-    const chunk = state.subarray(pos, pos + CHUNK_BYTES);
-    crc = crc32(chunk, crc);
-    yield chunk;
+  if (state instanceof Uint8Array) {
+    for (let pos = 0; pos < state.length; pos += CHUNK_BYTES) {
+      const chunk = state.subarray(pos, pos + CHUNK_BYTES);
+      crc = crc32(chunk, crc);
+      yield chunk;
+    }
+  } else {
+    let written = 0;
+    for (const slice of state.slices()) {
+      written += slice.length;
+      if (written > state.byteLength) break;
+      crc = crc32(slice, crc);
+      yield slice;
+    }
+    if (written !== state.byteLength) {
+      throw new RangeError(
+        `the state gave ${written} bytes, not the ${state.byteLength} announced`,
+      );
+    }
   }
   const trailer = new Uint8Array(BACKUP_TRAILER_BYTES);
   new DataView(trailer.buffer).setUint32(0, crc, true);

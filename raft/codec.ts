@@ -105,7 +105,7 @@ function writeMessage(m: Message): void {
  * the caller writes or keeps apart), or up to the context when there is
  * no snapshot.
  */
-function writeMessageHead(m: Message): void {
+function writeMessageHead(m: Message, snapshotHead = true): void {
   const type = MESSAGE_TYPE_CODES.get(m.type);
   // Not `assert`: its message would be built for every message.
   if (type === undefined) {
@@ -125,7 +125,11 @@ function writeMessageHead(m: Message): void {
   writer.uint(m.rejectHint);
   writer.uint(m.rejectTerm);
   if (m.snapshot) {
-    writer.encoded(encodeSnapshotHead(m.snapshot.meta, m.snapshot.data.length));
+    if (snapshotHead) {
+      writer.encoded(
+        encodeSnapshotHead(m.snapshot.meta, m.snapshot.data.length),
+      );
+    }
   } else writer.nil();
 }
 
@@ -235,6 +239,27 @@ export function encodeMessageParts(msgs: readonly Message[]): Uint8Array[] {
   }
   parts.push(writer.finish());
   return parts;
+}
+
+/**
+ * The bytes of {@linkcode encodeMessages} of `[m]`, a "snap" message, around
+ * its snapshot: the body is `before`, then the snapshot's whole encoding
+ * ({@linkcode encodeSnapshot}, what its file holds), then `after`. So a
+ * snapshot read from its file is sent without being decoded or held.
+ */
+export function encodeSnapshotMessageFrame(
+  m: Message,
+): { before: Uint8Array; after: Uint8Array } {
+  if (m.snapshot === undefined) {
+    throw new AssertionError("not a snapshot message");
+  }
+  writer.reset();
+  writer.arrayHeader(1);
+  writeMessageHead(m, false);
+  const before = writer.finish();
+  writer.reset();
+  writer.str(m.context);
+  return { before, after: writer.finish() };
 }
 
 /** Encodes a batch of messages (one peer request body). */

@@ -17,11 +17,13 @@ import { type Logger, nopLogger } from "./core/mod.ts";
 import type { InitialState, MemoryStorage, Storage } from "./core/mod.ts";
 import type { Entry, HardState, Snapshot, SnapshotMeta } from "./core/mod.ts";
 import type { SnapshotBody } from "./snapshot_data.ts";
+import type { SnapshotStream } from "./snapshot_stream.ts";
 import {
   type Fs,
   joinPath,
   RecordKind,
   type SegmentStart,
+  snapshotFileName,
   SnapshotFiles,
   Wal,
   WalClosedError,
@@ -122,6 +124,8 @@ export class DiskStorage implements Storage {
   readonly #slowFsyncMs: number;
   readonly #now: () => number;
   readonly #snapshotDataInMemory: boolean;
+  /** Snapshot files being read by a send, by name: how many readers each. */
+  readonly #pinned = new Map<string, number>();
   #failed: WalFailedError | undefined;
   #closed = false;
   #chain: Promise<unknown> = Promise.resolve();
@@ -260,6 +264,45 @@ export class DiskStorage implements Storage {
       `snapshot file ${loaded.name} holds snapshot ${full.meta.index}`,
     );
     return full;
+  }
+
+  /**
+   * The newest snapshot opened to be read from its file in pieces
+   * ({@linkcode SnapshotStream}), for a send that must not hold it whole.
+   * While it is open its file is not removed by retention (a newer
+   * snapshot's pruning skips it; the next one after the close removes it).
+   * Rejects with {@linkcode SnapshotGoneError} when the file is gone.
+   */
+  async openSnapshotStream(): Promise<SnapshotStream> {
+    const { meta } = this.#mirror.snapshot();
+    if (meta.index === 0) throw new SnapshotGoneError(0, 0);
+    const name = snapshotFileName(meta.term, meta.index);
+    this.#pinned.set(name, (this.#pinned.get(name) ?? 0) + 1);
+    let closed = false;
+    const unpin = () => {
+      if (closed) return;
+      closed = true;
+      const n = this.#pinned.get(name)! - 1;
+      if (n > 0) this.#pinned.set(name, n);
+      else this.#pinned.delete(name);
+    };
+    try {
+      const reader = await this.#snaps.openReader(name);
+      if (!reader) throw new SnapshotGoneError(meta.index, meta.term);
+      return {
+        meta,
+        byteLength: reader.byteLength,
+        crc: reader.crc,
+        readNext: (into) => reader.readNext(into),
+        close() {
+          reader.close();
+          unpin();
+        },
+      };
+    } catch (e) {
+      unpin();
+      throw e;
+    }
   }
 
   /**
@@ -421,6 +464,8 @@ export class DiskStorage implements Storage {
       f.index <= base.index
     );
     for (const f of files.slice(this.#keepSnapshots)) {
+      // A send still reads it: the next release removes it.
+      if (this.#pinned.has(f.name)) continue;
       await this.#snaps.remove(f.name);
     }
   }

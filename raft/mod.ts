@@ -48,7 +48,7 @@ export {
   encodeBackupChunks,
   encodeBackupFile,
 } from "./backup_file.ts";
-export type { Backup, BackupMeta } from "./backup_file.ts";
+export type { Backup, BackupMeta, BackupStateSource } from "./backup_file.ts";
 export { DEFAULTS } from "./defaults.ts";
 export type { Tunable, TunableName } from "./defaults.ts";
 export { DiskStorage, StorageMismatchError } from "./disk_storage.ts";
@@ -59,7 +59,9 @@ export {
   encodeEntries,
   encodeMessageParts,
   encodeMessages,
+  encodeSnapshotMessageFrame,
 } from "./codec.ts";
+export type { SnapshotStream } from "./snapshot_stream.ts";
 export { restoreBackup } from "./restore.ts";
 export { ClusterMismatchError, resolveClusterId } from "./cluster_id.ts";
 export type { RestoreOptions, RestoreResult } from "./restore.ts";

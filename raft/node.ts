@@ -59,6 +59,7 @@ import { IndexWait, Wait } from "./wait.ts";
 import { MemberChanges } from "./member_changes.ts";
 import { SnapshotScheduler } from "./snapshot_scheduler.ts";
 import { Outbox } from "./outbox.ts";
+import type { SnapshotStream } from "./snapshot_stream.ts";
 import { BackgroundWork } from "./background_work.ts";
 import { type Applied, Proposals } from "./proposals.ts";
 
@@ -97,6 +98,13 @@ export interface StateMachine {
 /** Delivers messages to peers; never blocks, may drop (Raft retransmits). */
 export interface Transport {
   send(msgs: Message[]): void;
+  /**
+   * Optional: sends the "snap" message `m` (whose snapshot's data is empty)
+   * with the snapshot read from `stream` as it goes out, never held whole.
+   * The transport owns `stream`: it closes it when done, whatever happens,
+   * and reports the snapshot (`reportSnapshot`) as for any "snap" message.
+   */
+  sendSnapshot?(m: Message, stream: SnapshotStream): void;
 }
 
 /** What the node needs of its durable storage (raft/disk_storage.ts). */
@@ -122,6 +130,12 @@ export interface NodeStorage extends Storage {
    * empty data from it before sending.
    */
   loadSnapshot?(): Promise<Snapshot>;
+  /**
+   * Optional: the newest snapshot opened to be read from its file in
+   * pieces; preferred over {@linkcode loadSnapshot} when the transport can
+   * send from it (`Transport.sendSnapshot`).
+   */
+  openSnapshotStream?(): Promise<SnapshotStream>;
 }
 
 /** Options of {@linkcode RaftNode}. */

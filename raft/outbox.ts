@@ -1,7 +1,10 @@
 /**
  * Where the node's messages leave it: handed to the transport as they
  * are, except a "snap" message whose snapshot has no data (the storage
- * kept only its metadata), which goes out once the data is read back.
+ * kept only its metadata). That one goes out streamed from the snapshot's
+ * file when the storage and the transport both can (the file read piece by
+ * piece as the chunks leave, never whole: `NodeStorage.openSnapshotStream`,
+ * `Transport.sendSnapshot`), else once the data is read back whole.
  *
  * @module
  */
@@ -49,8 +52,9 @@ export class Outbox {
   send(msgs: Message[]): void {
     const storage = this.#o.storage;
     const load = storage.loadSnapshot?.bind(storage);
+    const open = storage.openSnapshotStream?.bind(storage);
     if (
-      !load ||
+      (!load && !open) ||
       !msgs.some((m) => m.type === "snap" && m.snapshot?.data.length === 0)
     ) {
       this.#transport.send(msgs);
@@ -64,6 +68,31 @@ export class Outbox {
       }
       const want = m.snapshot.meta;
       const bg = this.#o.background;
+      const transport = this.#transport;
+      if (open && transport.sendSnapshot) {
+        bg.run(
+          bg.io(open()).then((stream) => {
+            if (
+              this.#o.stopped() ||
+              stream.meta.index !== want.index ||
+              stream.meta.term !== want.term
+            ) {
+              stream.close();
+              if (this.#o.stopped()) return;
+              throw new RaftKvError(
+                "snapshot_gone",
+                `snapshot ${want.index} was replaced by ${stream.meta.index}`,
+              );
+            }
+            transport.sendSnapshot!(m, stream);
+          }).catch((err) => this.#failed(m, err)),
+        );
+        continue;
+      }
+      if (!load) {
+        now.push(m);
+        continue;
+      }
       bg.run(
         bg.io(load()).then((full) => {
           if (this.#o.stopped()) return;
@@ -74,17 +103,20 @@ export class Outbox {
             );
           }
           this.#transport.send([{ ...m, snapshot: full }]);
-        }).catch((err) => {
-          if (this.#o.stopped()) return;
-          this.#o.logger.warn("could not read the snapshot to send", {
-            to: m.to,
-            index: want.index,
-            error: err instanceof Error ? err.message : String(err),
-          });
-          this.#o.snapshotFailed(m.to);
-        }),
+        }).catch((err) => this.#failed(m, err)),
       );
     }
     if (now.length > 0) this.#transport.send(now);
+  }
+
+  /** The snapshot of `m` could not be read: its send failed. */
+  #failed(m: Message, err: unknown): void {
+    if (this.#o.stopped()) return;
+    this.#o.logger.warn("could not read the snapshot to send", {
+      to: m.to,
+      index: m.snapshot?.meta.index ?? 0,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    this.#o.snapshotFailed(m.to);
   }
 }

@@ -44,5 +44,13 @@ export type {
   WalLogger,
   WalOptions,
 } from "./wal.ts";
-export { BROKEN_SUFFIX, SnapshotFiles } from "./snapshot_file.ts";
-export type { LoadedSnapshotFile, SnapshotFileInfo } from "./snapshot_file.ts";
+export {
+  BROKEN_SUFFIX,
+  snapshotFileName,
+  SnapshotFiles,
+} from "./snapshot_file.ts";
+export type {
+  LoadedSnapshotFile,
+  SnapshotFileInfo,
+  SnapshotFileReader,
+} from "./snapshot_file.ts";

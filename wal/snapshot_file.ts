@@ -15,7 +15,7 @@
 
 import { crc32 } from "node:zlib";
 import { SnapshotCorruptError } from "./errors.ts";
-import { dirName, type Fs, joinPath } from "./fs.ts";
+import { dirName, type Fs, type FsFile, joinPath } from "./fs.ts";
 import type { WalLogger } from "./wal.ts";
 
 /** A snapshot file's identity, from its name. */
@@ -125,6 +125,115 @@ export function decodeSnapshotFile(file: string, buf: Uint8Array): Uint8Array {
     throw new SnapshotCorruptError(file, "checksum mismatch");
   }
   return data;
+}
+
+/**
+ * A snapshot file opened to read its data in order, a piece at a time (to
+ * send it to a follower without holding it whole): the header is checked
+ * at open, the CRC-32 as the data goes by, and a mismatch is reported when
+ * the last byte is read, before it is handed out. The open file stays
+ * readable even if its name is removed meanwhile.
+ */
+export class SnapshotFileReader {
+  /** The length of the file's data (the header excluded). */
+  readonly byteLength: number;
+  /** The CRC-32 of the data, as the file's header records it. */
+  readonly crc: number;
+  readonly #file: FsFile;
+  readonly #path: string;
+  #at = 0;
+  #crc = 0;
+  #closed = false;
+
+  private constructor(
+    file: FsFile,
+    path: string,
+    byteLength: number,
+    crc: number,
+  ) {
+    this.#file = file;
+    this.#path = path;
+    this.byteLength = byteLength;
+    this.crc = crc;
+  }
+
+  /** Opens `path` and checks its header against its size. */
+  static async open(fs: Fs, path: string): Promise<SnapshotFileReader> {
+    const file = await fs.open(path);
+    try {
+      const header = new Uint8Array(HEADER_BYTES);
+      const got = await readFully(file, header, 0);
+      if (got < HEADER_BYTES || MAGIC.some((b, i) => header[i] !== b)) {
+        throw new SnapshotCorruptError(path, "bad header");
+      }
+      const view = new DataView(header.buffer);
+      const len = view.getUint32(4, true) +
+        view.getUint32(8, true) * 0x1_0000_0000;
+      const size = await file.size();
+      if (len !== size - HEADER_BYTES) {
+        throw new SnapshotCorruptError(
+          path,
+          `length ${len} does not match file size ${size}`,
+        );
+      }
+      return new SnapshotFileReader(file, path, len, view.getUint32(12, true));
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  /** How many data bytes were read so far. */
+  get position(): number {
+    return this.#at;
+  }
+
+  /**
+   * Fills `into` with the next `into.length` bytes of the data. Throws
+   * {@linkcode SnapshotCorruptError} when the file ends early, or when this
+   * read reaches the end and the data's checksum does not match.
+   */
+  async readNext(into: Uint8Array): Promise<void> {
+    if (this.#closed) {
+      throw new SnapshotCorruptError(this.#path, "read after close");
+    }
+    if (into.length > this.byteLength - this.#at) {
+      throw new RangeError(
+        `read of ${into.length} bytes past the data's end at ${this.#at}`,
+      );
+    }
+    const got = await readFully(this.#file, into, HEADER_BYTES + this.#at);
+    if (got < into.length) {
+      throw new SnapshotCorruptError(this.#path, "the file ends early");
+    }
+    this.#crc = crc32(into, this.#crc);
+    this.#at += into.length;
+    if (this.#at === this.byteLength && (this.#crc >>> 0) !== this.crc) {
+      throw new SnapshotCorruptError(this.#path, "checksum mismatch");
+    }
+  }
+
+  /** Closes the file (again is a no-op). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#file.close();
+  }
+}
+
+/** Reads into `buf` at `position` until it is full or the file ends. */
+async function readFully(
+  file: FsFile,
+  buf: Uint8Array,
+  position: number,
+): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    const n = await file.read(buf.subarray(got), position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
 }
 
 /** The snapshot files of one directory; see the module doc. */
@@ -252,6 +361,17 @@ export class SnapshotFiles {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Opens the snapshot file `name` for reading in pieces
+   * ({@linkcode SnapshotFileReader}); `undefined` when there is no such file.
+   * Throws {@linkcode SnapshotCorruptError} when its header is damaged.
+   */
+  async openReader(name: string): Promise<SnapshotFileReader | undefined> {
+    const path = this.path(name);
+    if (!(await this.#fs.stat(path))) return undefined;
+    return await SnapshotFileReader.open(this.#fs, path);
   }
 
   /** Deletes `name`. */

@@ -235,7 +235,7 @@ export class KvNode implements NodePort {
     return {
       index: n.applied(),
       term: n.status().term,
-      state: this.#kv.snapshot(),
+      state: this.#kv.view(),
     };
   }
 

@@ -4,7 +4,11 @@
  * write acknowledged before the request began; `?consistency=stale` skips
  * it and takes this node's applied state as it is. Either way the image is
  * taken between two applies and matches exactly one applied index. The
- * body is a backup file (raft/backup_file.ts) streamed in chunks; restore
+ * image is the store's point-in-time view (O(1) to take); the body is a
+ * backup file (raft/backup_file.ts) whose state is encoded one bounded
+ * slice per pull of the response stream, so nothing proportional to the
+ * state runs at once on the event loop and writes keep applying meanwhile.
+ * The view is released when the body ends, fails or is cancelled. Restore
  * it with `raftkv restore` (docs/BACKUP.md).
  *
  * @module
@@ -34,19 +38,38 @@ async function snapshot(req: Request, ctx: RouteContext): Promise<Response> {
   const image = ctx.node.storeImage();
   const meta = { index: image.index, term: image.term, createdMs: Date.now() };
   const chunks = encodeBackupChunks(meta, image.state);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    image.state.release();
+  };
+  // One chunk per pull: the stream asks again only once the client has
+  // taken what it holds, so each step is one slice's work.
   const body = new ReadableStream<Uint8Array>({
     pull(controller) {
-      const next = chunks.next();
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
+      try {
+        const next = chunks.next();
+        if (next.done) {
+          release();
+          controller.close();
+        } else controller.enqueue(next.value);
+      } catch (e) {
+        release();
+        controller.error(e);
+      }
     },
-  });
+    cancel() {
+      release();
+      chunks.return(undefined);
+    },
+  }, { highWaterMark: 0 });
   const name = `raftkv-${image.index}.backup`;
   return new Response(body, {
     headers: {
       "content-type": "application/octet-stream",
       "content-disposition": `attachment; filename="${name}"`,
-      "content-length": String(backupFileBytes(image.state.length)),
+      "content-length": String(backupFileBytes(image.state.byteLength)),
       "x-raftkv-snapshot-index": String(image.index),
       "x-raftkv-snapshot-term": String(image.term),
     },

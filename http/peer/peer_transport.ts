@@ -11,20 +11,29 @@
  * batch over it is split into several requests (in order), and a snapshot
  * over it travels in chunks that the receiver puts back together before the
  * node sees it (http/peer/snapshot_chunks.ts). A failed chunk ends the transfer
- * and reports the snapshot lost; the leader sends it again later.
+ * and reports the snapshot lost; the leader sends it again later. A snapshot
+ * given with its file (`sendSnapshot`) is read from it one chunk at a time
+ * as the transfer goes, never held whole.
  *
  * @module
  */
 
 import type { Logger, Message, NodeId } from "../../raft/core/mod.ts";
 import { nopLogger } from "../../raft/core/mod.ts";
-import { DEFAULTS } from "../../raft/mod.ts";
+import {
+  DEFAULTS,
+  encodeSnapshotMessageFrame,
+  type SnapshotStream,
+} from "../../raft/mod.ts";
 import { joinBytes } from "../bytes.ts";
 import { StreamLane } from "./peer_stream.ts";
 import {
   chunkBody,
   type ChunkRequest,
   encodeWithin,
+  streamChunks,
+  type StreamedBody,
+  streamedBodyBytes,
 } from "./snapshot_chunks.ts";
 
 /** What the transport reports back to the node. */
@@ -83,8 +92,16 @@ export interface PeerStats {
   dropped: number;
 }
 
+/** A "snap" message to send with its snapshot read from its file. */
+interface StreamedSnapshot {
+  m: Message;
+  stream: SnapshotStream;
+}
+
 class Lane {
   #queue: Message[] = [];
+  /** Snapshots to stream (snapshot lane only), one transfer each. */
+  #streams: StreamedSnapshot[] = [];
   #busy = false;
   #warnedRefused = false;
   readonly stats: PeerStats = { sent: 0, failed: 0, dropped: 0 };
@@ -107,9 +124,33 @@ class Lane {
     if (!this.#busy) void this.#pump();
   }
 
+  /** Queues a snapshot streamed from its file; it owns `s.stream`. */
+  pushStream(s: StreamedSnapshot): void {
+    if (this.#queue.length + this.#streams.length >= this.o.maxQueue) {
+      this.stats.dropped++;
+      s.stream.close();
+      this.o.listener.reportSnapshot(this.peer, false);
+      return;
+    }
+    this.#streams.push(s);
+    if (!this.#busy) void this.#pump();
+  }
+
   async #pump(): Promise<void> {
     this.#busy = true;
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 || this.#streams.length > 0) {
+      const streamed = this.#streams.shift();
+      if (streamed) {
+        let ok = false;
+        try {
+          ok = await this.#postStreamed(streamed);
+        } finally {
+          streamed.stream.close();
+        }
+        this.o.listener.reportSnapshot(this.peer, ok);
+        if (!ok) this.o.listener.reportUnreachable(this.peer);
+        continue;
+      }
       const batch = this.#queue;
       this.#queue = [];
       const ok = await this.#post(batch);
@@ -137,6 +178,50 @@ class Lane {
       if (!(await this.#postOne(base, req))) return false;
     }
     this.stats.sent += batch.length;
+    return true;
+  }
+
+  /**
+   * Sends one snapshot read from its file as the chunks go: one chunk in
+   * memory at a time. False when a chunk fails or the file cannot be read
+   * (a damaged file fails before its last chunk, so the peer never gets
+   * a complete transfer of it).
+   */
+  async #postStreamed({ m, stream }: StreamedSnapshot): Promise<boolean> {
+    const base = this.o.urlOf(this.peer);
+    if (!base) {
+      this.stats.dropped++;
+      return false;
+    }
+    const budget = this.o.snapshotChunkBytes;
+    let chunks: AsyncGenerator<ChunkRequest> | undefined;
+    try {
+      const body: StreamedBody = {
+        ...encodeSnapshotMessageFrame(m),
+        middle: stream,
+      };
+      const single = streamedBodyBytes(body) <= budget;
+      chunks = streamChunks(body, {
+        from: m.from,
+        transfer: crypto.randomUUID(),
+        chunkBytes: budget,
+      });
+      for await (const chunk of chunks) {
+        const req = single ? { body: chunk.body, headers: {} } : chunk;
+        if (!(await this.#postOne(base, req))) return false;
+      }
+    } catch (e) {
+      this.stats.failed++;
+      this.o.logger.warn("could not read the snapshot being sent", {
+        peer: this.peer,
+        index: stream.meta.index,
+        error: e instanceof Error ? e.message : String(e),
+      });
+      return false;
+    } finally {
+      await chunks?.return(undefined);
+    }
+    this.stats.sent++;
     return true;
   }
 
@@ -257,6 +342,16 @@ export class PeerTransport {
   /** Queues each message on its peer's lane; never blocks. */
   send(msgs: Message[]): void {
     for (const m of msgs) this.#lane(m.to, m.type === "snap").push(m);
+  }
+
+  /**
+   * Queues the "snap" message `m` on its peer's snapshot lane, its
+   * snapshot read from `stream` chunk by chunk as the transfer goes (see
+   * `Transport.sendSnapshot` of raft/node.ts); never blocks. Closes
+   * `stream` when the transfer ends or is dropped, and reports it.
+   */
+  sendSnapshot(m: Message, stream: SnapshotStream): void {
+    (this.#lane(m.to, true) as Lane).pushStream({ m, stream });
   }
 
   #lane(peer: NodeId, snapshot: boolean): Lane | StreamLane {

@@ -16,6 +16,7 @@
 
 import { crc32 } from "node:zlib";
 import type { Message } from "../../raft/core/mod.ts";
+import { crc32Combine } from "./crc32_combine.ts";
 
 /**
  * What a `POST /raft` body may hold beyond the chunk size: the largest
@@ -125,6 +126,85 @@ export function chunkBody(
     });
   }
   return out;
+}
+
+/**
+ * A body made of a small `before`, `middle.byteLength` bytes read in order
+ * from `middle` (a snapshot file), and a small `after`: the shape of a
+ * "snap" message streamed from its file (raft/codec.ts
+ * `encodeSnapshotMessageFrame`).
+ */
+export interface StreamedBody {
+  before: Uint8Array;
+  middle: {
+    readonly byteLength: number;
+    /** The CRC-32 of the middle's bytes, known before they are read. */
+    readonly crc: number;
+    /** Fills `into` with the next bytes; rejects on a bad read or checksum. */
+    readNext(into: Uint8Array): Promise<void>;
+  };
+  after: Uint8Array;
+}
+
+/** The whole length of a {@linkcode StreamedBody}. */
+export function streamedBodyBytes(body: StreamedBody): number {
+  return body.before.length + body.middle.byteLength + body.after.length;
+}
+
+/**
+ * The requests of {@linkcode chunkBody} for a body read as it goes: each
+ * chunk is one new buffer of at most `chunkBytes`, filled from the frame
+ * and the next bytes of the middle when it is asked for, so a transfer
+ * holds one chunk at a time however large the snapshot. The body's
+ * checksum (every chunk's header) is combined from the parts' checksums
+ * up front. A read that fails (the file is damaged or gone, or its
+ * checksum does not match when its end is read) rejects before the chunk
+ * holding it is handed out, so a bad file never completes a transfer.
+ */
+export async function* streamChunks(
+  body: StreamedBody,
+  o: { from: number; transfer: string; chunkBytes: number },
+): AsyncGenerator<ChunkRequest> {
+  const { before, middle, after } = body;
+  const total = streamedBodyBytes(body);
+  const crc = String(
+    crc32Combine(
+      crc32Combine(crc32(before) >>> 0, middle.crc, middle.byteLength),
+      crc32(after) >>> 0,
+      after.length,
+    ),
+  );
+  const middleEnd = before.length + middle.byteLength;
+  for (let offset = 0; offset < total; offset += o.chunkBytes) {
+    const end = Math.min(offset + o.chunkBytes, total);
+    const chunk = new Uint8Array(end - offset);
+    // The frame's bytes in this chunk, then the middle's, then the tail's.
+    if (offset < before.length) {
+      chunk.set(before.subarray(offset, Math.min(end, before.length)));
+    }
+    const from = Math.max(offset, before.length);
+    const to = Math.min(end, middleEnd);
+    if (from < to) {
+      await middle.readNext(chunk.subarray(from - offset, to - offset));
+    }
+    if (end > middleEnd) {
+      const at = Math.max(offset, middleEnd);
+      chunk.set(
+        after.subarray(at - middleEnd, end - middleEnd),
+        at - offset,
+      );
+    }
+    yield {
+      body: chunk,
+      headers: {
+        [CHUNK_HEADERS.from]: String(o.from),
+        [CHUNK_HEADERS.transfer]: o.transfer,
+        [CHUNK_HEADERS.offset]: String(offset),
+        [CHUNK_HEADERS.total]: String(total),
+        [CHUNK_HEADERS.crc]: crc,
+      },
+    };
+  }
 }
 
 /**

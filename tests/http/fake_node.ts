@@ -23,6 +23,7 @@ import type {
   MembersView,
   NodePort,
   NodeStatus,
+  StoreImage,
 } from "../../http/mod.ts";
 import {
   type LogFields,
@@ -172,10 +173,10 @@ export class FakeNode implements NodePort {
     return this.healthState;
   }
 
-  storeImage(): { index: number; term: number; state: Uint8Array } {
+  storeImage(): StoreImage {
     if (this.isRecovering) throw new RaftKvError("recovering", "recovering");
     this.calls.push("image");
-    return { index: this.index, term: 3, state: this.store.snapshot() };
+    return { index: this.index, term: 3, state: this.store.view() };
   }
 
   receiveRaft(body: Uint8Array): void {

@@ -115,3 +115,36 @@ Deno.test("backup file: a negative or fractional field is not written", () => {
   assert.throws(() => encodeBackupFile({ ...META, index: -1 }, state(1)));
   assert.throws(() => encodeBackupFile({ ...META, term: 1.5 }, state(1)));
 });
+
+Deno.test("backup file: a state given in slices makes the same bytes", () => {
+  const s = state(150_000);
+  const sliced = {
+    byteLength: s.length,
+    *slices() {
+      for (let at = 0; at < s.length; at += 30_001) {
+        yield s.subarray(at, at + 30_001);
+      }
+    },
+  };
+  const chunks = [...encodeBackupChunks(META, sliced)];
+  const joined = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let pos = 0;
+  for (const c of chunks) {
+    joined.set(c, pos);
+    pos += c.length;
+  }
+  assert.deepEqual(joined, encodeBackupFile(META, s));
+  assert.deepEqual(decodeBackupFile(joined).state, s);
+});
+
+Deno.test("backup file: slices that do not add up to the length are refused", () => {
+  const s = state(1000);
+  for (const byteLength of [999, 1001]) {
+    const sliced = { byteLength, slices: () => [s] };
+    assert.throws(
+      () => [...encodeBackupChunks(META, sliced)],
+      RangeError,
+      String(byteLength),
+    );
+  }
+});

@@ -15,6 +15,7 @@ import {
   RaftNode,
   type RaftNodeOptions,
   seededRng,
+  type SnapshotStream,
   StoppedError,
 } from "../../raft/mod.ts";
 import { MemFs } from "../../wal/mem_fs.ts";
@@ -32,6 +33,18 @@ export interface MemClusterOptions<F extends MemFs> {
   urlOf?: (id: number) => string;
   /** Sees every message once the network delivered it to its target. */
   delivered?: (m: Message, sender: RaftNode) => void;
+  /**
+   * When given, the network also streams snapshots from their files
+   * (`Transport.sendSnapshot`): this gets each one, reads `stream` as it
+   * likes, and calls `deliver` with the snapshot read (or reports failure
+   * to `sender`). It must close `stream`.
+   */
+  sendSnapshot?: (
+    m: Message,
+    stream: SnapshotStream,
+    sender: RaftNode,
+    deliver: (m: Message) => void,
+  ) => void;
 }
 
 /** Nodes 1-3 as voters, more added as joiners; every part kept by id. */
@@ -81,19 +94,27 @@ export class MemCluster<F extends MemFs = MemFs> {
       epoch: id,
       ...this.#options.node,
     });
-    node.setTransport({
-      send: (msgs) =>
-        setTimeout(() => {
-          for (const m of msgs) {
-            try {
-              this.nodes.get(m.to)?.receive([m]);
-            } catch (e) {
-              // A stopped node takes nothing more.
-              if (!(e instanceof StoppedError)) throw e;
-            }
-            this.#options.delivered?.(m, node);
+    const send = (msgs: Message[]) =>
+      setTimeout(() => {
+        for (const m of msgs) {
+          try {
+            this.nodes.get(m.to)?.receive([m]);
+          } catch (e) {
+            // A stopped node takes nothing more.
+            if (!(e instanceof StoppedError)) throw e;
           }
-        }, 0),
+          this.#options.delivered?.(m, node);
+        }
+      }, 0);
+    const sendSnapshot = this.#options.sendSnapshot;
+    node.setTransport({
+      send,
+      ...(sendSnapshot
+        ? {
+          sendSnapshot: (m: Message, stream: SnapshotStream) =>
+            sendSnapshot(m, stream, node, (full) => send([full])),
+        }
+        : {}),
     });
     this.nodes.set(id, node);
     node.start();

@@ -76,3 +76,60 @@ Deno.test("/v1/snapshot answers other methods with 405", async () => {
     assert.equal((await errorOf(res)).code, "method_not_allowed");
   }
 });
+
+Deno.test("GET /v1/snapshot: writes after the image never show in the backup, and the view is released", async () => {
+  const { app, node } = setup();
+  for (let i = 0; i < 40; i++) {
+    node.store.apply(
+      ++node.index,
+      encodeCommand({ op: "put", key: `k${i}`, value: new Uint8Array(20_000) }),
+    );
+  }
+  const states: { byteLength: number; released: number }[] = [];
+  const image = node.storeImage.bind(node);
+  node.storeImage = () => {
+    const img = image();
+    const state = img.state;
+    const seen = { byteLength: state.byteLength, released: 0 };
+    states.push(seen);
+    return {
+      ...img,
+      state: {
+        byteLength: state.byteLength,
+        slices: () => state.slices(),
+        release() {
+          seen.released++;
+          state.release();
+        },
+      },
+    };
+  };
+  const res = await app.request("/v1/snapshot?consistency=stale");
+  assert.equal(res.status, 200);
+  // The image is taken; these writes land while the body is still unread.
+  node.store.apply(
+    ++node.index,
+    encodeCommand({ op: "put", key: "k0", value: utf8.encode("later") }),
+  );
+  node.store.apply(
+    ++node.index,
+    encodeCommand({ op: "put", key: "new", value: utf8.encode("later") }),
+  );
+  const body = new Uint8Array(await res.arrayBuffer());
+  assert.equal(res.headers.get("content-length"), String(body.length));
+  const backup = decodeBackupFile(body);
+  assert.equal(backup.index, 40);
+  const restored = new KvStore();
+  restored.restore(backup.state);
+  assert.equal(restored.get("k0")?.value.length, 20_000);
+  assert.equal(restored.get("new"), undefined);
+  assert.equal(restored.size, 40);
+  assert.deepEqual(states.map((s) => s.released), [1]);
+
+  // A client that goes away mid-body releases the view too.
+  const gone = await app.request("/v1/snapshot?consistency=stale");
+  const reader = gone.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  assert.deepEqual(states.map((s) => s.released), [1, 1]);
+});
