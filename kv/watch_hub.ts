@@ -10,7 +10,7 @@
 
 import { CompactedError } from "./errors.ts";
 import type { ChangeListener, KvStore } from "./store.ts";
-import type { ChangeBatch, KeyRange } from "./watch_event.ts";
+import { batchBytes, type ChangeBatch, type KeyRange } from "./watch_event.ts";
 import type { WatchHistory } from "./watch_history.ts";
 import { type Cancellation, Watcher, type WatcherHost } from "./watcher.ts";
 import { WatcherIndex } from "./watcher_index.ts";
@@ -113,16 +113,32 @@ export class WatchHub implements ChangeListener, WatcherHost {
     this.#unlisten();
   }
 
-  /** {@linkcode ChangeListener}: fans one entry's changes out. */
+  /**
+   * {@linkcode ChangeListener}: fans one entry's changes out. An entry of
+   * one change (the common case) goes to each matching watcher as the same
+   * batch object with its size counted once, with no grouping: a watcher
+   * that matches twice ignores the second delivery (same index).
+   */
   changed(batch: ChangeBatch): void {
     if (this.#index.size === 0) return;
-    const groups = this.#index.group(batch.events);
-    for (const [watcher, events] of groups) {
-      watcher.deliver(
-        events.length === batch.events.length
-          ? batch
-          : { index: batch.index, events },
-      );
+    const events = batch.events;
+    if (events.length === 1) {
+      let size = -1;
+      this.#index.forEachMatch(events[0]!.key, (watcher) => {
+        if (size < 0) size = batchBytes(events);
+        watcher.deliver(batch, size);
+      });
+      return;
+    }
+    const groups = this.#index.group(events);
+    let size = -1;
+    for (const [watcher, group] of groups) {
+      if (group.length === events.length) {
+        if (size < 0) size = batchBytes(events);
+        watcher.deliver(batch, size);
+      } else {
+        watcher.deliver({ index: batch.index, events: group });
+      }
     }
   }
 

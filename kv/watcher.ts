@@ -164,13 +164,14 @@ export class Watcher {
    * watcher's ranges (the hub's fan-out). Ignored while catching up (the
    * history has them) and below `from`. Cancels the watcher as `slow` when
    * the buffer would pass its bound; a message that alone passes it is
-   * still taken into an empty buffer.
+   * still taken into an empty buffer. `size` is `batchBytes(batch.events)`,
+   * when the caller has it already (the hub counts a shared batch once).
    */
-  deliver(batch: ChangeBatch): void {
+  deliver(batch: ChangeBatch, size?: number): void {
     if (
       this.#cancelled !== undefined || !this.#live || batch.index < this.#next
     ) return;
-    const size = batchBytes(batch.events);
+    size ??= batchBytes(batch.events);
     if (
       this.#buffer.length > 0 && this.#bufferBytes + size > this.#bufferBytesMax
     ) {

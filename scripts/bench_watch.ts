@@ -307,6 +307,8 @@ function rawWatch(
 /** Watchers reading their streams to the end, counting bytes. */
 interface Watchers {
   bytes: number[];
+  /** Reads that returned data, all watchers together. */
+  reads(): number;
   close(): Promise<void>;
 }
 
@@ -317,6 +319,7 @@ async function openWatchers(
 ): Promise<Watchers> {
   const abort = new AbortController();
   const bytes = new Array<number>(count).fill(0);
+  let reads = 0;
   const reading: Promise<void>[] = [];
   const opened: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
@@ -324,7 +327,10 @@ async function openWatchers(
       c.urls[i % 3]!,
       c.watchRequest(prefix),
       abort.signal,
-      (chunk) => bytes[i]! += chunk.length,
+      (chunk) => {
+        bytes[i]! += chunk.length;
+        reads++;
+      },
     );
     opened.push(w.established);
     reading.push(w.done);
@@ -332,6 +338,7 @@ async function openWatchers(
   await Promise.all(opened);
   return {
     bytes,
+    reads: () => reads,
     async close() {
       abort.abort();
       await Promise.all(reading);
@@ -450,7 +457,9 @@ for (const system of flags.systems.split(",")) {
         : Promise.resolve([]);
       const serverBefore = serverCpuSeconds(c);
       const clientBefore = clientCpuSeconds();
+      const readsBefore = watchers.reads();
       const load = await writeLoad(c, leader);
+      const reads = watchers.reads() - readsBefore;
       const serverCpuS = serverCpuSeconds(c) - serverBefore;
       const clientCpuS = clientCpuSeconds() - clientBefore;
       probe.abort();
@@ -463,6 +472,11 @@ for (const system of flags.systems.split(",")) {
         clientCpuS,
         watchers: count,
         watchersReceiving: received,
+        // Socket reads per watcher per write: 1 when every message comes
+        // alone, less when the server sends several in one chunk.
+        ...(count > 0
+          ? { readsPerWatcherWrite: reads / count / (load.rps * durationS) }
+          : {}),
         ...(samples.length > 0
           ? {
             latencyP50Ms: percentile(samples, 0.5),

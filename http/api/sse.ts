@@ -82,6 +82,53 @@ export function encodeChangeBytes(batch: ChangeBatch): Uint8Array {
   return bytes;
 }
 
+/** The last messages joined, by their first batch: see below. */
+const joined = new WeakMap<
+  ChangeBatch,
+  { batches: readonly ChangeBatch[]; bytes: Uint8Array }
+>();
+
+/**
+ * The messages of `batches` one after the other, as one chunk: the
+ * {@linkcode encodeChangeBytes} of each, joined. The streams that take the
+ * same run of batches at once (every watcher of a busy prefix after one
+ * apply) share one joined buffer instead of copying it each. Never change
+ * the bytes.
+ */
+export function encodeChangesBytes(
+  batches: readonly ChangeBatch[],
+): Uint8Array {
+  if (batches.length === 1) return encodeChangeBytes(batches[0]!);
+  const first = batches[0]!;
+  const cached = joined.get(first);
+  if (cached !== undefined && sameBatches(cached.batches, batches)) {
+    return cached.bytes;
+  }
+  let total = 0;
+  const parts = batches.map((b) => {
+    const part = encodeChangeBytes(b);
+    total += part.length;
+    return part;
+  });
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  joined.set(first, { batches: batches.slice(), bytes });
+  return bytes;
+}
+
+function sameBatches(
+  a: readonly ChangeBatch[],
+  b: readonly ChangeBatch[],
+): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** `event: progress`: every change up to `index` has been sent. */
 export function encodeProgress(index: number): string {
   return `event: progress\nid: ${index}\ndata: {"index":${index}}\n\n`;

@@ -16,8 +16,7 @@
  */
 
 import type { Watcher, WatchHub } from "../../kv/mod.ts";
-import { joinBytes } from "../bytes.ts";
-import { encodeCancelled, encodeChangeBytes, encodeProgress } from "./sse.ts";
+import { encodeCancelled, encodeChangesBytes, encodeProgress } from "./sse.ts";
 
 /** Encoded bytes a stream body queues before it waits for the client. */
 export const STREAM_QUEUE_BYTES = 64 * 1024;
@@ -66,12 +65,8 @@ export function watchStream(
   /** Something was sent since the progress timer last looked. */
   let busy = false;
   let progressDue = false;
-  let wake: (() => void) | undefined;
-  const wakeUp = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
+  /** A wake is queued with wakeLater and has not run yet. */
+  let wakeQueued = false;
   const end = () => {
     if (ended) return;
     ended = true;
@@ -79,7 +74,6 @@ export function watchStream(
     options.stop?.removeEventListener("abort", onStop);
     watcher.onReady = undefined;
     hub.close(watcher);
-    wakeUp();
   };
   const onStop = () => {
     if (ended) return;
@@ -93,14 +87,58 @@ export function watchStream(
   };
   const sendCancelled = () => {
     if (ended) return;
+    end(); // first: the enqueue below may call pull at once
     send(encodeCancelled(watcher.cancelled!));
-    end();
     controller.close();
+  };
+  let flushing = false;
+  /**
+   * Enqueues what the watcher has while the body has room: everything a
+   * wake-up finds goes out as one chunk. Called by a wake-up, by the
+   * progress timer and by the body when the client took bytes (pull); it
+   * never waits, so a wake-up costs no promise.
+   */
+  const flush = () => {
+    // An enqueue may call pull, and so flush, at once: the outer one goes on.
+    if (flushing) return;
+    flushing = true;
+    try {
+      fill();
+    } finally {
+      flushing = false;
+    }
+  };
+  const fill = () => {
+    while (!ended && (controller.desiredSize ?? 0) > 0) {
+      if (watcher.cancelled !== undefined) return sendCancelled();
+      const batches = watcher.take(STREAM_QUEUE_BYTES);
+      if (batches.length > 0) {
+        sendBytes(encodeChangesBytes(batches));
+        continue;
+      }
+      if (watcher.cancelled !== undefined) return sendCancelled();
+      if (watcher.live && (!caughtUp || progressDue)) {
+        const id = watcher.progress();
+        if (id !== undefined) {
+          caughtUp = true;
+          progressDue = false;
+          send(encodeProgress(id));
+          continue;
+        }
+      }
+      progressDue = false;
+      if (!watcher.live) continue; // the catch-up just ended
+      return;
+    }
+  };
+  const wake = () => {
+    wakeQueued = false;
+    flush();
   };
   const timer = setInterval(() => {
     if (!busy) {
       progressDue = true;
-      wakeUp();
+      flush();
     }
     busy = false;
   }, options.progressMs);
@@ -113,36 +151,17 @@ export function watchStream(
       // goes out at once, even while the client is not reading.
       watcher.onReady = () => {
         if (watcher.cancelled !== undefined) sendCancelled();
-        else wakeLater(wakeUp);
+        else if (!wakeQueued) {
+          wakeQueued = true;
+          wakeLater(wake);
+        }
       };
       if (options.firstProgress !== undefined) {
         send(encodeProgress(options.firstProgress));
       }
     },
-    async pull() {
-      for (;;) {
-        if (ended) return;
-        if (watcher.cancelled !== undefined) return sendCancelled();
-        const batches = watcher.take(STREAM_QUEUE_BYTES);
-        if (batches.length === 1) {
-          return sendBytes(encodeChangeBytes(batches[0]!));
-        }
-        if (batches.length > 1) {
-          return sendBytes(joinBytes(batches.map(encodeChangeBytes)));
-        }
-        if (watcher.cancelled !== undefined) return sendCancelled();
-        if (watcher.live && (!caughtUp || progressDue)) {
-          const id = watcher.progress();
-          if (id !== undefined) {
-            caughtUp = true;
-            progressDue = false;
-            return send(encodeProgress(id));
-          }
-        }
-        progressDue = false;
-        if (!watcher.live) continue; // the catch-up just ended
-        await new Promise<void>((resolve) => wake = resolve);
-      }
+    pull() {
+      flush();
     },
     cancel() {
       end();

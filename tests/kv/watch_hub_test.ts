@@ -112,6 +112,30 @@ Deno.test("an entry that changes several keys is one message per watcher, cut to
   assert.deepEqual(none.take(), []);
 });
 
+Deno.test("a one-change entry reaches a watcher once even when two of its ranges hold the key", () => {
+  const store = new KvStore();
+  const hub = new WatchHub(store);
+  const twice = hub.open([{ prefix: "a/" }, { key: "a/1" }, { prefix: "" }], 1);
+  const once = hub.open([{ key: "a/1" }], 1);
+  for (const w of [twice, once]) drain(w);
+  put(store, 1, "a/1");
+  put(store, 2, "b/1");
+  const size = batchBytes([{
+    type: "put",
+    key: "a/1",
+    value: text("v"),
+    createIndex: 1,
+    modIndex: 1,
+    version: 1,
+    lease: 0,
+  }]);
+  assert.equal(once.bufferedBytes, size);
+  // b/1 is charged as much as a/1 (same lengths): each message once.
+  assert.equal(twice.bufferedBytes, 2 * size);
+  assert.deepEqual(shape(drain(twice)), [[1, ["put a/1"]], [2, ["put b/1"]]]);
+  assert.deepEqual(shape(drain(once)), [[1, ["put a/1"]]]);
+});
+
 Deno.test("a watcher from an earlier index catches up from the history, then goes live with no gap and no repeat", () => {
   const store = new KvStore();
   const hub = new WatchHub(store);

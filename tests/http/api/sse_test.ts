@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   encodeCancelled,
   encodeChange,
+  encodeChangesBytes,
   encodeProgress,
 } from "../../../http/api/sse.ts";
 import { SseReader } from "../sse_reader.ts";
@@ -103,4 +104,26 @@ Deno.test("progress carries an id; cancelled carries none, and the resume index"
     { event: "progress", id: "57", data: '{"index":57}' },
     { event: "cancelled", data: '{"reason":"slow","resume":58}' },
   ]);
+});
+
+Deno.test("several messages as one chunk: the same text, one buffer shared by the streams that take the same run", () => {
+  const batch = (index: number) => ({
+    index,
+    events: [{ type: "delete" as const, key: `k${index}`, modIndex: index }],
+  });
+  const [b1, b2, b3] = [batch(1), batch(2), batch(3)];
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const run = encodeChangesBytes([b1, b2, b3]);
+  assert.equal(
+    decode(run),
+    encodeChange(b1) + encodeChange(b2) + encodeChange(b3),
+  );
+  assert.equal(encodeChangesBytes([b1, b2, b3]), run, "shared, not copied");
+  const other = encodeChangesBytes([b1, b3]);
+  assert.equal(decode(other), encodeChange(b1) + encodeChange(b3));
+  assert.equal(
+    decode(encodeChangesBytes([b1, b2])),
+    encodeChange(b1) + encodeChange(b2),
+  );
+  assert.equal(decode(encodeChangesBytes([b2])), encodeChange(b2));
 });
