@@ -30,7 +30,7 @@ import {
 } from "../../raft/core/mod.ts";
 import { type LogFields, type Logger } from "../../raft/core/mod.ts";
 import { PeerRemovedError, RaftMetrics, RaftNode } from "../../raft/mod.ts";
-import { encodeCommand } from "../../kv/mod.ts";
+import { encodeCommand, KvError } from "../../kv/mod.ts";
 import { SimRng } from "./sim_rng.ts";
 import { TimedQueue } from "./sim_heap.ts";
 import { CALM, SimNetwork } from "./sim_network.ts";
@@ -47,6 +47,7 @@ import { STATUS_BY_CODE } from "../../http/mod.ts";
 import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
 import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
+import { type LeaseCounts, SimLeases } from "./sim_leases.ts";
 import {
   type AbortEvent,
   type ClockEvent,
@@ -126,6 +127,8 @@ export interface SimResult {
   staleCopiesSkipped: number;
   /** What the watch clients went through (sim_watchers.ts). */
   watch: WatchCounts;
+  /** What the lease clients went through (sim_leases.ts). */
+  leases: LeaseCounts;
 }
 
 /** Bytes of a snapshot file besides its data (header, checksum), at most. */
@@ -181,6 +184,7 @@ export class Simulation {
   readonly #stopping = new Set<NodeId>();
   readonly #workload: Workload;
   readonly #watchers: SimWatchers;
+  readonly #leases: SimLeases;
   #nextId = 1;
   readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
@@ -212,6 +216,15 @@ export class Simulation {
     this.#watchers = new SimWatchers({
       up: () => this.#up(),
       keys: KEYS,
+    }, root.fork());
+    const host = this;
+    this.#leases = new SimLeases({
+      get now() {
+        return host.now;
+      },
+      up: () => this.#up(),
+      deadline: (what) => this.#deadline(what),
+      request: (what, op, ok, refused) => this.#request(what, op, ok, refused),
     }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
@@ -268,6 +281,7 @@ export class Simulation {
       proposalsRetried: this.#metrics.proposalsRetried.value,
       staleCopiesSkipped: this.#metrics.staleEntriesSkipped.value,
       watch: this.#watchers.counts,
+      leases: this.#leases.counts,
     };
   }
 
@@ -528,11 +542,18 @@ export class Simulation {
         await this.#workload.tick();
         await this.#settleAll();
         this.#watchers.tick();
+        this.#leases.tick(true);
         return false;
       }
       await this.#heal();
     }
-    const done = this.#liveness.tick(tick - this.config.faultTicks);
+    const since = tick - this.config.faultTicks;
+    this.#leases.tick(false);
+    const done = this.#liveness.tick(since) &&
+      this.#leases.settled(
+        this.liveMembers().map((n) => n.id),
+        since >= this.config.livenessTicks - 1,
+      );
     await this.#settleAll();
     return done;
   }
@@ -619,6 +640,9 @@ export class Simulation {
       { history: { entries: this.#watchers.historyEntries } },
     );
     this.#watchers.attach(n.id, inc, sm.store);
+    // As main.ts: the adapter (and its lease countdowns) before the node
+    // restores anything into the store.
+    this.#leases.attach(n.id, inc, sm, () => n.rn);
     const node = new RaftNode({
       id: n.id,
       peers: new Map(this.#founders),
@@ -790,10 +814,13 @@ export class Simulation {
     what: string,
     op: () => Promise<T>,
     ok?: (v: T) => void,
-    refused?: (e: RaftKvError) => void,
+    refused?: (e: RaftKvError | KvError) => void,
   ): void {
     const bad = (e: unknown) => {
-      if (e instanceof RaftKvError && e.code !== "assertion") {
+      if (
+        (e instanceof RaftKvError && e.code !== "assertion") ||
+        e instanceof KvError
+      ) {
         if (refused) this.#guard(() => refused(e));
         return;
       }

@@ -6,6 +6,7 @@
  */
 
 import { type WatchCounts, zeroWatchCounts } from "./sim_watchers.ts";
+import { type LeaseCounts, zeroLeaseCounts } from "./sim_leases.ts";
 import {
   type SimFailure,
   SimFailure as Failure,
@@ -71,6 +72,7 @@ export class Summary {
   proposalsRetried = 0;
   staleCopiesSkipped = 0;
   readonly watch: WatchCounts = zeroWatchCounts();
+  readonly leases: LeaseCounts = zeroLeaseCounts();
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -113,6 +115,9 @@ export class Summary {
     this.staleCopiesSkipped += r.staleCopiesSkipped;
     for (const k of Object.keys(this.watch) as (keyof WatchCounts)[]) {
       this.watch[k] += r.watch[k];
+    }
+    for (const k of Object.keys(this.leases) as (keyof LeaseCounts)[]) {
+      this.leases[k] += r.leases[k];
     }
   }
 
@@ -157,6 +162,9 @@ export class Summary {
       `${w.progress} progress ids checked; ${w.cancelledSlow} cancelled as slow, ` +
       `${w.cancelledCompacted} as compacted, ${w.resumedAfterCrash} resumed after their node crashed, ` +
       `${w.compacted410} answered 410`,
+      `  leases: ${this.leases.granted} granted, ${this.leases.keepalivesOk} keepalives answered OK ` +
+      `(${this.leases.forwarded} forwarded to the leader), ${this.leases.revoked} revoked, ` +
+      `${this.leases.abandoned} abandoned by their client`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(
