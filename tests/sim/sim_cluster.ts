@@ -217,11 +217,8 @@ export class Simulation {
       up: () => this.#up(),
       keys: KEYS,
     }, root.fork());
-    const host = this;
     this.#leases = new SimLeases({
-      get now() {
-        return host.now;
-      },
+      now: () => this.now,
       up: () => this.#up(),
       deadline: (what) => this.#deadline(what),
       request: (what, op, ok, refused) => this.#request(what, op, ok, refused),

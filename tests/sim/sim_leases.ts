@@ -22,7 +22,6 @@
 
 import {
   type ApplyResult,
-  encodeCommand,
   LeaseNotFoundError,
   WatchHub,
 } from "../../kv/mod.ts";
@@ -38,7 +37,7 @@ const TTL_MS = TTL_S * 1000;
 /** What the lease clients need of the cluster. */
 export interface LeaseHost {
   /** Simulated time, ms. */
-  readonly now: number;
+  now(): number;
   /** The nodes up now: id, incarnation. */
   up(): { id: number; incarnation: number }[];
   /** A client deadline (aborts on simulated time). */
@@ -130,7 +129,7 @@ export class SimLeases {
       // applies, drops or forgets it (a crash).
       revokeTimeoutMs: 2 ** 31 - 1,
     });
-    port.expiry.now = () => this.#host.now;
+    port.expiry.now = () => this.#host.now();
     sm.store.leases.listen({
       granted: () => {},
       restored: () => {},
@@ -167,7 +166,7 @@ export class SimLeases {
       }
       return;
     }
-    const now = this.#host.now;
+    const now = this.#host.now();
     this.#revokedAt.set(lease, [cur.index, now]);
     this.counts.revoked++;
     this.#checkTtl(lease, now);
@@ -203,7 +202,7 @@ export class SimLeases {
         continue;
       }
       if (c.id === 0 && granting) this.#grant(c, this.#rng.pick(up));
-      else if (c.id !== 0 && this.#host.now >= c.nextKeepalive) {
+      else if (c.id !== 0 && this.#host.now() >= c.nextKeepalive) {
         this.#keepalive(c, this.#rng.pick(up));
       }
     }
@@ -212,7 +211,7 @@ export class SimLeases {
   #grant(c: Client, to: { id: number; incarnation: number }): void {
     const port = this.#port(to.id, to.incarnation);
     if (!port) return;
-    const sent = this.#host.now;
+    const sent = this.#host.now();
     c.busy = true;
     this.#host.request(
       "lease grant",
@@ -228,7 +227,7 @@ export class SimLeases {
         this.counts.granted++;
         this.#ok(id, sent);
         c.id = id;
-        c.nextKeepalive = this.#host.now + TTL_MS / 3;
+        c.nextKeepalive = this.#host.now() + TTL_MS / 3;
         // A key attached to it (its revoke deletes it in the same entry).
         this.#host.request("lease attach", () =>
           port.write(
@@ -248,7 +247,7 @@ export class SimLeases {
   #keepalive(c: Client, to: { id: number; incarnation: number }): void {
     const port = this.#port(to.id, to.incarnation);
     if (!port) return;
-    const id = c.id, sent = this.#host.now;
+    const id = c.id, sent = this.#host.now();
     c.busy = true;
     const done = () => {
       c.busy = false;
