@@ -219,6 +219,7 @@ export class Simulation {
     }, root.fork());
     this.#leases = new SimLeases({
       now: () => this.now,
+      fail: (e) => this.#asyncFailure ??= e,
       up: () => this.#up(),
       deadline: (what) => this.#deadline(what),
       request: (what, op, ok, refused) => this.#request(what, op, ok, refused),

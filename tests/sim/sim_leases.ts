@@ -40,6 +40,8 @@ export interface LeaseHost {
   now(): number;
   /** The nodes up now: id, incarnation. */
   up(): { id: number; incarnation: number }[];
+  /** Fails the run with `e` (found inside a store's apply, so not thrown there). */
+  fail(e: unknown): void;
   /** A client deadline (aborts on simulated time). */
   deadline(what: string): AbortSignal;
   /** Runs a client request as the workload does (typed refusals to `refused`). */
@@ -133,7 +135,14 @@ export class SimLeases {
     sm.store.leases.listen({
       granted: () => {},
       restored: () => {},
-      revoked: (lease) => this.#onRevoked(id, sm, lease),
+      revoked: (lease) => {
+        // Thrown inside the store's apply, a violation would stop the node.
+        try {
+          this.#onRevoked(id, sm, lease);
+        } catch (e) {
+          this.#host.fail(e);
+        }
+      },
     });
     this.#ports.set(id, { incarnation, port, sm });
   }
