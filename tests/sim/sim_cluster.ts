@@ -48,6 +48,7 @@ import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
 import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
 import { type LeaseCounts, SimLeases } from "./sim_leases.ts";
+import { SimTxns, type TxnCounts } from "./sim_txns.ts";
 import {
   type AbortEvent,
   type ClockEvent,
@@ -129,6 +130,8 @@ export interface SimResult {
   watch: WatchCounts;
   /** What the lease clients went through (sim_leases.ts). */
   leases: LeaseCounts;
+  /** What the transaction clients went through (sim_txns.ts). */
+  txns: TxnCounts;
 }
 
 /** Bytes of a snapshot file besides its data (header, checksum), at most. */
@@ -185,6 +188,7 @@ export class Simulation {
   readonly #workload: Workload;
   readonly #watchers: SimWatchers;
   readonly #leases: SimLeases;
+  readonly #txns: SimTxns;
   #nextId = 1;
   readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
@@ -223,6 +227,18 @@ export class Simulation {
       up: () => this.#up(),
       deadline: (what) => this.#deadline(what),
       request: (what, op, ok, refused) => this.#request(what, op, ok, refused),
+    }, root.fork());
+    this.#txns = new SimTxns({
+      randomPort: () => {
+        const up = this.#up();
+        if (up.length === 0) return undefined;
+        const n = this.rng.client.pick(up);
+        const port = this.#leases.port(n.id, n.incarnation);
+        return port && { port, store: n.sm!.store };
+      },
+      deadline: (what) => this.#deadline(what),
+      request: (what, op, ok) => this.#request(what, op, ok),
+      fail: (e) => this.#asyncFailure ??= e,
     }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
@@ -280,6 +296,7 @@ export class Simulation {
       staleCopiesSkipped: this.#metrics.staleEntriesSkipped.value,
       watch: this.#watchers.counts,
       leases: this.#leases.counts,
+      txns: this.#txns.counts,
     };
   }
 
@@ -541,6 +558,7 @@ export class Simulation {
         await this.#settleAll();
         this.#watchers.tick();
         this.#leases.tick(true);
+        this.#txns.tick();
         return false;
       }
       await this.#heal();
@@ -641,6 +659,7 @@ export class Simulation {
     // As main.ts: the adapter (and its lease countdowns) before the node
     // restores anything into the store.
     this.#leases.attach(n.id, inc, sm, () => n.rn);
+    this.#txns.attach(n.id, sm.store);
     const node = new RaftNode({
       id: n.id,
       peers: new Map(this.#founders),

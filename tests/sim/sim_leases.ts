@@ -147,7 +147,8 @@ export class SimLeases {
     this.#ports.set(id, { incarnation, port, sm });
   }
 
-  #port(id: number, incarnation?: number): KvNode | undefined {
+  /** Node `id`'s adapter (of that incarnation, when given). */
+  port(id: number, incarnation?: number): KvNode | undefined {
     const p = this.#ports.get(id);
     if (!p || (incarnation !== undefined && p.incarnation !== incarnation)) {
       return undefined;
@@ -200,7 +201,7 @@ export class SimLeases {
 
   /** One tick of the clock: every leader's expiry, then the clients. */
   tick(granting: boolean): void {
-    for (const { id } of this.#host.up()) this.#port(id)?.expiry.tick();
+    for (const { id } of this.#host.up()) this.port(id)?.expiry.tick();
     const up = this.#host.up();
     if (up.length === 0) return;
     for (const c of this.#clients) {
@@ -218,7 +219,7 @@ export class SimLeases {
   }
 
   #grant(c: Client, to: { id: number; incarnation: number }): void {
-    const port = this.#port(to.id, to.incarnation);
+    const port = this.port(to.id, to.incarnation);
     if (!port) return;
     const sent = this.#host.now();
     c.busy = true;
@@ -254,7 +255,7 @@ export class SimLeases {
   }
 
   #keepalive(c: Client, to: { id: number; incarnation: number }): void {
-    const port = this.#port(to.id, to.incarnation);
+    const port = this.port(to.id, to.incarnation);
     if (!port) return;
     const id = c.id, sent = this.#host.now();
     c.busy = true;
@@ -275,7 +276,7 @@ export class SimLeases {
       (e) => {
         // The HTTP route forwards a follower's keepalive to the leader.
         const leader = e instanceof NotLeaderError ? e.leader : 0;
-        const fwd = leader !== 0 ? this.#port(leader) : undefined;
+        const fwd = leader !== 0 ? this.port(leader) : undefined;
         if (!fwd) return refused(e);
         this.counts.forwarded++;
         this.#host.request(

@@ -7,6 +7,7 @@
 
 import { type WatchCounts, zeroWatchCounts } from "./sim_watchers.ts";
 import { type LeaseCounts, zeroLeaseCounts } from "./sim_leases.ts";
+import { type TxnCounts, zeroTxnCounts } from "./sim_txns.ts";
 import {
   type SimFailure,
   SimFailure as Failure,
@@ -73,6 +74,7 @@ export class Summary {
   staleCopiesSkipped = 0;
   readonly watch: WatchCounts = zeroWatchCounts();
   readonly leases: LeaseCounts = zeroLeaseCounts();
+  readonly txns: TxnCounts = zeroTxnCounts();
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -118,6 +120,9 @@ export class Summary {
     }
     for (const k of Object.keys(this.leases) as (keyof LeaseCounts)[]) {
       this.leases[k] += r.leases[k];
+    }
+    for (const k of Object.keys(this.txns) as (keyof TxnCounts)[]) {
+      this.txns[k] += r.txns[k];
     }
   }
 
@@ -165,6 +170,7 @@ export class Summary {
       `  leases: ${this.leases.granted} granted, ${this.leases.keepalivesOk} keepalives answered OK ` +
       `(${this.leases.forwarded} forwarded to the leader), ${this.leases.revoked} revoked, ` +
       `${this.leases.abandoned} abandoned by their client`,
+      `  transactions: ${this.txns.sent} sent, ${this.txns.succeeded} succeeded, ${this.txns.failed} failed their compare`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(
