@@ -30,7 +30,8 @@ import {
 } from "../../raft/core/mod.ts";
 import { type LogFields, type Logger } from "../../raft/core/mod.ts";
 import { PeerRemovedError, RaftMetrics, RaftNode } from "../../raft/mod.ts";
-import { encodeCommand, KvError } from "../../kv/mod.ts";
+import { encodeCommand, KvError, type KvStore } from "../../kv/mod.ts";
+import type { KvNode } from "../../http/api/kv_node.ts";
 import { SimRng } from "./sim_rng.ts";
 import { TimedQueue } from "./sim_heap.ts";
 import { CALM, SimNetwork } from "./sim_network.ts";
@@ -49,6 +50,7 @@ import { Workload } from "./sim_workload.ts";
 import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
 import { type LeaseCounts, SimLeases } from "./sim_leases.ts";
 import { SimTxns, type TxnCounts } from "./sim_txns.ts";
+import { SimLocks } from "./sim_locks.ts";
 import {
   type AbortEvent,
   type ClockEvent,
@@ -132,6 +134,8 @@ export interface SimResult {
   leases: LeaseCounts;
   /** What the transaction clients went through (sim_txns.ts). */
   txns: TxnCounts;
+  /** Lock holders seen (sim_locks.ts). */
+  lockHolders: number;
 }
 
 /** Bytes of a snapshot file besides its data (header, checksum), at most. */
@@ -189,6 +193,7 @@ export class Simulation {
   readonly #watchers: SimWatchers;
   readonly #leases: SimLeases;
   readonly #txns: SimTxns;
+  readonly #locks: SimLocks;
   #nextId = 1;
   readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
@@ -229,15 +234,16 @@ export class Simulation {
       request: (what, op, ok, refused) => this.#request(what, op, ok, refused),
     }, root.fork());
     this.#txns = new SimTxns({
-      randomPort: () => {
-        const up = this.#up();
-        if (up.length === 0) return undefined;
-        const n = this.rng.client.pick(up);
-        const port = this.#leases.port(n.id, n.incarnation);
-        return port && { port, store: n.sm!.store };
-      },
+      randomPort: () => this.#randomPort(),
       deadline: (what) => this.#deadline(what),
       request: (what, op, ok) => this.#request(what, op, ok),
+      fail: (e) => this.#asyncFailure ??= e,
+    }, root.fork());
+    this.#locks = new SimLocks({
+      randomPort: () => this.#randomPort(),
+      liveLeases: () => this.#leases.liveLeases(),
+      deadline: (what) => this.#deadline(what),
+      request: (what, op) => this.#request(what, op),
       fail: (e) => this.#asyncFailure ??= e,
     }, root.fork());
     this.#liveness = new LivenessProbe({
@@ -297,6 +303,7 @@ export class Simulation {
       watch: this.#watchers.counts,
       leases: this.#leases.counts,
       txns: this.#txns.counts,
+      lockHolders: this.#locks.holders,
     };
   }
 
@@ -559,6 +566,7 @@ export class Simulation {
         this.#watchers.tick();
         this.#leases.tick(true);
         this.#txns.tick();
+        this.#locks.tick();
         return false;
       }
       await this.#heal();
@@ -660,6 +668,7 @@ export class Simulation {
     // restores anything into the store.
     this.#leases.attach(n.id, inc, sm, () => n.rn);
     this.#txns.attach(n.id, sm.store);
+    this.#locks.attach(n.id, sm.store);
     const node = new RaftNode({
       id: n.id,
       peers: new Map(this.#founders),
@@ -785,6 +794,15 @@ export class Simulation {
     await this.#start(n);
     this.#scheduleTick(n, this.rng.nodes.intn(n.tickMs));
     return n;
+  }
+
+  /** A random running node's HTTP adapter and store, for the coordination clients. */
+  #randomPort(): { port: KvNode; store: KvStore } | undefined {
+    const up = this.#up();
+    if (up.length === 0) return undefined;
+    const n = this.rng.client.pick(up);
+    const port = this.#leases.port(n.id, n.incarnation);
+    return port && { port, store: n.sm!.store };
   }
 
   #up(): SimNode[] {

@@ -289,6 +289,13 @@ export class SimLeases {
     );
   }
 
+  /** The leases their clients keep alive now. */
+  liveLeases(): number[] {
+    return this.#clients.filter((c) => c.id !== 0 && !c.abandoned).map((c) =>
+      c.id
+    );
+  }
+
   /**
    * After healing: true once every lease no client keeps alive is revoked
    * on every live member; `limit` reached first fails the run.

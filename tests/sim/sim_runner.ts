@@ -75,6 +75,7 @@ export class Summary {
   readonly watch: WatchCounts = zeroWatchCounts();
   readonly leases: LeaseCounts = zeroLeaseCounts();
   readonly txns: TxnCounts = zeroTxnCounts();
+  lockHolders = 0;
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -121,6 +122,7 @@ export class Summary {
     for (const k of Object.keys(this.leases) as (keyof LeaseCounts)[]) {
       this.leases[k] += r.leases[k];
     }
+    this.lockHolders += r.lockHolders;
     for (const k of Object.keys(this.txns) as (keyof TxnCounts)[]) {
       this.txns[k] += r.txns[k];
     }
@@ -170,7 +172,8 @@ export class Summary {
       `  leases: ${this.leases.granted} granted, ${this.leases.keepalivesOk} keepalives answered OK ` +
       `(${this.leases.forwarded} forwarded to the leader), ${this.leases.revoked} revoked, ` +
       `${this.leases.abandoned} abandoned by their client`,
-      `  transactions: ${this.txns.sent} sent, ${this.txns.succeeded} succeeded, ${this.txns.failed} failed their compare`,
+      `  transactions: ${this.txns.sent} sent, ${this.txns.succeeded} succeeded, ${this.txns.failed} failed their compare; ` +
+      `${this.lockHolders} lock holders`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(
