@@ -79,7 +79,11 @@ export interface LeaseExpiryOptions {
 
 /** The leader's countdowns: see the module doc. */
 export class LeaseExpiry {
-  readonly #now: () => number;
+  /**
+   * The clock the countdowns read (from the options); a simulator replaces
+   * it with its simulated time before the first use.
+   */
+  now: () => number;
   readonly #leadership: () => Leadership;
   readonly #propose: (id: number, term: number) => Promise<RevokeOutcome>;
   /** Every lease in the applied state: id → ttl in ms. */
@@ -97,7 +101,7 @@ export class LeaseExpiry {
   decided = 0;
 
   constructor(options: LeaseExpiryOptions) {
-    this.#now = options.now;
+    this.now = options.now;
     this.#leadership = options.leadership;
     this.#propose = options.propose;
   }
@@ -111,7 +115,7 @@ export class LeaseExpiry {
   granted(lease: CountedLease): void {
     const ttl = lease.ttl * 1000;
     this.#ttls.set(lease.id, ttl);
-    if (this.#term !== 0) this.#restart(lease.id, ttl, this.#now());
+    if (this.#term !== 0) this.#restart(lease.id, ttl, this.now());
   }
 
   /** A lease was revoked (applied): its countdown ends, and any revoke of it in flight. */
@@ -140,7 +144,7 @@ export class LeaseExpiry {
     this.#sync();
     const ttl = this.#ttls.get(id);
     if (this.#term === 0 || ttl === undefined) return undefined;
-    this.#restart(id, ttl, this.#now());
+    this.#restart(id, ttl, this.now());
     return this.#term;
   }
 
@@ -160,7 +164,7 @@ export class LeaseExpiry {
     this.#sync();
     const deadline = this.#deadlines.get(id);
     if (deadline === undefined) return undefined;
-    return Math.max(0, deadline - this.#now());
+    return Math.max(0, deadline - this.now());
   }
 
   /**
@@ -171,7 +175,7 @@ export class LeaseExpiry {
   tick(): void {
     this.#sync();
     if (this.#term === 0) return;
-    const now = this.#now();
+    const now = this.now();
     if (now < this.#nextCheck) return;
     let next = Infinity;
     for (const [id, deadline] of this.#deadlines) {
@@ -209,7 +213,7 @@ export class LeaseExpiry {
     this.#term = term;
     this.#deadlines.clear();
     this.#nextCheck = Infinity;
-    const now = this.#now();
+    const now = this.now();
     for (const [id, ttl] of this.#ttls) this.#restart(id, ttl, now);
   }
 

@@ -130,6 +130,7 @@ var REFRESH_MS = 1000;
 var DATA_URL = "v1/cluster/status";
 var LEASES_URL = "v1/leases";
 var LEASES_SHOWN = 100;
+var LOCKS_URL = "v1/kv?prefix=_locks/";
 var $ = function (id) { return document.getElementById(id); };
 var TOKEN_KEY = "raftkv-client-token";
 var lastOk = 0;
@@ -317,6 +318,7 @@ function renderLeases(list) {
   }
   list.slice(0, LEASES_SHOWN).forEach(function (l) {
     var tr = el("tr");
+    tr.dataset.leaseId = String(l.id);
     tr.append(el("td", num(l.id), "num"));
     tr.append(el("td", num(l.ttl) + " s", "num"));
     tr.append(el("td", l.remaining.toFixed(1) + " s", "num"));
@@ -332,6 +334,53 @@ async function refreshLeases() {
     renderLeases(res.ok ? (await res.json()).leases : undefined);
   } catch (_) {
     renderLeases(undefined);
+  }
+}
+
+/**
+ * The locks table, from the lock keys _locks/{name}/{lease}: per name, the
+ * holder is the key created first (its createIndex is the fence), the
+ * others wait.
+ */
+function renderLocks(items) {
+  var body = $("locks-body");
+  body.replaceChildren();
+  var row = function (text) {
+    var tr = el("tr");
+    var td = el("td", text, "empty");
+    td.colSpan = 4;
+    tr.append(td);
+    body.append(tr);
+  };
+  if (!items) return row("Locks unavailable (no leader?).");
+  var byName = new Map();
+  items.forEach(function (it) {
+    var name = it.key.slice("_locks/".length, it.key.lastIndexOf("/"));
+    var q = byName.get(name) || [];
+    q.push(it);
+    byName.set(name, q);
+  });
+  document.documentElement.dataset.locks = String(byName.size);
+  if (byName.size === 0) return row("No lock.");
+  byName.forEach(function (q, name) {
+    q.sort(function (a, b) { return a.createIndex - b.createIndex; });
+    var tr = el("tr");
+    tr.dataset.lock = name;
+    tr.dataset.fence = String(q[0].createIndex);
+    tr.append(el("td", name));
+    tr.append(el("td", q[0].lease ? num(q[0].lease) : "\u2013", "num"));
+    tr.append(el("td", num(q[0].createIndex), "num"));
+    tr.append(el("td", num(q.length - 1), "num"));
+    body.append(tr);
+  });
+}
+
+async function refreshLocks() {
+  try {
+    var res = await fetch(LOCKS_URL, { cache: "no-store", headers: requestHeaders() });
+    renderLocks(res.ok ? (await res.json()).items : undefined);
+  } catch (_) {
+    renderLocks(undefined);
   }
 }
 
@@ -381,6 +430,7 @@ async function refresh() {
     var data = await res.json();
     render(data);
     await refreshLeases();
+    await refreshLocks();
     lastOk = Date.now();
     $("error").hidden = true;
     $("live").className = "";
@@ -574,6 +624,14 @@ export const UI_PAGE_HTML: string = `<!doctype html>
       <caption class="visually-hidden">Leases by id, with the leader's countdown</caption>
       <thead><tr><th scope="col" class="num">Id</th><th scope="col" class="num">TTL</th><th scope="col" class="num">Remaining</th><th scope="col">Keys</th></tr></thead>
       <tbody id="leases-body"></tbody>
+    </table>
+  </section>
+  <section aria-labelledby="locks-heading" class="wide">
+    <h2 id="locks-heading">Locks</h2>
+    <table id="locks">
+      <caption class="visually-hidden">Locks by name: the holding lease, its fence and the waiters</caption>
+      <thead><tr><th scope="col">Name</th><th scope="col" class="num">Held by lease</th><th scope="col" class="num">Fence</th><th scope="col" class="num">Waiters</th></tr></thead>
+      <tbody id="locks-body"></tbody>
     </table>
   </section>
   <section aria-labelledby="watch-heading" class="wide">

@@ -1,7 +1,8 @@
 /**
  * The status page in a real browser against a live three-node cluster:
  * headless Debian Chromium driven by playwright-core. The page must show
- * three members and exactly one leader, then a killed member as down.
+ * three members and exactly one leader, a write live, a lease and a lock
+ * held by it (with its fence), then a killed member as down.
  * Screenshots go to `test-artifacts/` (gitignored).
  *
  * Skipped, saying why, where /usr/bin/chromium is missing (CI installs it
@@ -56,7 +57,7 @@ interface PageState {
 
 Deno.test({
   name:
-    "the status page shows three members and one leader, a write live, then a killed member as down",
+    "the status page shows three members and one leader, a write live, a lease and a lock, then a killed member as down",
   ignore: skip,
   async fn() {
     const { chromium } = await import("playwright-core");
@@ -110,6 +111,30 @@ Deno.test({
       assert.match(
         await page.textContent(`#watch-body tr[data-key="ui-live"]`) ?? "",
         /put.*ui-live/,
+      );
+      // A lease, and a lock held by it: both listed, the lock with its fence.
+      const granted = await fetch(`${c.node(1).url}/v1/leases`, {
+        method: "POST",
+        body: JSON.stringify({ ttl: 60 }),
+      });
+      assert.equal(granted.status, 201);
+      const lease = (await granted.json()).id as number;
+      const locked = await fetch(`${c.node(2).url}/v1/locks/ui-lock`, {
+        method: "POST",
+        body: JSON.stringify({ lease }),
+      });
+      assert.equal(locked.status, 200);
+      const fence = (await locked.json()).fence as number;
+      await page.waitForSelector(`#leases-body tr[data-lease-id="${lease}"]`, {
+        timeout: WAIT_MS,
+      });
+      await page.waitForSelector(
+        `#locks-body tr[data-lock="ui-lock"][data-fence="${fence}"]`,
+        { timeout: WAIT_MS },
+      );
+      assert.match(
+        await page.textContent(`#locks-body tr[data-lock="ui-lock"]`) ?? "",
+        new RegExp(`^ui-lock${lease}${fence}0$`),
       );
       await page.screenshot({
         path: `${ARTIFACTS}ui_status.png`,

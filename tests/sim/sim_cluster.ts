@@ -30,7 +30,8 @@ import {
 } from "../../raft/core/mod.ts";
 import { type LogFields, type Logger } from "../../raft/core/mod.ts";
 import { PeerRemovedError, RaftMetrics, RaftNode } from "../../raft/mod.ts";
-import { encodeCommand } from "../../kv/mod.ts";
+import { encodeCommand, KvError, type KvStore } from "../../kv/mod.ts";
+import type { KvNode } from "../../http/api/kv_node.ts";
 import { SimRng } from "./sim_rng.ts";
 import { TimedQueue } from "./sim_heap.ts";
 import { CALM, SimNetwork } from "./sim_network.ts";
@@ -47,6 +48,9 @@ import { STATUS_BY_CODE } from "../../http/mod.ts";
 import { drawConfig, type SimConfig, TICK_MS } from "./sim_config.ts";
 import { Workload } from "./sim_workload.ts";
 import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
+import { type LeaseCounts, SimLeases } from "./sim_leases.ts";
+import { SimTxns, type TxnCounts } from "./sim_txns.ts";
+import { SimLocks } from "./sim_locks.ts";
 import {
   type AbortEvent,
   type ClockEvent,
@@ -126,6 +130,12 @@ export interface SimResult {
   staleCopiesSkipped: number;
   /** What the watch clients went through (sim_watchers.ts). */
   watch: WatchCounts;
+  /** What the lease clients went through (sim_leases.ts). */
+  leases: LeaseCounts;
+  /** What the transaction clients went through (sim_txns.ts). */
+  txns: TxnCounts;
+  /** Lock holders seen (sim_locks.ts). */
+  lockHolders: number;
 }
 
 /** Bytes of a snapshot file besides its data (header, checksum), at most. */
@@ -181,6 +191,9 @@ export class Simulation {
   readonly #stopping = new Set<NodeId>();
   readonly #workload: Workload;
   readonly #watchers: SimWatchers;
+  readonly #leases: SimLeases;
+  readonly #txns: SimTxns;
+  readonly #locks: SimLocks;
   #nextId = 1;
   readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
@@ -212,6 +225,26 @@ export class Simulation {
     this.#watchers = new SimWatchers({
       up: () => this.#up(),
       keys: KEYS,
+    }, root.fork());
+    this.#leases = new SimLeases({
+      now: () => this.now,
+      fail: (e) => this.#asyncFailure ??= e,
+      up: () => this.#up(),
+      deadline: (what) => this.#deadline(what),
+      request: (what, op, ok, refused) => this.#request(what, op, ok, refused),
+    }, root.fork());
+    this.#txns = new SimTxns({
+      randomPort: () => this.#randomPort(),
+      deadline: (what) => this.#deadline(what),
+      request: (what, op, ok) => this.#request(what, op, ok),
+      fail: (e) => this.#asyncFailure ??= e,
+    }, root.fork());
+    this.#locks = new SimLocks({
+      randomPort: () => this.#randomPort(),
+      liveLeases: () => this.#leases.liveLeases(),
+      deadline: (what) => this.#deadline(what),
+      request: (what, op) => this.#request(what, op),
+      fail: (e) => this.#asyncFailure ??= e,
     }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
@@ -268,6 +301,9 @@ export class Simulation {
       proposalsRetried: this.#metrics.proposalsRetried.value,
       staleCopiesSkipped: this.#metrics.staleEntriesSkipped.value,
       watch: this.#watchers.counts,
+      leases: this.#leases.counts,
+      txns: this.#txns.counts,
+      lockHolders: this.#locks.holders,
     };
   }
 
@@ -528,11 +564,20 @@ export class Simulation {
         await this.#workload.tick();
         await this.#settleAll();
         this.#watchers.tick();
+        this.#leases.tick(true);
+        this.#txns.tick();
+        this.#locks.tick();
         return false;
       }
       await this.#heal();
     }
-    const done = this.#liveness.tick(tick - this.config.faultTicks);
+    const since = tick - this.config.faultTicks;
+    this.#leases.tick(false);
+    const done = this.#liveness.tick(since) &&
+      this.#leases.settled(
+        this.liveMembers().map((n) => n.id),
+        since >= this.config.livenessTicks - 1,
+      );
     await this.#settleAll();
     return done;
   }
@@ -619,6 +664,11 @@ export class Simulation {
       { history: { entries: this.#watchers.historyEntries } },
     );
     this.#watchers.attach(n.id, inc, sm.store);
+    // As main.ts: the adapter (and its lease countdowns) before the node
+    // restores anything into the store.
+    this.#leases.attach(n.id, inc, sm, () => n.rn);
+    this.#txns.attach(n.id, sm.store);
+    this.#locks.attach(n.id, sm.store);
     const node = new RaftNode({
       id: n.id,
       peers: new Map(this.#founders),
@@ -746,6 +796,15 @@ export class Simulation {
     return n;
   }
 
+  /** A random running node's HTTP adapter and store, for the coordination clients. */
+  #randomPort(): { port: KvNode; store: KvStore } | undefined {
+    const up = this.#up();
+    if (up.length === 0) return undefined;
+    const n = this.rng.client.pick(up);
+    const port = this.#leases.port(n.id, n.incarnation);
+    return port && { port, store: n.sm!.store };
+  }
+
   #up(): SimNode[] {
     const out: SimNode[] = [];
     for (const id of this.ids) {
@@ -790,10 +849,13 @@ export class Simulation {
     what: string,
     op: () => Promise<T>,
     ok?: (v: T) => void,
-    refused?: (e: RaftKvError) => void,
+    refused?: (e: RaftKvError | KvError) => void,
   ): void {
     const bad = (e: unknown) => {
-      if (e instanceof RaftKvError && e.code !== "assertion") {
+      if (
+        (e instanceof RaftKvError && e.code !== "assertion") ||
+        e instanceof KvError
+      ) {
         if (refused) this.#guard(() => refused(e));
         return;
       }

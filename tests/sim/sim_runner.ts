@@ -6,6 +6,8 @@
  */
 
 import { type WatchCounts, zeroWatchCounts } from "./sim_watchers.ts";
+import { type LeaseCounts, zeroLeaseCounts } from "./sim_leases.ts";
+import { type TxnCounts, zeroTxnCounts } from "./sim_txns.ts";
 import {
   type SimFailure,
   SimFailure as Failure,
@@ -71,6 +73,9 @@ export class Summary {
   proposalsRetried = 0;
   staleCopiesSkipped = 0;
   readonly watch: WatchCounts = zeroWatchCounts();
+  readonly leases: LeaseCounts = zeroLeaseCounts();
+  readonly txns: TxnCounts = zeroTxnCounts();
+  lockHolders = 0;
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -113,6 +118,13 @@ export class Summary {
     this.staleCopiesSkipped += r.staleCopiesSkipped;
     for (const k of Object.keys(this.watch) as (keyof WatchCounts)[]) {
       this.watch[k] += r.watch[k];
+    }
+    for (const k of Object.keys(this.leases) as (keyof LeaseCounts)[]) {
+      this.leases[k] += r.leases[k];
+    }
+    this.lockHolders += r.lockHolders;
+    for (const k of Object.keys(this.txns) as (keyof TxnCounts)[]) {
+      this.txns[k] += r.txns[k];
     }
   }
 
@@ -157,6 +169,11 @@ export class Summary {
       `${w.progress} progress ids checked; ${w.cancelledSlow} cancelled as slow, ` +
       `${w.cancelledCompacted} as compacted, ${w.resumedAfterCrash} resumed after their node crashed, ` +
       `${w.compacted410} answered 410`,
+      `  leases: ${this.leases.granted} granted, ${this.leases.keepalivesOk} keepalives answered OK ` +
+      `(${this.leases.forwarded} forwarded to the leader), ${this.leases.revoked} revoked, ` +
+      `${this.leases.abandoned} abandoned by their client`,
+      `  transactions: ${this.txns.sent} sent, ${this.txns.succeeded} succeeded, ${this.txns.failed} failed their compare; ` +
+      `${this.lockHolders} lock holders`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(

@@ -11,6 +11,7 @@ import type { Entry } from "../../raft/core/mod.ts";
 import type { StateMachine } from "../../raft/mod.ts";
 import {
   type ApplyResult,
+  type Command,
   decodeCommand,
   KvStore,
   type KvStoreOptions,
@@ -64,6 +65,8 @@ export interface StateObserver {
 export class SimStateMachine implements StateMachine {
   readonly store: KvStore;
   readonly #obs: StateObserver;
+  /** The entry being applied now (the lease checks read it), else undefined. */
+  current: { index: number; term: number; cmd: Command } | undefined;
 
   constructor(obs: StateObserver, options?: KvStoreOptions) {
     this.#obs = obs;
@@ -71,15 +74,20 @@ export class SimStateMachine implements StateMachine {
   }
 
   apply(index: number, payload: Uint8Array, term: number): ApplyResult {
-    const result = this.store.apply(index, payload, term);
     const cmd = decodeCommand(payload);
+    this.current = { index, term, cmd };
+    const result = this.store.apply(index, payload, term);
+    this.current = undefined;
     const value = cmd.op === "put" ? decoder.decode(cmd.value) : "";
-    // The simulator proposes puts and deletes only; other commands (txn,
-    // leases) have no single key.
+    // Puts and deletes carry a value of their own; other commands (txn,
+    // leases) have no single key and are named by their index, so the
+    // check of a write applied twice leaves them alone.
     const key = "key" in cmd ? cmd.key : "";
     this.#obs.applied({
       index,
-      text: `${cmd.op} ${key}=${value}`,
+      text: key === ""
+        ? `${cmd.op} @${index} ${JSON.stringify(cmd)}`
+        : `${cmd.op} ${key}=${value}`,
       key,
       value,
     });

@@ -81,6 +81,18 @@ Deno.test(`simulation: seeds ${Deno.env.get("SIM_CI_SEEDS") ?? CI_SEEDS} hold ev
       w.compacted410 > 0,
     `the watchers missed a case: ${JSON.stringify(w)}`,
   );
+  const l = summary.leases, t = summary.txns;
+  assert.ok(
+    l.granted > 0 && l.keepalivesOk > 0 && l.forwarded > 0 &&
+      l.revoked > 0 && l.abandoned > 0,
+    `the lease clients missed a case: ${JSON.stringify(l)}`,
+  );
+  assert.ok(
+    t.succeeded > 0 && t.failed > 0,
+    `no transaction succeeded, or none failed its compare: ${
+      JSON.stringify(t)
+    }`,
+  );
   assert.ok(
     summary.readsServed > 0 && summary.acked > 0,
     "no read served or write acknowledged",

@@ -74,6 +74,9 @@ Deno.test("GET /ui serves one self-contained HTML page with headings and tables"
   // The leases come from GET /v1/leases (served by the leader).
   assert.match(html, /<tbody id="leases-body">/);
   assert.match(html, /"v1\/leases"/);
+  // The locks come from the listing of their keys under _locks/.
+  assert.match(html, /<tbody id="locks-body">/);
+  assert.match(html, /"v1\/kv\?prefix=_locks\/"/);
   // No build step and nothing external: inline style and script only.
   assert.match(html, /<style>[\s\S]+<\/style>/);
   assert.match(html, /<script>[\s\S]+<\/script>/);
