@@ -74,6 +74,22 @@ export function bodyCrc(body: Uint8Array | readonly Uint8Array[]): number {
   return crc >>> 0;
 }
 
+/** The headers of the chunk at `offset` of a `total`-byte transfer. */
+function chunkHeaders(
+  o: { from: number; transfer: string },
+  offset: number,
+  total: number,
+  crc: string,
+): Record<string, string> {
+  return {
+    [CHUNK_HEADERS.from]: String(o.from),
+    [CHUNK_HEADERS.transfer]: o.transfer,
+    [CHUNK_HEADERS.offset]: String(offset),
+    [CHUNK_HEADERS.total]: String(total),
+    [CHUNK_HEADERS.crc]: crc,
+  };
+}
+
 /**
  * Cuts `body` (or its parts joined) into requests of at most `chunkBytes`
  * bytes, in order, all under one transfer id. A chunk within one part is a
@@ -114,16 +130,7 @@ export function chunkBody(
         at += take;
       }
     }
-    out.push({
-      body: chunk,
-      headers: {
-        [CHUNK_HEADERS.from]: String(o.from),
-        [CHUNK_HEADERS.transfer]: o.transfer,
-        [CHUNK_HEADERS.offset]: String(offset),
-        [CHUNK_HEADERS.total]: String(total),
-        [CHUNK_HEADERS.crc]: crc,
-      },
-    });
+    out.push({ body: chunk, headers: chunkHeaders(o, offset, total, crc) });
   }
   return out;
 }
@@ -194,16 +201,7 @@ export async function* streamChunks(
         at - offset,
       );
     }
-    yield {
-      body: chunk,
-      headers: {
-        [CHUNK_HEADERS.from]: String(o.from),
-        [CHUNK_HEADERS.transfer]: o.transfer,
-        [CHUNK_HEADERS.offset]: String(offset),
-        [CHUNK_HEADERS.total]: String(total),
-        [CHUNK_HEADERS.crc]: crc,
-      },
-    };
+    yield { body: chunk, headers: chunkHeaders(o, offset, total, crc) };
   }
 }
 
