@@ -79,8 +79,15 @@ export interface Rebuilt {
  * or below the snapshot are skipped, an entry batch starting at index i
  * replaces every entry >= i (as etcd's ReadAll), the last hard state wins,
  * and a marker of a snapshot received from the leader voids the entries
- * written before it. Throws {@linkcode WalCorruptError} on a gap, a bad
- * record, or a replaced log whose snapshot is not the base.
+ * written before it. Throws {@linkcode WalCorruptError} on a gap still
+ * open at the end, a bad record, or a replaced log whose snapshot is not
+ * the base.
+ *
+ * A gap that a later batch closes is no damage: what follows it was
+ * overwritten anyway. A crash inside WAL retention leaves exactly that when
+ * segment labels do not increase (a segment cut before the log was
+ * truncated, left first while the older ones were deleted: simulator
+ * seed 378).
  */
 export function rebuild(
   base: Snapshot,
@@ -88,6 +95,8 @@ export function rebuild(
 ): Rebuilt {
   const baseIndex = base.meta.index;
   let tail: Entry[] = [];
+  // The first gap not yet overwritten; the batches after it are dropped.
+  let gap: WalCorruptError | undefined;
   let hardState = ZERO_HARD_STATE;
   for (const r of records) {
     switch (r.kind) {
@@ -101,16 +110,19 @@ export function rebuild(
         const last = first + ents.length - 1;
         if (last <= baseIndex) {
           tail = []; // the log ended inside the snapshot at this point
+          gap = undefined;
           break;
         }
         const from = Math.max(first, baseIndex + 1);
         const at = from - baseIndex - 1;
         if (at > tail.length) {
-          throw corrupt(
+          gap ??= corrupt(
             r,
             `gap in the log: entry ${from} follows ${baseIndex + tail.length}`,
           );
+          break;
         }
+        gap = undefined;
         tail.length = at;
         for (let k = from - first; k < ents.length; k++) tail.push(ents[k]!);
         break;
@@ -128,6 +140,7 @@ export function rebuild(
           );
         }
         tail = [];
+        gap = undefined;
         break;
       }
       case RecordKind.metadata:
@@ -136,6 +149,7 @@ export function rebuild(
         throw corrupt(r, `unknown record kind ${r.kind}`);
     }
   }
+  if (gap) throw gap;
   const mirror = new MemoryStorage();
   mirror.applySnapshot(base);
   mirror.append(tail);
