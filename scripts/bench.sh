@@ -602,6 +602,37 @@ late_heartbeats() {
   cat "${cur_logs[@]}" 2>/dev/null | grep -c 'failed to send heartbeats' || true
 }
 
+# rss_sampler FILE: until killed, every 0.5 s one JSON line in FILE with each
+# server process's resident memory (VmRSS, KiB) and, for raftkv, the size of
+# its newest snapshot file: what "peak memory over the steady state, against
+# one snapshot's size" is computed from.
+rss_sampler() {
+  local file=$1 pid rss snap i
+  while kill -0 $$ 2>/dev/null; do
+    rss="" snap=""
+    for i in 0 1 2; do
+      pid=${cur_pids[$i]}
+      rss+="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0) "
+      if [ "$cur_system" = raftkv ]; then
+        # shellcheck disable=SC2012 # names are ours: <term>-<index>.snap
+        snap+="$(ls -t "${cur_dirs[$i]}/snap/"*.snap 2>/dev/null | head -n 1 | xargs -r stat -c %s || echo 0) "
+      fi
+    done
+    echo "{\"rssKb\": $(json_array "$rss"), \"snapBytes\": $(json_array "${snap:-0 0 0}")}" >>"$file"
+    sleep 0.5
+  done
+}
+
+# rss_summary FILE: {rssMedianKb, rssMaxKb, snapMaxBytes}, each per node, of
+# rss_sampler's samples.
+rss_summary() {
+  jq -s -c '{
+    rssMedianKb: [range(0; 3) as $i | [.[].rssKb[$i]] | sort | .[length / 2 | floor]],
+    rssMaxKb: [range(0; 3) as $i | [.[].rssKb[$i]] | max],
+    snapMaxBytes: [range(0; 3) as $i | [.[].snapBytes[$i] // 0] | max]
+  }' "$1"
+}
+
 # json_array "a b c": [a,b,c]
 json_array() { echo "[$(echo "$1" | xargs | tr ' ' ',')]"; }
 
@@ -612,11 +643,17 @@ large_phase() {
   [ "$cur_system" = etcd ] && api=etcd3
   local outfile=$out/wrk/large-$cur_system-$phase.txt w0 w1 s0 s1 h0 h1 c0 c1 json
   w0=$(node_write_bytes) s0=$(node_snapshots) h0=$(late_heartbeats) c0=$(cpu_ticks "${cur_pids[@]}")
+  local rss_file=$out/large-$cur_system-$phase-rss.jsonl sampler
+  : >"$rss_file"
+  rss_sampler "$rss_file" &
+  sampler=$!
   (cd "$bench_dir" && timeout --foreground -k 5 $((secs + 60)) \
     wrk -t1 -c"$large_conns" -d"${secs}s" --timeout "${wrk_timeout_s}s" -s "$bench_dir/large.lua" "$target_url" \
     -- "$api" "$nkeys" "$value_bytes" >"$outfile" 2>&1) ||
     { cat "$outfile" >&2; die "wrk failed: $cur_system large $phase"; }
   w1=$(node_write_bytes) s1=$(node_snapshots) h1=$(late_heartbeats) c1=$(cpu_ticks "${cur_pids[@]}")
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
   json=$(grep '^BENCH_JSON ' "$outfile" | tail -n 1 | sed 's/^BENCH_JSON //')
   [ -n "$json" ] || { cat "$outfile" >&2; die "wrk printed no result: $cur_system large $phase"; }
   json=$(echo "$json" | jq -c --arg system "$cur_system" --arg phase "$phase" \
@@ -625,8 +662,8 @@ large_phase() {
     --argjson s0 "$(json_array "$s0")" --argjson s1 "$(json_array "$s1")" \
     --argjson hwmKb "$(json_array "$(node_hwm_kb)")" --argjson late $((h1 - h0)) \
     --argjson cpuTicks $((c1 - c0)) --argjson clkTck "$clk_tck" --argjson target "$target_node" \
-    --arg source "$cur_src" \
-    '. + {system: $system, phase: $phase, keys: $keys, conns: $conns, valueBytes: $valueBytes,
+    --arg source "$cur_src" --argjson rss "$(rss_summary "$rss_file")" \
+    '. + $rss + {system: $system, phase: $phase, keys: $keys, conns: $conns, valueBytes: $valueBytes,
           target: $target, writeBytes: [range(0; 3) as $i | $w1[$i] - $w0[$i]],
           snapshots: [range(0; 3) as $i | $s1[$i] - $s0[$i]], hwmKb: $hwmKb,
           lateHeartbeats: $late, cpuS: ($cpuTicks / $clkTck), source: $source}')

@@ -2,7 +2,9 @@
  * Reports the large-state run of scripts/bench.sh (`--large`, issue 15):
  * per phase the write throughput, latency percentiles, snapshots taken,
  * bytes each node wrote to storage (`/proc/PID/io` write_bytes) against the
- * bytes users wrote, peak RSS and late-heartbeat warnings; the recovery of
+ * bytes users wrote, peak RSS, resident memory sampled during the phase
+ * (median and largest, against the newest snapshot's size) and
+ * late-heartbeat warnings; the recovery of
  * a killed node; and the issue's goals as ratios.
  *
  * Run: `deno run --allow-read scripts/bench/large_report.ts LARGE.jsonl`
@@ -33,6 +35,12 @@ export interface LargePhase {
   hwmKb: number[];
   lateHeartbeats: number;
   cpuS: number;
+  /** Per node: the median of VmRSS sampled every 0.5 s (the steady state). */
+  rssMedianKb?: number[];
+  /** Per node: the largest VmRSS sampled. */
+  rssMaxKb?: number[];
+  /** Per node: the largest newest-snapshot file seen (raftkv). */
+  snapMaxBytes?: number[];
 }
 
 /** The recovery of the killed node. */
@@ -89,6 +97,29 @@ async function main(): Promise<void> {
       } | ${p.system === "raftkv" ? p.lateHeartbeats : "–"} |`,
     );
   }
+  const mb = (kb: number) => Math.round(kb / 1024);
+  const sampled = phases.filter((p) => p.rssMedianKb && p.rssMaxKb);
+  if (sampled.length > 0) {
+    out.push(
+      "",
+      "| system | phase | RSS median MB per node | RSS largest MB per node | largest − median MB | newest snapshot MB |",
+      "| ------ | ----- | ---------------------- | ----------------------- | ------------------- | ------------------ |",
+    );
+    for (const p of sampled) {
+      const med = p.rssMedianKb!, max = p.rssMaxKb!;
+      out.push(
+        `| ${p.system} | ${p.phase} | ${med.map(mb).join(" / ")} | ${
+          max.map(mb).join(" / ")
+        } | ${max.map((m, i) => mb(m - (med[i] ?? 0))).join(" / ")} | ${
+          p.system === "raftkv"
+            ? (p.snapMaxBytes ?? []).map((b) => (b / 1e6).toFixed(0)).join(
+              " / ",
+            )
+            : "–"
+        } |`,
+      );
+    }
+  }
   if (recovery) {
     const r = recovery.recovered;
     out.push(
@@ -123,6 +154,16 @@ async function main(): Promise<void> {
         ms(p99Limit)
       } ms (${large.p99Us <= p99Limit ? "met" : "not met"})`,
       `- late-heartbeat warnings in the large phase: ${large.lateHeartbeats} (goal 0)`,
+      ...(large.rssMaxKb && large.rssMedianKb && large.snapMaxBytes
+        ? [
+          `- resident memory over the steady state (largest − median sample) per node: ${
+            large.rssMaxKb.map((m, i) => mb(m - (large.rssMedianKb![i] ?? 0)))
+              .join(" / ")
+          } MB, against the newest snapshot's ${
+            large.snapMaxBytes.map((b) => (b / 1e6).toFixed(0)).join(" / ")
+          } MB (goal: at most one snapshot's size)`,
+        ]
+        : []),
       `- bytes written per user byte: large ${
         writeRatio(large).toFixed(1)
       }, small ${writeRatio(small).toFixed(1)}, ratio ${
