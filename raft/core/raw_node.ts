@@ -150,11 +150,15 @@ export class RawNode {
    * (durable already). Anything else (an append or vote response, a message
    * of a term not yet durable, any message of a follower or candidate) stays
    * for the next Ready, to be sent after its persistence step. Produces no
-   * Ready and may be called while one is outstanding: that is its use, so a
-   * leader's heartbeats and appends made by ticks, steps and proposals go out
-   * while its previous Ready is still being written.
+   * Ready and may be called while one is outstanding.
+   *
+   * With `only` "heartbeat", only heartbeats (a ReadIndex round's included)
+   * are handed out: what a runtime takes while a Ready is being written, so
+   * the leader's authority does not wait for its fsync, while the appends
+   * that proposals make meanwhile stay to go out together with the next
+   * Ready rather than one small message per proposal.
    */
-  takeEarlyMessages(): Message[] {
+  takeEarlyMessages(only?: "heartbeat"): Message[] {
     const r = this.raft;
     if (
       r.role !== "leader" || r.msgs.length === 0 ||
@@ -162,7 +166,10 @@ export class RawNode {
     ) return [];
     const early: Message[] = [];
     const later: Message[] = [];
-    for (const m of r.msgs) (EARLY_TYPES.has(m.type) ? early : later).push(m);
+    for (const m of r.msgs) {
+      const take = only ? m.type === only : EARLY_TYPES.has(m.type);
+      (take ? early : later).push(m);
+    }
     r.msgs = later;
     return early;
   }

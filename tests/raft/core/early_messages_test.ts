@@ -43,6 +43,14 @@ Deno.test("early messages: a proposal's appends go out during a pending write, b
   const rd = p.node.ready(); // x (index 3) is being written
   const x = rd.entries[0]!;
   p.node.propose(text("y")); // y (index 4) is only in memory
+  p.tick();
+  // Heartbeats only: the appends of y stay for the next Ready...
+  assert.deepEqual(
+    kinds(p.node.takeEarlyMessages("heartbeat")).sort(),
+    ["heartbeat->2", "heartbeat->3"],
+  );
+  assert.deepEqual(kinds(p.raft.msgs).sort(), ["app->2", "app->3"]);
+  // ... unless all early messages are asked for.
   const apps = ofType(p.node.takeEarlyMessages(), "app");
   assert.deepEqual(apps.map((m) => m.to).sort(), [2, 3]);
   assert.deepEqual(
@@ -156,7 +164,7 @@ Deno.test("early messages: read index rounds' heartbeats go out during a pending
     if (read === "remote") {
       p.step({ type: "readIndex", from: 3, term: 0, context: read });
     } else p.node.readIndex(read);
-    const round = ofType(p.node.takeEarlyMessages(), "heartbeat");
+    const round = p.node.takeEarlyMessages("heartbeat");
     assert.deepEqual(round.map((m) => m.to).sort(), [2, 3]);
     const ctx = round[0]!.context;
     assert.ok(ctx !== "", "the heartbeats carry the round's context");
