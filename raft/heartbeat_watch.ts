@@ -2,8 +2,8 @@
  * Notices a leader whose heartbeats go out late, like etcd's "leader failed
  * to send out heartbeat on time": the gap between two heartbeats to the same
  * peer should be one heartbeat interval; more than twice that means the
- * event loop or the Ready loop (usually a slow disk) held them back, and
- * followers may soon start an election.
+ * event loop was held up (heartbeats do not wait for the leader's WAL fsync:
+ * `RawNode.takeEarlyMessages`), and followers may soon start an election.
  *
  * @module
  */

@@ -6,8 +6,9 @@
  * {@linkcode MemFs.crash} throws the volatile state away the way a power
  * loss may: each pending write lands fully, not at all, torn at a 512-byte
  * boundary (the rest missing or zero-filled), or as zeros; each directory
- * keeps a random prefix of its pending changes. I/O errors (EIO, ENOSPC) can
- * be injected on demand.
+ * keeps a random prefix of its pending changes (or, on request, any subset:
+ * a disk that reorders them). I/O errors (EIO, ENOSPC) can be injected on
+ * demand.
  *
  * Deterministic: all choices come from the injected rng, iteration follows
  * creation order, and every call resolves without timers, so the Raft
@@ -56,6 +57,18 @@ export interface Fault {
   after?: number;
   /** How many times to fail before the fault is spent; default 1. */
   times?: number;
+}
+
+/** Options of {@linkcode MemFs.crash}. */
+export interface CrashOptions {
+  /**
+   * Which of a directory's unsynced changes (creates, renames, removes)
+   * survive: `prefix` (default), those up to a random point, in order;
+   * `any`, each one kept or lost on its own, as on a file system that
+   * writes them back out of order (POSIX promises no order before the
+   * directory's fsync).
+   */
+  directoryChanges?: "prefix" | "any";
 }
 
 /** The size of a disk sector: torn writes break at multiples of it. */
@@ -395,11 +408,12 @@ export class MemFs implements Fs {
   /**
    * Simulates a power loss: keeps what was synced, lets each pending write
    * land fully, not at all, torn or zero-filled, and each directory keep a
-   * random prefix of its pending changes, as chosen by `rng`. Every open
-   * handle dies; armed faults and halts are cleared. The same state and rng sequence
+   * random prefix of its pending changes (any subset of them with
+   * `directoryChanges: "any"`), as chosen by `rng`. Every open handle dies;
+   * armed faults and halts are cleared. The same state and rng sequence
    * give the same result.
    */
-  crash(rng: CrashRng): void {
+  crash(rng: CrashRng, options: CrashOptions = {}): void {
     this.generation++;
     this.#faults.length = 0;
     this.#haltAt = Infinity;
@@ -412,8 +426,16 @@ export class MemFs implements Fs {
       crashFile(inodes.get(id)!, rng);
     }
     for (const dir of this.#dirs.values()) {
-      const keep = rng.intn(dir.pending.length + 1);
-      for (let k = 0; k < keep; k++) applyChange(dir.durable, dir.pending[k]!);
+      if (options.directoryChanges === "any") {
+        for (const c of dir.pending) {
+          if (rng.intn(2) === 0) applyChange(dir.durable, c);
+        }
+      } else {
+        const keep = rng.intn(dir.pending.length + 1);
+        for (let k = 0; k < keep; k++) {
+          applyChange(dir.durable, dir.pending[k]!);
+        }
+      }
       dir.pending = [];
       dir.entries = new Map(dir.durable);
     }

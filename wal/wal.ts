@@ -511,6 +511,17 @@ export class Wal {
    * Deletes the oldest segments that hold only entries below `index`: every
    * segment before the newest one whose label is <= `index` (never the
    * current one). Resolves to how many were deleted.
+   *
+   * Oldest first, with a directory fsync after each delete: a crash leaves
+   * the segments on disk a contiguous run whatever the file system kept of
+   * unsynced deletes (POSIX promises no order among them, so with one fsync
+   * at the end a disk could keep the delete of segment 1 and lose that of
+   * segment 0, and `open` would refuse the "segment sequence gap"). The
+   * alternative, an `open` that tolerates a gap before the first segment
+   * still needed, would need to know which entries are needed (Raft's
+   * snapshot index, not the WAL's business) and would let a real loss of
+   * segments through; retention deletes few segments at a time, so one
+   * fsync each costs little.
    */
   releaseBefore(index: number): Promise<number> {
     return this.#serial(async () => {
@@ -522,8 +533,6 @@ export class Wal {
         const path = joinPath(this.#dir, this.#segments[0]!.name);
         await this.#io(`remove ${path}`, () => this.#fs.remove(path));
         this.#segments.shift();
-      }
-      if (keepFrom > 0) {
         await this.#io(
           `fsync directory ${this.#dir}`,
           () => this.#fs.syncDir(this.#dir),

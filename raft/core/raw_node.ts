@@ -1,7 +1,10 @@
 /**
  * The application's handle on the Raft core, in the style of etcd's
  * `RawNode`: feed it ticks, messages and proposals; take a {@linkcode Ready};
- * persist, send and apply it in that order; then call `advance()`.
+ * persist, send and apply it in that order; then call `advance()`. A
+ * leader's messages that need nothing durable (appends, heartbeats) may be
+ * taken apart at any time, even while a Ready is being written:
+ * `takeEarlyMessages()`.
  *
  * One proposal's path: `propose()` (here) → `Raft.propose` appends it to the
  * leader's log (raft.ts, log.ts, log_unstable.ts) and queues appends to the
@@ -30,6 +33,16 @@ import { MESSAGE_TYPES } from "./types.ts";
 
 /** Message types a node accepts from its peers. */
 const PEER_TYPES: ReadonlySet<string> = new Set(MESSAGE_TYPES);
+
+/**
+ * Message types a leader may send before anything of its own is durable:
+ * they promise nothing about its disk (it counts its own copy toward commit
+ * only after `advance()`). Like etcd raft 3.6, which holds back only the
+ * messages that promise a durable append or vote (`MsgAppResp`,
+ * `MsgVoteResp`, `MsgPreVoteResp`); raftkv keeps the list short and lets
+ * everything else wait for its Ready.
+ */
+const EARLY_TYPES: ReadonlySet<string> = new Set(["app", "heartbeat", "snap"]);
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
@@ -128,6 +141,37 @@ export class RawNode {
       vote: this.raft.vote,
       commit: this.raft.log.committed,
     };
+  }
+
+  /**
+   * Hands out, and removes from the pending messages, those that may go out
+   * before anything is persisted: a leader's `app`, `heartbeat` and `snap`
+   * messages, while its term and vote are those of the last advanced Ready
+   * (durable already). Anything else (an append or vote response, a message
+   * of a term not yet durable, any message of a follower or candidate) stays
+   * for the next Ready, to be sent after its persistence step. Produces no
+   * Ready and may be called while one is outstanding.
+   *
+   * With `only` "heartbeat", only heartbeats (a ReadIndex round's included)
+   * are handed out: what a runtime takes while a Ready is being written, so
+   * the leader's authority does not wait for its fsync, while the appends
+   * that proposals make meanwhile stay to go out together with the next
+   * Ready rather than one small message per proposal.
+   */
+  takeEarlyMessages(only?: "heartbeat"): Message[] {
+    const r = this.raft;
+    if (
+      r.role !== "leader" || r.msgs.length === 0 ||
+      r.term !== this.#prevHard.term || r.vote !== this.#prevHard.vote
+    ) return [];
+    const early: Message[] = [];
+    const later: Message[] = [];
+    for (const m of r.msgs) {
+      const take = only ? m.type === only : EARLY_TYPES.has(m.type);
+      (take ? early : later).push(m);
+    }
+    r.msgs = later;
+    return early;
   }
 
   /** Whether there is work for the application (and no Ready is outstanding). */

@@ -201,8 +201,10 @@ export interface SoftState {
  *    when `mustSync`. An entry at index i replaces every persisted entry at
  *    index >= i.
  * 2. Send `messages` (only now: they may promise the state just persisted).
- *    The leader's appends are in `messages` too; its own write counts toward
- *    commit only after `advance()`.
+ *    A leader's appends and heartbeats need nothing durable: they are handed
+ *    out apart by `RawNode.takeEarlyMessages` (appends before the write,
+ *    heartbeats also during it); its own write counts toward commit only
+ *    after `advance()`.
  * 3. Apply `snapshot` and then `committedEntries` to the state machine and
  *    serve `readStates` once applied reaches their index.
  * 4. Call `advance()`.

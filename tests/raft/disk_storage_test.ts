@@ -338,7 +338,9 @@ Deno.test("disk_storage: a crash inside retention of segments whose labels go do
   // One segment per save: labels 1, 11, 21, 26, 19. The segment of 21..25
   // (term 1) was cut before the log was truncated to 14, so retention at 19
   // deletes it with the older ones; a crash that left it first read as
-  // "gap in the log: entry 21 follows 19".
+  // "gap in the log: entry 21 follows 19". Odd seeds crash a disk that
+  // keeps unsynced directory changes in any order (the deletes of segments
+  // 2 and 3 durable, that of segment 1 not: a "segment sequence gap" once).
   const opts = { segmentBytes: 1, catchUpEntries: 0, keepSnapshots: 1 };
   const want = [...ents(1, 14, 1), ...ents(15, 22, 2)];
   let completed = false;
@@ -371,7 +373,9 @@ Deno.test("disk_storage: a crash inside retention of segments whose labels go do
             return false;
           },
         );
-        fs.crash(rng);
+        fs.crash(rng, {
+          directoryChanges: seed % 2 === 1 ? "any" : "prefix",
+        });
         const r = await DiskStorage.open(fs, DIR, opts);
         const snapIndex = r.snapshot().meta.index;
         assert.ok(snapIndex === 0 || snapIndex === 19, `snapshot ${snapIndex}`);
