@@ -246,6 +246,7 @@ export class Simulation {
       deadline: (what, ms) => this.#deadline(what, ms),
       request: (what, op, ok, refused) => this.#request(what, op, ok, refused),
       fail: (e) => this.#asyncFailure ??= e,
+      committed: (prefix) => this.#txns.model.list(prefix),
     }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),

@@ -14,7 +14,10 @@
  * the new holder's fence (its `createIndex`) is greater than every fence
  * held before on that node. Checked at every granted request (`lock
  * fence`): its fence is greater than every fence granted before the
- * request was sent, and no two leases are granted the same fence. At the
+ * request was sent, no two leases are granted the same fence, and no key
+ * of the lock created before the holder's exists in the newest committed
+ * state (the reference model of sim_model.ts), so two leases never hold at
+ * once. At the
  * end of the run (`lock leftover`), on every live member: every key of the
  * lock belongs to a lease that still exists (a lease that died leaves no
  * key), and a lease whose last answer was a give-up (`409 lock_held`) or a
@@ -59,6 +62,8 @@ export interface LockHost {
   ): void;
   /** Fails the run with `e` (found inside a store's apply). */
   fail(e: unknown): void;
+  /** The keys under `prefix` in the newest committed state (sim_model.ts). */
+  committed(prefix: string): { key: string; createIndex: number }[];
 }
 
 /** What a lease's lock requests came to. */
@@ -205,6 +210,17 @@ export class SimLocks {
           s.last = "held";
           this.counts.granted++;
           this.#granted(lease, grant.fence, before);
+          // Held since its barrier: no key queued before it may exist in
+          // the newest committed state (none can come back with an older
+          // createIndex), or two leases hold at once.
+          const older = this.#host.committed(lockPrefix(NAME)).find((k) =>
+            k.createIndex < grant.fence
+          );
+          if (older !== undefined) {
+            fenceFail(
+              `lease ${lease} granted fence ${grant.fence} while ${older.key} (created at ${older.createIndex}) still exists`,
+            );
+          }
         },
         unknown,
       );

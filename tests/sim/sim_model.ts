@@ -106,6 +106,14 @@ export class StoreModel {
   readonly #leases = new Map<number, Set<string>>();
   readonly #answers = new Map<number, ModelAnswer>();
 
+  /** The keys starting with `prefix` now, with their createIndex. */
+  list(prefix: string): { key: string; createIndex: number }[] {
+    return this.#withPrefix(prefix).map((key) => ({
+      key,
+      createIndex: this.#keys.get(key)!.createIndex,
+    }));
+  }
+
   /** What the entry at `index` gave, once replayed. */
   answerAt(index: number): ModelAnswer | undefined {
     return this.#answers.get(index);

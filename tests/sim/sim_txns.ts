@@ -99,7 +99,8 @@ export class SimTxns {
   readonly #rng: SimRng;
   readonly #rate: number;
   #values = 0;
-  readonly #model = new StoreModel();
+  /** The reference model (the lock checks read the newest state from it). */
+  readonly model = new StoreModel();
   /** Per node: the change batch its store reported in the apply under way. */
   readonly #batches = new Map<number, ChangeBatch>();
 
@@ -133,11 +134,11 @@ export class SimTxns {
   onApplied(node: number, c: AppliedCommand): void {
     const batch = this.#batches.get(node);
     this.#batches.delete(node);
-    if (c.index > this.#model.applied) {
-      this.#model.apply(c.index, c.cmd, c.term);
+    if (c.index > this.model.applied) {
+      this.model.apply(c.index, c.cmd, c.term);
       this.counts.replayed++;
     }
-    const want = this.#model.answerAt(c.index);
+    const want = this.model.answerAt(c.index);
     const at = `node ${node} at ${c.index} (${c.cmd.op})`;
     if (want === undefined) {
       return reference(`${at}: applied below the model's first entry`);
@@ -169,7 +170,7 @@ export class SimTxns {
   /** An acknowledged transaction `cmd`'s answer `r`, against the model. */
   #checkAnswer(cmd: TxnCommand, r: ApplyResult): void {
     if (r.status !== "ok") return;
-    const want = this.#model.answerAt(r.index);
+    const want = this.model.answerAt(r.index);
     const at = `transaction acknowledged at ${r.index}`;
     if (want === undefined) reference(`${at}: the model has no entry there`);
     if (want.command !== commandText(cmd)) {
