@@ -671,7 +671,16 @@ export class Simulation {
     this.#watchers.attach(n.id, inc, sm.store);
     // As main.ts: the adapter (and its lease countdowns) before the node
     // restores anything into the store.
-    this.#leases.attach(n.id, inc, sm, () => n.rn);
+    // Only while this incarnation lives: a request still inside the adapter
+    // of a crashed node (a lock waiter, say) dies with it, as it would with
+    // the process, instead of reaching the next incarnation's RaftNode
+    // while reading this one's frozen store.
+    this.#leases.attach(
+      n.id,
+      inc,
+      sm,
+      () => n.incarnation === inc ? n.rn : undefined,
+    );
     this.#txns.attach(n.id, sm.store);
     this.#locks.attach(n.id, sm.store);
     const node = new RaftNode({
