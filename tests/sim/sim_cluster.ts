@@ -268,6 +268,7 @@ export class Simulation {
       checkAcknowledgedWrites(this.liveMembers(), this.invariants);
       this.#locks.finish(
         this.liveMembers().map((n) => ({ id: n.id, store: n.sm!.store })),
+        this.#txns.model,
       );
       this.invariants.checkAnswers();
       amortization = this.#checkAmortization();

@@ -18,8 +18,9 @@
  * of the lock created before the holder's exists in the newest committed
  * state (the reference model of sim_model.ts), so two leases never hold at
  * once. At the
- * end of the run (`lock leftover`), on every live member: every key of the
- * lock belongs to a lease that still exists (a lease that died leaves no
+ * end of the run (`lock leftover`), in the newest committed state (the model)
+ * and on every live member that has applied it: every key of the lock
+ * belongs to a lease that still exists (a lease that died leaves no
  * key), and a lease whose last answer was a give-up (`409 lock_held`) or a
  * release, with no request of it in flight or of unknown outcome, has no
  * key.
@@ -43,6 +44,7 @@ import {
 } from "../../http/api/lock_service.ts";
 import { InvariantViolation } from "./invariants.ts";
 import type { SimRng } from "./sim_rng.ts";
+import type { StoreModel } from "./sim_model.ts";
 
 const NAME = "L";
 
@@ -272,20 +274,42 @@ export class SimLocks {
   }
 
   /**
-   * The end of the run (`lock leftover`): on every live member's store,
-   * every lock key's lease exists, and a lease that left the lock (and has
-   * nothing in flight or unknown) has no key.
+   * The end of the run (`lock leftover`): in the newest committed state (the
+   * model) and on every live member that has applied it, every lock key's
+   * lease exists, and a lease that left the lock (and has nothing in flight
+   * or unknown) has no key. A member still behind (entries proposed during
+   * the liveness phase) is not judged by an older state.
    */
-  finish(members: { id: number; store: KvStore }[]): void {
+  finish(
+    members: { id: number; store: KvStore }[],
+    model: StoreModel,
+  ): void {
+    const prefix = lockPrefix(NAME);
+    const states: {
+      name: string;
+      keys: { key: string; createIndex: number }[];
+      hasLease: (id: number) => boolean;
+    }[] = [{
+      name: "the committed state",
+      keys: model.list(prefix),
+      hasLease: (id) => model.hasLease(id),
+    }];
     for (const { id, store } of members) {
-      for (const item of store.list(lockPrefix(NAME), 100_000).items) {
-        const lease = Number(item.key.slice(lockPrefix(NAME).length));
-        if (!store.leases.has(lease)) {
-          leftover(`node ${id}: ${item.key} outlives its lease`);
-        }
+      if (store.appliedIndex < model.applied) continue;
+      states.push({
+        name: `node ${id}`,
+        keys: store.list(prefix, 100_000).items,
+        hasLease: (l) => store.leases.has(l),
+      });
+    }
+    for (const { name, keys, hasLease } of states) {
+      for (const item of keys) {
+        const lease = Number(item.key.slice(prefix.length));
+        const at = `${name}: ${item.key} (created at ${item.createIndex})`;
+        if (!hasLease(lease)) leftover(`${at} outlives its lease`);
         const s = this.#leases.get(lease);
         if (s && s.inFlight === 0 && !s.unknown && s.last === "left") {
-          leftover(`node ${id}: ${item.key} left behind after its lease left`);
+          leftover(`${at} left behind after its lease left`);
         }
       }
     }

@@ -114,6 +114,11 @@ export class StoreModel {
     }));
   }
 
+  /** Whether lease `id` exists now. */
+  hasLease(id: number): boolean {
+    return this.#leases.has(id);
+  }
+
   /** What the entry at `index` gave, once replayed. */
   answerAt(index: number): ModelAnswer | undefined {
     return this.#answers.get(index);
