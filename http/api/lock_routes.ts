@@ -1,47 +1,27 @@
 /**
- * The lock routes (docs/API.md "Locks"), built on leases, revisions and
- * transactions (kv/lock_queue.ts):
+ * The lock routes (docs/API.md "Locks"): HTTP over the lock operations of
+ * http/api/lock_service.ts (shared with the simulator):
  *
- * - `POST /v1/locks/{name}` `{"lease":ID,"wait":"10s"}`: one transaction
- *   creates the lease's key `_locks/{name}/{lease}` if it is absent
- *   (attached to the lease; `404 lease_not_found` when the lease is gone).
- *   Then, until `wait` runs out: once this node's state shows the key first
- *   in the queue (a waiter sleeps until an applied entry deletes a key of
- *   the lock: {@linkcode LockWaits}; no polling), a ReadIndex barrier
- *   confirms it, and the answer is
- *   `200 {"name","key","fence"}` (`fence` = the key's createIndex). When
- *   `wait` runs out first, a key this request created is deleted (only
- *   that version of it: `ifMatch`) and the answer is `409 lock_held`.
- * - `DELETE /v1/locks/{name}?lease=ID`: deletes the key: `204`.
+ * - `POST /v1/locks/{name}` `{"lease":ID,"wait":"10s"}`: {@linkcode acquireLock}
+ *   with `wait` as a timer: `200 {"name","key","fence"}`, `409 lock_held`
+ *   when `wait` ran out first (the request left no key), `404
+ *   lease_not_found` when the lease is gone.
+ * - `DELETE /v1/locks/{name}?lease=ID`: {@linkcode releaseLock}: `204`.
  *
  * @module
  */
 
 import type { Hono } from "hono";
-import {
-  InvalidCommandError,
-  type KvItem,
-  LeaseNotFoundError,
-  lockKey,
-  lockNameProblem,
-  lockQueue,
-  LockWaits,
-} from "../../kv/mod.ts";
+import { lockNameProblem, LockWaits } from "../../kv/mod.ts";
 import type { Registry } from "../../raft/mod.ts";
 import { readJsonObject } from "../body.ts";
 import type { RouteContext } from "../context.ts";
 import { withDeadline } from "../deadline.ts";
-import { BadRequestError, HttpError, NodeRecoveringError } from "../errors.ts";
+import { BadRequestError, NodeRecoveringError } from "../errors.ts";
 import { parseLeaseQuery, pathBounds, rawQuery } from "../validate.ts";
+import { acquireLock, releaseLock } from "./lock_service.ts";
 
 const LOCKS_PREFIX = "/v1/locks/";
-
-/** The lock is held by another lease and was not free within `wait` (409). */
-export class LockHeldError extends HttpError {
-  constructor(name: string) {
-    super("lock_held", `lock ${name} is held by another lease`);
-  }
-}
 
 /** Registers `POST /v1/locks/{name}` and `DELETE /v1/locks/{name}`. */
 export function registerLockRoutes(
@@ -66,49 +46,20 @@ export function registerLockRoutes(
     }
     const waitMs = parseWait(body.wait, ctx.requestTimeoutMs);
     if (ctx.node.recovering()) throw new NodeRecoveringError();
-    const key = lockKey(name, lease);
-    const created = await createPlace(ctx, key, lease);
     // One timer for the whole wait: the bound, not a poll.
     const timeUp = waitMs === 0
       ? AbortSignal.abort()
       : AbortSignal.timeout(waitMs);
-    waiters.inc();
-    try {
-      for (;;) {
-        // Sleep until this node's state shows the key first (an applied
-        // delete in the lock wakes the waiter) or the time runs out, then
-        // confirm with a linearizable read. The check and the parking
-        // happen with no await in between: no wake-up is missed. A key
-        // deleted under it (its lease revoked) ends the wait at once.
-        while (
-          !isFirst(ctx, name, key) && !timeUp.aborted &&
-          ctx.node.store.get(key) !== undefined
-        ) {
-          await parked.next(name, timeUp);
-        }
-        await withDeadline(
-          ctx.requestTimeoutMs,
-          (s) => ctx.node.readBarrier(s),
-        );
-        const mine = ctx.node.store.get(key);
-        if (mine === undefined) {
-          // Revoked (or released) while it waited.
-          if (!ctx.node.store.leases.has(lease)) {
-            throw new LeaseNotFoundError(lease);
-          }
-          throw new LockHeldError(name);
-        }
-        if (isFirst(ctx, name, key)) {
-          return c.json({ name, key, fence: mine.createIndex });
-        }
-        if (timeUp.aborted) {
-          if (created !== undefined) await giveUp(ctx, key, created);
-          throw new LockHeldError(name);
-        }
-      }
-    } finally {
-      waiters.dec();
-    }
+    return c.json(
+      await acquireLock(ctx.node, {
+        name,
+        lease,
+        timeUp,
+        waits: parked,
+        deadline: (op) => withDeadline(ctx.requestTimeoutMs, op),
+        waiting: (delta) => delta > 0 ? waiters.inc() : waiters.dec(),
+      }),
+    );
   });
 
   app.delete("/v1/locks/:name", async (c) => {
@@ -118,73 +69,15 @@ export function registerLockRoutes(
       throw new BadRequestError("invalid_query", "lease=ID is required");
     }
     if (ctx.node.recovering()) throw new NodeRecoveringError();
-    const result = await withDeadline(
+    const index = await withDeadline(
       ctx.requestTimeoutMs,
-      (s) => ctx.node.write({ op: "delete", key: lockKey(name, lease) }, s),
+      (s) => releaseLock(ctx.node, name, lease, s),
     );
-    if (result.status !== "ok") {
-      throw new InvalidCommandError("the release was not applied");
-    }
     return new Response(null, {
       status: 204,
-      headers: { "x-raft-index": String(result.index) },
+      headers: { "x-raft-index": String(index) },
     });
   });
-}
-
-/**
- * Creates `key` attached to `lease` unless it exists, in one transaction.
- * Returns the modIndex of the key it created, or undefined when the key
- * existed (this lease asked before: same place, same fence).
- */
-async function createPlace(
-  ctx: RouteContext,
-  key: string,
-  lease: number,
-): Promise<number | undefined> {
-  const result = await withDeadline(
-    ctx.requestTimeoutMs,
-    (s) =>
-      ctx.node.write({
-        op: "txn",
-        compare: [{ key, target: "createIndex", op: "==", value: 0 }],
-        success: [{ op: "put", key, value: new Uint8Array(0), lease }],
-        failure: [{ op: "get", key }],
-      }, s),
-  );
-  if (result.status === "lease_not_found") {
-    throw new LeaseNotFoundError(lease);
-  }
-  if (result.status !== "ok" || result.txn === undefined) {
-    throw new InvalidCommandError("the lock request was not applied");
-  }
-  if (result.txn.succeeded) return result.index;
-  const got = result.txn.results[0];
-  const item: KvItem | undefined = got?.op === "get" ? got.items[0] : undefined;
-  if (item !== undefined && item.lease !== lease) {
-    throw new BadRequestError(
-      "invalid_body",
-      `${key} exists and is not attached to lease ${lease}`,
-    );
-  }
-  return undefined;
-}
-
-/** Deletes the waiter key this request created (that version only). */
-async function giveUp(
-  ctx: RouteContext,
-  key: string,
-  modIndex: number,
-): Promise<void> {
-  await withDeadline(
-    ctx.requestTimeoutMs,
-    (s) => ctx.node.write({ op: "delete", key, ifMatch: modIndex }, s),
-  );
-}
-
-/** Whether `key` is first in lock `name`'s queue in this node's state. */
-function isFirst(ctx: RouteContext, name: string, key: string): boolean {
-  return lockQueue(ctx.node.store, name)[0]?.key === key;
 }
 
 /** The lock name of `/v1/locks/{name}`, percent-decoded and checked. */

@@ -17,101 +17,17 @@
  */
 
 import assert from "node:assert/strict";
-import { E2eCluster, GiveUp, type Reply, show, waitFor } from "./cluster.ts";
+import { E2eCluster, show, waitFor } from "./cluster.ts";
+import {
+  grant,
+  Keeper,
+  post,
+  putLeased,
+  readItem,
+  type TxnItem,
+} from "./lease_client.ts";
 
 const TTL = 6;
-
-interface TxnItem {
-  key: string;
-  value?: string;
-  createIndex: number;
-  lease?: number;
-}
-
-/** POST a JSON body to node `id`. */
-function post(
-  c: E2eCluster,
-  id: number,
-  path: string,
-  body?: unknown,
-): Promise<Reply | undefined> {
-  return c.request(`${c.node(id).url}${path}`, {
-    method: "POST",
-    body: body === undefined ? undefined : JSON.stringify(body),
-    headers: { "content-type": "application/json" },
-  });
-}
-
-/** Reads `key` through a read-only transaction on node `id` (linearizable). */
-async function readItem(
-  c: E2eCluster,
-  id: number,
-  key: string,
-): Promise<TxnItem | null> {
-  const r = await waitFor(`a txn read of ${key} on node ${id}`, async () => {
-    const r = await post(c, id, "/v1/txn", { success: [{ op: "get", key }] });
-    return r?.status === 200 ? r : false;
-  });
-  const items = JSON.parse(r.body).results[0].items as TxnItem[];
-  return items[0] ?? null;
-}
-
-async function grant(c: E2eCluster, id: number, ttl: number): Promise<number> {
-  const r = await waitFor("a lease grant", async () => {
-    const r = await post(c, id, "/v1/leases", { ttl });
-    return r?.status === 201 ? r : false;
-  });
-  return JSON.parse(r.body).id;
-}
-
-async function putLeased(
-  c: E2eCluster,
-  id: number,
-  key: string,
-  lease: number,
-): Promise<void> {
-  await waitFor(`a put of ${key}`, async () => {
-    const r = await c.request(`${c.keyUrl(id, key)}?lease=${lease}`, {
-      method: "PUT",
-      body: "here",
-    });
-    return r?.status === 204;
-  });
-}
-
-/**
- * Sends a keepalive for `lease` every ttl/3 (at once again after a failed
- * one) to the node `target()` names, until stopped. Counts the answers.
- */
-class Keeper {
-  ok = 0;
-  lost = false;
-  #stopped = false;
-  readonly #done: Promise<void>;
-  constructor(c: E2eCluster, lease: number, target: () => number) {
-    this.#done = (async () => {
-      while (!this.#stopped) {
-        const r = await post(c, target(), `/v1/leases/${lease}/keepalive`);
-        if (r?.status === 200) this.ok++;
-        if (r?.status === 404) this.lost = true;
-        const wait = r?.status === 200 ? (TTL * 1000) / 3 : 100;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    })();
-  }
-  /** Resolves once `n` more keepalives were answered 200. */
-  more(n: number, what: string): Promise<boolean> {
-    const target = this.ok + n;
-    return waitFor(what, () => {
-      if (this.lost) throw new GiveUp("the kept-alive lease was not found");
-      return this.ok >= target;
-    }, 120_000);
-  }
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#done;
-  }
-}
 
 Deno.test("leases and transactions on a real cluster", async (t) => {
   const c = await E2eCluster.start();
@@ -146,7 +62,7 @@ Deno.test("leases and transactions on a real cluster", async (t) => {
         await putLeased(c, follower, "kept/kill", lease);
         const before = await readItem(c, follower, "kept/kill");
         assert.ok(before);
-        const keeper = new Keeper(c, lease, () => follower);
+        const keeper = new Keeper(c, lease, TTL, () => follower);
         try {
           await keeper.more(2, "keepalives before the kill");
           await c.kill(leader);
@@ -174,7 +90,7 @@ Deno.test("leases and transactions on a real cluster", async (t) => {
         await putLeased(c, others[0]!, "kept/stop", lease);
         const before = await readItem(c, others[0]!, "kept/stop");
         assert.ok(before);
-        const keeper = new Keeper(c, lease, () => others[0]!);
+        const keeper = new Keeper(c, lease, TTL, () => others[0]!);
         try {
           await keeper.more(2, "keepalives before the pause");
           c.pause(leader);
@@ -225,7 +141,7 @@ Deno.test("leases and transactions on a real cluster", async (t) => {
         let stop = false;
         const contender = async (who: string) => {
           const lease = await grant(c, via, TTL);
-          const keeper = new Keeper(c, lease, () => via);
+          const keeper = new Keeper(c, lease, TTL, () => via);
           try {
             while (!stop) {
               const r = await post(c, via, "/v1/locks/res", {

@@ -50,7 +50,7 @@ import { Workload } from "./sim_workload.ts";
 import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
 import { type LeaseCounts, SimLeases } from "./sim_leases.ts";
 import { SimTxns, type TxnCounts } from "./sim_txns.ts";
-import { SimLocks } from "./sim_locks.ts";
+import { type LockCounts, SimLocks } from "./sim_locks.ts";
 import {
   type AbortEvent,
   type ClockEvent,
@@ -134,8 +134,8 @@ export interface SimResult {
   leases: LeaseCounts;
   /** What the transaction clients went through (sim_txns.ts). */
   txns: TxnCounts;
-  /** Lock holders seen (sim_locks.ts). */
-  lockHolders: number;
+  /** What the lock contenders went through (sim_locks.ts). */
+  locks: LockCounts;
 }
 
 /** Bytes of a snapshot file besides its data (header, checksum), at most. */
@@ -235,6 +235,7 @@ export class Simulation {
     }, root.fork());
     this.#txns = new SimTxns({
       randomPort: () => this.#randomPort(),
+      liveLeases: () => this.#leases.liveLeases(),
       deadline: (what) => this.#deadline(what),
       request: (what, op, ok) => this.#request(what, op, ok),
       fail: (e) => this.#asyncFailure ??= e,
@@ -242,9 +243,10 @@ export class Simulation {
     this.#locks = new SimLocks({
       randomPort: () => this.#randomPort(),
       liveLeases: () => this.#leases.liveLeases(),
-      deadline: (what) => this.#deadline(what),
-      request: (what, op) => this.#request(what, op),
+      deadline: (what, ms) => this.#deadline(what, ms),
+      request: (what, op, ok, refused) => this.#request(what, op, ok, refused),
       fail: (e) => this.#asyncFailure ??= e,
+      committed: (prefix) => this.#txns.model.list(prefix),
     }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
@@ -264,6 +266,10 @@ export class Simulation {
       await this.#loop();
       this.#watchers.drainAll();
       checkAcknowledgedWrites(this.liveMembers(), this.invariants);
+      this.#locks.finish(
+        this.liveMembers().map((n) => ({ id: n.id, store: n.sm!.store })),
+        this.#txns.model,
+      );
       this.invariants.checkAnswers();
       amortization = this.#checkAmortization();
     } catch (e) {
@@ -303,7 +309,7 @@ export class Simulation {
       watch: this.#watchers.counts,
       leases: this.#leases.counts,
       txns: this.#txns.counts,
-      lockHolders: this.#locks.holders,
+      locks: this.#locks.counts,
     };
   }
 
@@ -666,7 +672,16 @@ export class Simulation {
     this.#watchers.attach(n.id, inc, sm.store);
     // As main.ts: the adapter (and its lease countdowns) before the node
     // restores anything into the store.
-    this.#leases.attach(n.id, inc, sm, () => n.rn);
+    // Only while this incarnation lives: a request still inside the adapter
+    // of a crashed node (a lock waiter, say) dies with it, as it would with
+    // the process, instead of reaching the next incarnation's RaftNode
+    // while reading this one's frozen store.
+    this.#leases.attach(
+      n.id,
+      inc,
+      sm,
+      () => n.incarnation === inc ? n.rn : undefined,
+    );
     this.#txns.attach(n.id, sm.store);
     this.#locks.attach(n.id, sm.store);
     const node = new RaftNode({
@@ -768,6 +783,7 @@ export class Simulation {
 
   #onApplied(n: SimNode, c: AppliedCommand): void {
     this.#guard(() => this.invariants.onApplied(n, c));
+    this.#guard(() => this.#txns.onApplied(n.id, c));
     if (c.key === "live") this.#liveness.onApplied(c.value, c.index);
   }
 
@@ -834,9 +850,9 @@ export class Simulation {
   // ---- clients ------------------------------------------------------------------------
 
   /** A deadline for one client request, as an HTTP client has. */
-  #deadline(what: string): AbortSignal {
+  #deadline(what: string, ms = CLIENT_TIMEOUT_MS): AbortSignal {
     const ctl = new AbortController();
-    this.schedule({ kind: "abort", ctl, what }, this.now + CLIENT_TIMEOUT_MS);
+    this.schedule({ kind: "abort", ctl, what }, this.now + ms);
     return ctl.signal;
   }
 

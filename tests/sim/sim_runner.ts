@@ -8,6 +8,7 @@
 import { type WatchCounts, zeroWatchCounts } from "./sim_watchers.ts";
 import { type LeaseCounts, zeroLeaseCounts } from "./sim_leases.ts";
 import { type TxnCounts, zeroTxnCounts } from "./sim_txns.ts";
+import { type LockCounts, zeroLockCounts } from "./sim_locks.ts";
 import {
   type SimFailure,
   SimFailure as Failure,
@@ -75,7 +76,7 @@ export class Summary {
   readonly watch: WatchCounts = zeroWatchCounts();
   readonly leases: LeaseCounts = zeroLeaseCounts();
   readonly txns: TxnCounts = zeroTxnCounts();
-  lockHolders = 0;
+  readonly locks: LockCounts = zeroLockCounts();
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -122,7 +123,9 @@ export class Summary {
     for (const k of Object.keys(this.leases) as (keyof LeaseCounts)[]) {
       this.leases[k] += r.leases[k];
     }
-    this.lockHolders += r.lockHolders;
+    for (const k of Object.keys(this.locks) as (keyof LockCounts)[]) {
+      this.locks[k] += r.locks[k];
+    }
     for (const k of Object.keys(this.txns) as (keyof TxnCounts)[]) {
       this.txns[k] += r.txns[k];
     }
@@ -172,8 +175,10 @@ export class Summary {
       `  leases: ${this.leases.granted} granted, ${this.leases.keepalivesOk} keepalives answered OK ` +
       `(${this.leases.forwarded} forwarded to the leader), ${this.leases.revoked} revoked, ` +
       `${this.leases.abandoned} abandoned by their client`,
-      `  transactions: ${this.txns.sent} sent, ${this.txns.succeeded} succeeded, ${this.txns.failed} failed their compare; ` +
-      `${this.lockHolders} lock holders`,
+      `  transactions: ${this.txns.sent} sent, ${this.txns.succeeded} succeeded, ${this.txns.failed} failed their compare, ` +
+      `${this.txns.checked} random ones acknowledged and checked against the model (${this.txns.replayed} entries replayed); ` +
+      `locks: ${this.locks.holders} holders, ${this.locks.granted} requests granted, ${this.locks.gaveUp} gave up when their wait ran out, ` +
+      `${this.locks.released} releases`,
     ];
     for (const [rule, seeds] of byRule) {
       lines.push(

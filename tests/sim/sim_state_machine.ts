@@ -53,6 +53,10 @@ export interface AppliedCommand {
   text: string;
   key: string;
   value: string;
+  /** The command, the entry's term and what the store answered. */
+  cmd: Command;
+  term: number;
+  result: ApplyResult;
 }
 
 /** What the simulator hears from a node's state machine. */
@@ -79,10 +83,10 @@ export class SimStateMachine implements StateMachine {
     const result = this.store.apply(index, payload, term);
     this.current = undefined;
     const value = cmd.op === "put" ? decoder.decode(cmd.value) : "";
-    // Puts and deletes carry a value of their own; other commands (txn,
-    // leases) have no single key and are named by their index, so the
-    // check of a write applied twice leaves them alone.
-    const key = "key" in cmd ? cmd.key : "";
+    // Puts carry a value of their own; other commands (deletes, which
+    // carry none, txn and leases) are named by their index, so the check
+    // of a write applied twice leaves them alone.
+    const key = cmd.op === "put" ? cmd.key : "";
     this.#obs.applied({
       index,
       text: key === ""
@@ -90,6 +94,9 @@ export class SimStateMachine implements StateMachine {
         : `${cmd.op} ${key}=${value}`,
       key,
       value,
+      cmd,
+      term,
+      result,
     });
     return result;
   }
