@@ -19,11 +19,15 @@
  *   deno task bench:watch [--duration S] [--systems raftkv,etcd]
  *                         [--scenarios none,idle100,idle1000,busy100]
  *                         [--raftkv-flags="--watch-coalesce-ms 0"]
+ *                         [--client deno|native]
  *
  * A scenario may be repeated (`none,busy100,none,busy100`) to interleave
  * runs on a noisy machine; the repeats are reported as `none#2`, ...
  * `--raftkv-flags` are added to every raftkv node's command line (use the
- * `=` form: the value starts with `--`).
+ * `=` form: the value starts with `--`). `--client native` reads the
+ * watchers' streams with scripts/bench/watch_reader.c (built with `cc`)
+ * instead of `Deno.Conn` reads in this process: every byte is still read,
+ * at less of the CPU the servers share; the probe stays in Deno.
  *
  * CPU, per run, from /proc: each server's user and system seconds (the
  * leader's apart), this process's (the watchers' client and the probe:
@@ -56,6 +60,7 @@ const { values: flags } = parseArgs({
     systems: { type: "string", default: "raftkv,etcd" },
     scenarios: { type: "string", default: "none,idle100,idle1000,busy100" },
     "raftkv-flags": { type: "string", default: "" },
+    client: { type: "string", default: "deno" },
   },
 });
 const durationS = Number(flags.duration);
@@ -317,15 +322,35 @@ function rawWatch(
   return { established: established.promise, done };
 }
 
+/** What watchers have read so far. */
+interface WatchStats {
+  /** Reads that returned data, all watchers together. */
+  reads: number;
+  /** Bytes read, by watcher. */
+  bytes: number[];
+}
+
 /** Watchers reading their streams to the end, counting bytes. */
 interface Watchers {
-  bytes: number[];
-  /** Reads that returned data, all watchers together. */
-  reads(): number;
+  stats(): Promise<WatchStats>;
+  /** The process reading them, when not this one (its CPU is the client's). */
+  pid?: number;
   close(): Promise<void>;
 }
 
-async function openWatchers(
+/** The `--client` watchers of `count` streams of `prefix`. */
+function openWatchers(
+  c: Cluster,
+  count: number,
+  prefix: string,
+): Promise<Watchers> {
+  return flags.client === "native" && count > 0
+    ? openNativeWatchers(c, count, prefix)
+    : openDenoWatchers(c, count, prefix);
+}
+
+/** Watchers in this process: `Deno.Conn` reads (`--client deno`). */
+async function openDenoWatchers(
   c: Cluster,
   count: number,
   prefix: string,
@@ -350,11 +375,75 @@ async function openWatchers(
   }
   await Promise.all(opened);
   return {
-    bytes,
-    reads: () => reads,
+    stats: () => Promise.resolve({ reads, bytes: bytes.slice() }),
     async close() {
       abort.abort();
       await Promise.all(reading);
+    },
+  };
+}
+
+let nativeReader: string | undefined;
+
+/**
+ * Watchers in scripts/bench/watch_reader.c (`--client native`), compiled
+ * with `cc` on first use: one epoll loop reading every byte of every
+ * stream, as the Deno client does, at less CPU.
+ */
+async function openNativeWatchers(
+  c: Cluster,
+  count: number,
+  prefix: string,
+): Promise<Watchers> {
+  if (nativeReader === undefined) {
+    const exe = `${await Deno.makeTempDir({ dir: tmp })}/watch_reader`;
+    const cc = await new Deno.Command("cc", {
+      args: ["-O2", "-o", exe, `${ROOT}scripts/bench/watch_reader.c`],
+    }).output();
+    if (!cc.success) {
+      throw new Error(`cc: ${new TextDecoder().decode(cc.stderr)}`);
+    }
+    nativeReader = exe;
+  }
+  const urls = c.urls.map((u) => new URL(u));
+  const proc = new Deno.Command(nativeReader, {
+    args: [
+      urls[0]!.hostname,
+      urls.map((u) => u.port).join(","),
+      String(count),
+      c.watchRequest(prefix),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = proc.stdin.getWriter();
+  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  const nextLine = async (): Promise<string> => {
+    for (;;) {
+      const nl = pending.indexOf("\n");
+      if (nl >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        return line;
+      }
+      const { value, done } = await lines.read();
+      if (done) throw new Error("watch_reader ended");
+      pending += value;
+    }
+  };
+  if (await nextLine() !== "open") throw new Error("watch_reader: no open");
+  return {
+    pid: proc.pid,
+    async stats() {
+      await writer.write(new TextEncoder().encode("stats\n"));
+      const [reads, ...bytes] = (await nextLine()).split(" ").map(Number);
+      return { reads: reads!, bytes };
+    },
+    async close() {
+      await writer.close();
+      await proc.status;
+      await lines.cancel();
     },
   };
 }
@@ -463,16 +552,23 @@ function machineCpu(): { busy: number; total: number } {
 }
 
 /**
- * A CPU snapshot of everything in a run: each server (user/system), this
- * process (the watchers and the probe), wrk (through this process's
+ * A CPU snapshot of everything in a run: each server (user/system), the
+ * client (this process: the probe, and the watchers or their reader
+ * process), wrk (through this process's
  * waited-for children) and the machine.
  */
-function cpuSnapshot(c: Cluster) {
+function cpuSnapshot(c: Cluster, watchers: Watchers) {
   const self = procCpu("self");
   const u = cpuUsage();
+  const reader = watchers.pid === undefined
+    ? { user: 0, sys: 0 }
+    : procCpu(watchers.pid);
   return {
     servers: c.procs.map((p) => procCpu(p.pid)),
-    client: { user: u.user / 1e6, sys: u.system / 1e6 },
+    client: {
+      user: u.user / 1e6 + reader.user,
+      sys: u.system / 1e6 + reader.sys,
+    },
     wrk: { user: self.childUser, sys: self.childSys },
     machine: machineCpu(),
   };
@@ -530,18 +626,22 @@ for (const system of flags.systems.split(",")) {
       const latency = m[1] === "busy"
         ? probeLatency(c, leader, probe.signal)
         : Promise.resolve([]);
-      const cpuBefore = cpuSnapshot(c);
-      const readsBefore = watchers.reads();
-      const bytesBefore = watchers.bytes.reduce((a, b) => a + b, 0);
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      const cpuBefore = cpuSnapshot(c, watchers);
+      const before = await watchers.stats();
       const load = await writeLoad(c, leader);
-      const reads = watchers.reads() - readsBefore;
-      const bytesRead = watchers.bytes.reduce((a, b) => a + b, 0) -
-        bytesBefore;
-      const cpu = cpuDelta(cpuBefore, cpuSnapshot(c), c.urls.indexOf(leader));
+      const after = await watchers.stats();
+      const cpu = cpuDelta(
+        cpuBefore,
+        cpuSnapshot(c, watchers),
+        c.urls.indexOf(leader),
+      );
+      const reads = after.reads - before.reads;
+      const bytesRead = sum(after.bytes) - sum(before.bytes);
       probe.abort();
       const samples = (await latency).sort((a, b) => a - b);
       await watchers.close();
-      const received = watchers.bytes.filter((b) => b > 0).length;
+      const received = after.bytes.filter((b) => b > 0).length;
       const row = {
         ...load,
         ...cpu,
