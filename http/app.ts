@@ -38,6 +38,7 @@ import { registerTxnRoutes } from "./api/txn_routes.ts";
 import { registerLeaseRoutes } from "./api/lease_routes.ts";
 import { registerLockRoutes } from "./api/lock_routes.ts";
 import { registerWatchRoutes } from "./api/watch_routes.ts";
+import { WakeCoalescer } from "./api/wake_coalescer.ts";
 import { rawPath } from "./validate.ts";
 import { drainBody } from "./body.ts";
 import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
@@ -79,6 +80,8 @@ export interface AppDeps {
   metrics?: Registry;
   /** `--watch-progress-ms` (default: `DEFAULTS.watchProgressMs`). */
   watchProgressMs?: number;
+  /** `--watch-coalesce-ms` (default: `DEFAULTS.watchCoalesceMs`). */
+  watchCoalesceMs?: number;
   /** Aborts when the node stops: open watch streams and long polls end. */
   stop?: AbortSignal;
   /**
@@ -119,6 +122,9 @@ export function createApp(deps: AppDeps): Hono {
     retryAfterSeconds: deps.retryAfterSeconds ?? 1,
     bodyTimeoutMs: deps.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs.value,
     watchProgressMs: deps.watchProgressMs ?? DEFAULTS.watchProgressMs.value,
+    watchWakes: new WakeCoalescer(
+      deps.watchCoalesceMs ?? DEFAULTS.watchCoalesceMs.value,
+    ),
   };
   if (deps.stop !== undefined) ctx.stop = deps.stop;
   const app = new Hono();

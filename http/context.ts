@@ -6,6 +6,7 @@
 
 import type { Logger } from "../raft/mod.ts";
 import type { NodePort } from "./node_port.ts";
+import type { WakeCoalescer } from "./api/wake_coalescer.ts";
 
 /** What route handlers need: the node, the limits and the logger. */
 export interface RouteContext {
@@ -23,6 +24,8 @@ export interface RouteContext {
   bodyTimeoutMs: number;
   /** A watch stream sends a progress event after this many idle ms. */
   watchProgressMs: number;
+  /** When the node's watch streams are woken (`--watch-coalesce-ms`). */
+  watchWakes: WakeCoalescer;
   /** Aborts when the node stops: watch streams and long polls end. */
   stop?: AbortSignal;
 }

@@ -38,7 +38,8 @@ export type TunableName =
   | "idleTimeoutMs"
   | "watchHistory"
   | "watchBufferBytes"
-  | "watchProgressMs";
+  | "watchProgressMs"
+  | "watchCoalesceMs";
 
 import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from "./core/mod.ts";
 
@@ -103,4 +104,7 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
   watchBufferBytes: { value: MiB, min: 1024, max: 1024 * MiB },
   /** A watch stream sends a progress event after this many idle ms. */
   watchProgressMs: { value: 10_000, min: 10, max: HOUR_MS },
+  /** Watch streams are woken at most once per this many ms: changes applied
+   * meanwhile go out together (the most a change waits on a busy node). */
+  watchCoalesceMs: { value: 10, min: 0, max: 1000 },
 };

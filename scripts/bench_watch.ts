@@ -18,9 +18,24 @@
  *
  *   deno task bench:watch [--duration S] [--systems raftkv,etcd]
  *                         [--scenarios none,idle100,idle1000,busy100]
+ *                         [--raftkv-flags="--watch-coalesce-ms 0"]
+ *                         [--client deno|native]
  *
  * A scenario may be repeated (`none,busy100,none,busy100`) to interleave
  * runs on a noisy machine; the repeats are reported as `none#2`, ...
+ * `--raftkv-flags` are added to every raftkv node's command line (use the
+ * `=` form: the value starts with `--`). `--client native` reads the
+ * watchers' streams with scripts/bench/watch_reader.c (built with `cc`)
+ * instead of `Deno.Conn` reads in this process: every byte is still read,
+ * at less of the CPU the servers share; the probe stays in Deno.
+ *
+ * CPU, per run, from /proc: each server's user and system seconds (the
+ * leader's apart), this process's (the watchers' client and the probe:
+ * it shares the machine with the servers), wrk's (a waited-for child of
+ * this process) and the machine's busy cores (other work included).
+ * `readsPerWatcherWrite` (socket reads per watcher per write, about the
+ * chunks the servers wrote) and `bytesPerWatcherWrite` say how the
+ * messages travelled.
  *
  * Env: BENCH_TMPDIR (data directories; a real disk), DENO, BENCH_LOG_DIR
  * (raftkv nodes' logs are appended there),
@@ -44,6 +59,8 @@ const { values: flags } = parseArgs({
     duration: { type: "string", default: "10" },
     systems: { type: "string", default: "raftkv,etcd" },
     scenarios: { type: "string", default: "none,idle100,idle1000,busy100" },
+    "raftkv-flags": { type: "string", default: "" },
+    client: { type: "string", default: "deno" },
   },
 });
 const durationS = Number(flags.duration);
@@ -111,6 +128,7 @@ async function startRaftkv(): Promise<Cluster> {
         `${dir}/n${i + 1}`,
         "--log-level",
         "warn",
+        ...flags["raftkv-flags"].split(" ").filter((f) => f !== ""),
       ],
       stdout: "null",
       stderr: logDir === undefined ? "null" : "piped",
@@ -304,15 +322,35 @@ function rawWatch(
   return { established: established.promise, done };
 }
 
+/** What watchers have read so far. */
+interface WatchStats {
+  /** Reads that returned data, all watchers together. */
+  reads: number;
+  /** Bytes read, by watcher. */
+  bytes: number[];
+}
+
 /** Watchers reading their streams to the end, counting bytes. */
 interface Watchers {
-  bytes: number[];
-  /** Reads that returned data, all watchers together. */
-  reads(): number;
+  stats(): Promise<WatchStats>;
+  /** The process reading them, when not this one (its CPU is the client's). */
+  pid?: number;
   close(): Promise<void>;
 }
 
-async function openWatchers(
+/** The `--client` watchers of `count` streams of `prefix`. */
+function openWatchers(
+  c: Cluster,
+  count: number,
+  prefix: string,
+): Promise<Watchers> {
+  return flags.client === "native" && count > 0
+    ? openNativeWatchers(c, count, prefix)
+    : openDenoWatchers(c, count, prefix);
+}
+
+/** Watchers in this process: `Deno.Conn` reads (`--client deno`). */
+async function openDenoWatchers(
   c: Cluster,
   count: number,
   prefix: string,
@@ -337,11 +375,75 @@ async function openWatchers(
   }
   await Promise.all(opened);
   return {
-    bytes,
-    reads: () => reads,
+    stats: () => Promise.resolve({ reads, bytes: bytes.slice() }),
     async close() {
       abort.abort();
       await Promise.all(reading);
+    },
+  };
+}
+
+let nativeReader: string | undefined;
+
+/**
+ * Watchers in scripts/bench/watch_reader.c (`--client native`), compiled
+ * with `cc` on first use: one epoll loop reading every byte of every
+ * stream, as the Deno client does, at less CPU.
+ */
+async function openNativeWatchers(
+  c: Cluster,
+  count: number,
+  prefix: string,
+): Promise<Watchers> {
+  if (nativeReader === undefined) {
+    const exe = `${await Deno.makeTempDir({ dir: tmp })}/watch_reader`;
+    const cc = await new Deno.Command("cc", {
+      args: ["-O2", "-o", exe, `${ROOT}scripts/bench/watch_reader.c`],
+    }).output();
+    if (!cc.success) {
+      throw new Error(`cc: ${new TextDecoder().decode(cc.stderr)}`);
+    }
+    nativeReader = exe;
+  }
+  const urls = c.urls.map((u) => new URL(u));
+  const proc = new Deno.Command(nativeReader, {
+    args: [
+      urls[0]!.hostname,
+      urls.map((u) => u.port).join(","),
+      String(count),
+      c.watchRequest(prefix),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = proc.stdin.getWriter();
+  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  const nextLine = async (): Promise<string> => {
+    for (;;) {
+      const nl = pending.indexOf("\n");
+      if (nl >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        return line;
+      }
+      const { value, done } = await lines.read();
+      if (done) throw new Error("watch_reader ended");
+      pending += value;
+    }
+  };
+  if (await nextLine() !== "open") throw new Error("watch_reader: no open");
+  return {
+    pid: proc.pid,
+    async stats() {
+      await writer.write(new TextEncoder().encode("stats\n"));
+      const [reads, ...bytes] = (await nextLine()).split(" ").map(Number);
+      return { reads: reads!, bytes };
+    },
+    async close() {
+      await writer.close();
+      await proc.status;
+      await lines.cancel();
     },
   };
 }
@@ -417,21 +519,90 @@ async function probeLatency(
   return samples;
 }
 
-/** CPU seconds (user + system) of the server processes, from /proc. */
-function serverCpuSeconds(c: Cluster): number {
-  let ticks = 0;
-  for (const p of c.procs) {
-    const stat = Deno.readTextFileSync(`/proc/${p.pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-  }
-  return ticks / 100; // USER_HZ
+/** User and system CPU seconds. */
+interface Cpu {
+  user: number;
+  sys: number;
 }
 
-/** CPU seconds of this process (the watchers and the probe). */
-function clientCpuSeconds(): number {
+const USER_HZ = 100;
+
+/** utime, stime, cutime, cstime of a process, in seconds, from /proc. */
+function procCpu(
+  pid: number | "self",
+): Cpu & { childUser: number; childSys: number } {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return {
+    user: Number(f[11]) / USER_HZ,
+    sys: Number(f[12]) / USER_HZ,
+    // Children waited for: wrk, once its run has ended.
+    childUser: Number(f[13]) / USER_HZ,
+    childSys: Number(f[14]) / USER_HZ,
+  };
+}
+
+/** The whole machine's busy and total CPU seconds, from /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
+  const t = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = t.reduce((a, b) => a + b, 0);
+  const idle = t[3]! + (t[4] ?? 0); // idle + iowait
+  return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
+}
+
+/**
+ * A CPU snapshot of everything in a run: each server (user/system), the
+ * client (this process: the probe, and the watchers or their reader
+ * process), wrk (through this process's
+ * waited-for children) and the machine.
+ */
+function cpuSnapshot(c: Cluster, watchers: Watchers) {
+  const self = procCpu("self");
   const u = cpuUsage();
-  return (u.user + u.system) / 1e6;
+  const reader = watchers.pid === undefined
+    ? { user: 0, sys: 0 }
+    : procCpu(watchers.pid);
+  return {
+    servers: c.procs.map((p) => procCpu(p.pid)),
+    client: {
+      user: u.user / 1e6 + reader.user,
+      sys: u.system / 1e6 + reader.sys,
+    },
+    wrk: { user: self.childUser, sys: self.childSys },
+    machine: machineCpu(),
+  };
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** CPU used between two {@linkcode cpuSnapshot}s, in seconds. */
+function cpuDelta(
+  a: ReturnType<typeof cpuSnapshot>,
+  b: ReturnType<typeof cpuSnapshot>,
+  leaderIndex: number,
+) {
+  const d = (x: Cpu, y: Cpu): Cpu => ({
+    user: r3(y.user - x.user),
+    sys: r3(y.sys - x.sys),
+  });
+  const servers = b.servers.map((s, i) => d(a.servers[i]!, s));
+  const serverUser = servers.reduce((n, s) => n + s.user, 0);
+  const serverSys = servers.reduce((n, s) => n + s.sys, 0);
+  return {
+    serverCpuS: r3(serverUser + serverSys),
+    serverUserS: r3(serverUser),
+    serverSysS: r3(serverSys),
+    leaderCpu: servers[leaderIndex]!,
+    followersCpu: servers.filter((_, i) => i !== leaderIndex),
+    clientCpu: d(a.client, b.client),
+    wrkCpu: d(a.wrk, b.wrk),
+    // Busy cores of the whole machine (others' work included).
+    machineBusyCores: r3(
+      (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total) *
+        (navigator.hardwareConcurrency ?? 1),
+    ),
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -455,27 +626,35 @@ for (const system of flags.systems.split(",")) {
       const latency = m[1] === "busy"
         ? probeLatency(c, leader, probe.signal)
         : Promise.resolve([]);
-      const serverBefore = serverCpuSeconds(c);
-      const clientBefore = clientCpuSeconds();
-      const readsBefore = watchers.reads();
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      const cpuBefore = cpuSnapshot(c, watchers);
+      const before = await watchers.stats();
       const load = await writeLoad(c, leader);
-      const reads = watchers.reads() - readsBefore;
-      const serverCpuS = serverCpuSeconds(c) - serverBefore;
-      const clientCpuS = clientCpuSeconds() - clientBefore;
+      const after = await watchers.stats();
+      const cpu = cpuDelta(
+        cpuBefore,
+        cpuSnapshot(c, watchers),
+        c.urls.indexOf(leader),
+      );
+      const reads = after.reads - before.reads;
+      const bytesRead = sum(after.bytes) - sum(before.bytes);
       probe.abort();
       const samples = (await latency).sort((a, b) => a - b);
       await watchers.close();
-      const received = watchers.bytes.filter((b) => b > 0).length;
+      const received = after.bytes.filter((b) => b > 0).length;
       const row = {
         ...load,
-        serverCpuS,
-        clientCpuS,
+        ...cpu,
+        serverCpuPerWriteMs: r3(cpu.serverCpuS / (load.rps * durationS) * 1e3),
         watchers: count,
         watchersReceiving: received,
         // Socket reads per watcher per write: 1 when every message comes
         // alone, less when the server sends several in one chunk.
         ...(count > 0
-          ? { readsPerWatcherWrite: reads / count / (load.rps * durationS) }
+          ? {
+            readsPerWatcherWrite: reads / count / (load.rps * durationS),
+            bytesPerWatcherWrite: bytesRead / count / (load.rps * durationS),
+          }
           : {}),
         ...(samples.length > 0
           ? {

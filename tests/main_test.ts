@@ -73,6 +73,7 @@ Deno.test("defaults follow API.md", () => {
     watchHistory: 100000,
     watchBufferBytes: 1048576,
     watchProgressMs: 10000,
+    watchCoalesceMs: 10,
   });
 });
 
@@ -135,6 +136,8 @@ Deno.test("every flag is read", () => {
     "2048",
     "--watch-progress-ms",
     "250",
+    "--watch-coalesce-ms",
+    "0",
   ]);
   assert.deepEqual(config, {
     id: 2,
@@ -168,6 +171,7 @@ Deno.test("every flag is read", () => {
     watchHistory: 50,
     watchBufferBytes: 2048,
     watchProgressMs: 250,
+    watchCoalesceMs: 0,
   });
 });
 
@@ -203,6 +207,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_WATCH_HISTORY: "6",
     RAFTKV_WATCH_BUFFER_BYTES: "5000",
     RAFTKV_WATCH_PROGRESS_MS: "40",
+    RAFTKV_WATCH_COALESCE_MS: "25",
   };
   assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
   const config = run([], env);
@@ -238,6 +243,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     watchHistory: 6,
     watchBufferBytes: 5000,
     watchProgressMs: 40,
+    watchCoalesceMs: 25,
   });
   for (
     const [text, join] of [["1", true], ["yes", true], ["0", false], [

@@ -67,6 +67,7 @@ async function watch(req: Request, ctx: RouteContext): Promise<Response> {
   const watcher = hub.open([query.range], from); // 410 when compacted
   const options = {
     progressMs: ctx.watchProgressMs,
+    wakes: ctx.watchWakes,
     ...(firstProgress === undefined ? {} : { firstProgress }),
     ...(ctx.stop === undefined ? {} : { stop: ctx.stop }),
   };

@@ -17,6 +17,7 @@
 
 import type { Watcher, WatchHub } from "../../kv/mod.ts";
 import { encodeCancelled, encodeChangesBytes, encodeProgress } from "./sse.ts";
+import type { WakeCoalescer } from "./wake_coalescer.ts";
 
 /** Encoded bytes a stream body queues before it waits for the client. */
 export const STREAM_QUEUE_BYTES = 64 * 1024;
@@ -29,28 +30,14 @@ export interface WatchStreamOptions {
   firstProgress?: number;
   /** Aborts when the node stops: the stream ends. */
   stop?: AbortSignal;
+  /**
+   * Wakes the stream, in a later task, when its watcher has something new
+   * (shared by the node's streams; `--watch-coalesce-ms`).
+   */
+  wakes: WakeCoalescer;
 }
 
 const utf8 = new TextEncoder();
-
-/** Streams to wake once the current task (the node's apply) has finished. */
-let pendingWakes: (() => void)[] = [];
-
-/**
- * Wakes a stream in a later task, not inside the apply that queued its
- * message: the node answers its writes first, and the stream then takes
- * every message that task queued at once. One timer for all streams.
- */
-function wakeLater(wake: () => void): void {
-  if (pendingWakes.length === 0) {
-    setTimeout(() => {
-      const wakes = pendingWakes;
-      pendingWakes = [];
-      for (const w of wakes) w();
-    }, 0);
-  }
-  pendingWakes.push(wake);
-}
 
 /** Returns the body of `watcher`'s stream; see the module doc. */
 export function watchStream(
@@ -65,7 +52,7 @@ export function watchStream(
   /** Something was sent since the progress timer last looked. */
   let busy = false;
   let progressDue = false;
-  /** A wake is queued with wakeLater and has not run yet. */
+  /** A wake is scheduled and has not run yet. */
   let wakeQueued = false;
   const end = () => {
     if (ended) return;
@@ -153,7 +140,7 @@ export function watchStream(
         if (watcher.cancelled !== undefined) sendCancelled();
         else if (!wakeQueued) {
           wakeQueued = true;
-          wakeLater(wake);
+          options.wakes.schedule(wake);
         }
       };
       if (options.firstProgress !== undefined) {

@@ -115,6 +115,8 @@ export interface Config {
   watchBufferBytes: number;
   /** A watch stream sends a progress event after this many idle ms. */
   watchProgressMs: number;
+  /** Watch streams are woken at most once per this many ms. */
+  watchCoalesceMs: number;
 }
 
 /** What the flags of `raftkv` (serve) ask for. */
@@ -331,6 +333,13 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "send an idle watch stream a progress event every MS",
     tunable: "watchProgressMs",
   },
+  "watch-coalesce-ms": {
+    type: "string",
+    value: "MS",
+    help:
+      "send the changes applied within MS to a watch stream together; 0: after each apply",
+    tunable: "watchCoalesceMs",
+  },
   "help": { type: "boolean", help: "print this help and exit" },
   "version": { type: "boolean", help: "print the version and exit" },
 };
@@ -420,6 +429,7 @@ export function parseServeArgs(
     watchHistory: tunable("watch-history"),
     watchBufferBytes: tunable("watch-buffer-bytes"),
     watchProgressMs: tunable("watch-progress-ms"),
+    watchCoalesceMs: tunable("watch-coalesce-ms"),
   };
   parseSecurity(config, raw);
   const clusterToken = raw("cluster-token");

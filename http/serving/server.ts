@@ -164,6 +164,7 @@ export async function runServer(
     memberFetch: tls.fetch,
     metrics: metrics.registry,
     watchProgressMs: config.watchProgressMs,
+    watchCoalesceMs: config.watchCoalesceMs,
     stop: stopping.signal,
     peers,
     maxSnapshotBytes: config.maxSnapshotBytes,

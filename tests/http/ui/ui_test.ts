@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { createApp } from "../../../http/mod.ts";
 import type { LeaderChange, NodeStatus } from "../../../http/node_port.ts";
 import { allowedMethods } from "../../../http/api/route_table.ts";
+import { WakeCoalescer } from "../../../http/api/wake_coalescer.ts";
 import {
   type ClusterStatus,
   registerUiRoutes,
@@ -188,6 +189,7 @@ Deno.test("GET /v1/cluster/status marks a member down when it does not answer in
     retryAfterSeconds: 1,
     bodyTimeoutMs: 1000,
     watchProgressMs: 1000,
+    watchWakes: new WakeCoalescer(0),
   }, { fetch: fakeFetch as typeof fetch, memberTimeoutMs: 50 });
   const res = await app.request("/v1/cluster/status", {
     headers: { authorization: "Bearer t0ken" },
