@@ -204,8 +204,10 @@ async function runHolding(
       // It has exited already.
     }
   };
+  /** The lease-loss message being written: awaited before exiting. */
+  let lostSaid: Promise<void> | undefined;
   const onLost = () => {
-    io.err(
+    lostSaid = io.err(
       `raftkv lock: ${
         (keeper.lost.reason as Error).message
       }: the lock may be held by another; killing ${command[0]}`,
@@ -220,7 +222,10 @@ async function runHolding(
   if (keeper.lost.aborted) onLost();
   try {
     const status = await child.status;
-    if (keeper.lost.aborted) return EXIT_LOST;
+    if (keeper.lost.aborted) {
+      await lostSaid; // the process may exit next: say why first
+      return EXIT_LOST;
+    }
     if (status.signal !== null) return 128 + (SIGNALS[status.signal] ?? 0);
     return status.code;
   } finally {
