@@ -16,6 +16,7 @@
  */
 
 import {
+  assert,
   decodeRefusal,
   type Entry,
   type Logger,
@@ -60,6 +61,10 @@ import { MemberChanges } from "./member_changes.ts";
 import { SnapshotScheduler } from "./snapshot_scheduler.ts";
 import { Outbox } from "./outbox.ts";
 import type { SnapshotStream } from "./snapshot_stream.ts";
+import {
+  receivedSnapshotNumber,
+  type SnapshotReceive,
+} from "./snapshot_receive.ts";
 import { BackgroundWork } from "./background_work.ts";
 import { type Applied, Proposals } from "./proposals.ts";
 
@@ -136,6 +141,13 @@ export interface NodeStorage extends Storage {
    * send from it (`Transport.sendSnapshot`).
    */
   openSnapshotStream?(): Promise<SnapshotStream>;
+  /**
+   * Optional: starts receiving a snapshot transfer into a file
+   * (raft/snapshot_receive.ts); a storage that offers it resolves the
+   * handle the finished transfer's message carries in `save`, and must
+   * offer {@linkcode loadSnapshot} to read it back.
+   */
+  receiveSnapshot?(total: number): SnapshotReceive;
 }
 
 /** Options of {@linkcode RaftNode}. */
@@ -470,6 +482,18 @@ export class RaftNode {
     this.#schedule();
   }
 
+  /**
+   * Starts receiving a chunked snapshot transfer of `total` bytes into a
+   * file, when the storage can (else undefined: the caller reassembles it
+   * in memory). Step the message its `finish` returns with
+   * {@linkcode receive}.
+   */
+  openSnapshotReceive(total: number): SnapshotReceive | undefined {
+    if (this.#stopped) throw this.#stopped;
+    if (!this.#storage.loadSnapshot) return undefined;
+    return this.#storage.receiveSnapshot?.(total);
+  }
+
   /** The transport could not deliver to `id`. */
   reportUnreachable(id: NodeId): void {
     this.#raw.reportUnreachable(id);
@@ -740,7 +764,21 @@ export class RaftNode {
    * else is applied meanwhile (the Ready loop waits for it).
    */
   async #applySnapshot(snap: Snapshot): Promise<void> {
-    const content = decodeSnapshotData(snap.data);
+    let data = snap.data;
+    if (receivedSnapshotNumber(data) !== undefined) {
+      // Received into a file, which `save` installed: read back whole
+      // here (restoring from the file in bounded pieces is not done yet).
+      // A handle only comes from openSnapshotReceive, which requires
+      // loadSnapshot.
+      const full = await this.#storage.loadSnapshot!();
+      assert(
+        full.meta.index === snap.meta.index &&
+          full.meta.term === snap.meta.term,
+        `received snapshot ${snap.meta.index} read back as ${full.meta.index}`,
+      );
+      data = full.data;
+    }
+    const content = decodeSnapshotData(data);
     if (content) {
       if (this.#sm.restoreSteps) {
         for (const _ of this.#sm.restoreSteps(content.state)) {
@@ -753,7 +791,7 @@ export class RaftNode {
     }
     this.#applied = snap.meta.index;
     this.#writes.snapshotApplied(snap.meta.term);
-    this.#snapshots.restored(snap.data.length);
+    this.#snapshots.restored(data.length);
     this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
   }
