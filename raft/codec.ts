@@ -346,6 +346,39 @@ export function decodeSnapshotMessageHead(
   }
 }
 
+/**
+ * Where a snapshot's data starts in its encoding ({@linkcode encodeSnapshot},
+ * what a snapshot file holds), read from the encoding's first bytes: its
+ * metadata, and the offset and length of its data. Throws
+ * {@linkcode CodecError} when `prefix` does not start such an encoding.
+ */
+export function decodeSnapshotHead(
+  prefix: Uint8Array,
+): { meta: SnapshotMeta; dataAt: number; dataLength: number } {
+  const r = new MsgpackReader(prefix, MAX_LENGTH);
+  try {
+    if (r.arrayHeader() !== 2 || r.arrayHeader() !== 4) {
+      throw new CodecError("snapshot", "bad snapshot tuple");
+    }
+    const index = r.uint(), term = r.uint();
+    const voters: number[] = new Array(r.arrayHeader());
+    for (let i = 0; i < voters.length; i++) voters[i] = r.uint();
+    const learners: number[] = new Array(r.arrayHeader());
+    for (let i = 0; i < learners.length; i++) learners[i] = r.uint();
+    const dataLength = r.binHeader();
+    return {
+      meta: { index, term, conf: confFrom(voters, learners) },
+      dataAt: r.position,
+      dataLength,
+    };
+  } catch (e) {
+    if (e === UNHANDLED) {
+      throw new CodecError("snapshot", "unexpected encoding");
+    }
+    throw e;
+  }
+}
+
 /** The context of a snapshot message: the bytes after its snapshot. */
 export function decodeSnapshotMessageTail(tail: Uint8Array): string {
   const v = parse("snapshot message context", tail);

@@ -262,11 +262,14 @@ export class DiskStorage implements Storage {
   async loadSnapshot(): Promise<Snapshot> {
     const snap = this.#mirror.snapshot();
     if (snap.meta.index === 0 || snap.data.length > 0) return snap;
-    return await this.#readBack(snap.meta);
+    return await this.readSnapshot(snap.meta);
   }
 
-  /** The snapshot (index, term) read back (and verified) from its file. */
-  async #readBack({ index, term }: SnapshotMeta): Promise<Snapshot> {
+  /**
+   * The snapshot (index, term) read back (and verified) from its file;
+   * rejects with {@linkcode SnapshotGoneError} when there is no such file.
+   */
+  async readSnapshot({ index, term }: SnapshotMeta): Promise<Snapshot> {
     const loaded = await this.#snaps.loadNewest((f) =>
       f.index === index && f.term === term
     );
@@ -287,9 +290,10 @@ export class DiskStorage implements Storage {
    * While it is open its file is not removed by retention (a newer
    * snapshot's pruning skips it; the next one after the close removes it).
    * Rejects with {@linkcode SnapshotGoneError} when the file is gone.
+   * With `want`, opens that snapshot's file instead of the newest.
    */
-  async openSnapshotStream(): Promise<SnapshotStream> {
-    const { meta } = this.#mirror.snapshot();
+  async openSnapshotStream(want?: SnapshotMeta): Promise<SnapshotStream> {
+    const meta = want ?? this.#mirror.snapshot().meta;
     if (meta.index === 0) throw new SnapshotGoneError(0, 0);
     const name = snapshotFileName(meta.term, meta.index);
     this.#pinned.set(name, (this.#pinned.get(name) ?? 0) + 1);
@@ -578,7 +582,7 @@ export class DiskStorage implements Storage {
         // A received file's handle is never kept: the mirror gets the
         // bytes read back from the file, or only the metadata.
         const kept = received && this.#snapshotDataInMemory
-          ? await this.#readBack(snap.meta)
+          ? await this.readSnapshot(snap.meta)
           : received
           ? { meta: snap.meta, data: new Uint8Array(0) }
           : this.#kept(snap);
