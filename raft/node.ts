@@ -814,10 +814,10 @@ export class RaftNode {
       return;
     }
     if (fromFile) {
-      // Received into a file, which `save` installed: read back whole
-      // here (restoring from the file in bounded pieces is not done yet).
-      // A handle only comes from openSnapshotReceive, which requires
-      // readSnapshot.
+      // Received into a file, which `save` installed, that cannot be
+      // restored in pieces (no stepwise restore, or a layout
+      // #restoreFromFile does not know): read back whole. A handle only
+      // comes from openSnapshotReceive, which requires readSnapshot.
       const full = await this.#storage.readSnapshot!(snap.meta);
       assert(
         full.meta.index === snap.meta.index &&

@@ -567,7 +567,8 @@ export class Simulation {
 
   /**
    * Takes the "snap" message `m` as the HTTP peer endpoint does: its body
-   * in chunks (1 to 8, drawn) through the node's file receive
+   * in one request, stepped as it is (the snapshot's data in memory), or
+   * in chunks (2 to 8, drawn) through the node's file receive
    * (raft/snapshot_receive.ts), then the message that carries the
    * received file's handle. Now and then the node loses power between two
    * chunks (a crash in the middle of a transfer): undefined then, and the
@@ -577,10 +578,13 @@ export class Simulation {
     to: SimNode,
     m: Message,
   ): Promise<Message | undefined> {
+    // Half the time a body within one request, which carries its snapshot
+    // in memory (no chunk headers), as in production for small ones.
+    if (this.rng.nodes.chance(0.5)) return m;
+    const pieces = 2 + this.rng.nodes.intn(7);
     const body = encodeMessages([m]);
     const rx = to.node.openSnapshotReceive(body.length);
     if (!rx) return m;
-    const pieces = 1 + this.rng.nodes.intn(8);
     const chunkBytes = Math.ceil(body.length / pieces);
     const crashAt =
       this.rng.faults.chance(Math.min(0.5, this.config.crashRate * 20))
