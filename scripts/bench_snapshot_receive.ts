@@ -64,8 +64,9 @@ function spawn(id: number): Deno.ChildProcess {
       "1",
     ],
     cwd: new URL(".", `file://${args.main}`).pathname,
-    stdout: "null",
-    stderr: "null",
+    // VERBOSE=1 shows the nodes' logs too.
+    stdout: Deno.env.get("VERBOSE") ? "inherit" : "null",
+    stderr: Deno.env.get("VERBOSE") ? "inherit" : "null",
   }).spawn();
   procs.set(id, p);
   return p;
