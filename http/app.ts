@@ -20,7 +20,7 @@ import {
   registerRootMemberRoutes,
 } from "./api/member_routes.ts";
 import type { NodePort } from "./node_port.ts";
-import { registerRaftRoutes } from "./peer/raft_routes.ts";
+import { registerRaftRoutes, transferSinks } from "./peer/raft_routes.ts";
 import { type PeerDirectory, PeerGuard } from "./peer/peer_guard.ts";
 import { SnapshotReceiver } from "./peer/snapshot_receiver.ts";
 import { authCheck, authMiddleware } from "./auth.ts";
@@ -149,6 +149,7 @@ export function createApp(deps: AppDeps): Hono {
   registerUiRoutes(app, ctx, { fetch: deps.memberFetch });
   const snapshots = new SnapshotReceiver({
     maxTotalBytes: deps.maxSnapshotBytes,
+    open: transferSinks(ctx),
   });
   const reserved = metrics.gauge(
     "raftkv_snapshot_receive_reserved_bytes",

@@ -28,6 +28,7 @@ import type {
   WatchHub,
 } from "../kv/mod.ts";
 import type { BackupStateSource, Message } from "../raft/mod.ts";
+import type { TransferSink } from "./peer/snapshot_receiver.ts";
 
 /** A member's role: voters count toward quorums, learners only replicate. */
 export type MemberRole = "voter" | "learner";
@@ -222,4 +223,13 @@ export interface NodePort {
     body: Uint8Array,
     check?: (msgs: readonly Message[]) => void,
   ): void | Promise<void>;
+
+  /**
+   * Optional: a sink that receives a chunked snapshot transfer of `total`
+   * bytes into a file (raft/snapshot_receive.ts), so it is never held whole
+   * in memory; undefined when the node cannot (the transfer is then put
+   * back together in memory and goes to {@linkcode receiveRaft}). Throws
+   * `recovering` while the node recovers.
+   */
+  openSnapshotReceive?(total: number): TransferSink | undefined;
 }

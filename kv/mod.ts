@@ -49,6 +49,7 @@ export {
   KvStore,
   type KvStoreOptions,
   type ListOptions,
+  type RestoreFeed,
   type TxnOpResult,
   type TxnOutcome,
 } from "./store.ts";

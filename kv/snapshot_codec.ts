@@ -218,6 +218,13 @@ function need(bytes: Uint8Array, pos: number, n: number): void {
  * the last one the end of the snapshot. Values are views into `bytes`: a
  * caller that keeps them past `bytes` should copy them.
  *
+ * A snapshot can also be read as it arrives (from a file, say), without
+ * ever holding it whole: construct the reader with its first bytes and its
+ * `total` length, and before each {@linkcode SnapshotReader.next} give it
+ * the bytes {@linkcode SnapshotReader.wanted} asks for
+ * ({@linkcode SnapshotReader.feed}); only the record being read and what
+ * follows it in the last bytes fed are held.
+ *
  * @throws {InvalidSnapshotError} on any malformed input.
  */
 export class SnapshotReader {
@@ -229,14 +236,22 @@ export class SnapshotReader {
   leases: Lease[] = [];
   /** The leases the records name. */
   readonly #leaseRefs = new Set<number>();
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
+  /** The bytes held: the snapshot's from `#base` on. */
+  #bytes: Uint8Array;
+  #view: DataView;
+  /** Where `#bytes` starts in the snapshot. */
+  #base = 0;
+  readonly #total: number;
   readonly #v1: boolean;
   #read = 0;
   #pos = HEADER_BYTES;
   #previous: string | undefined;
 
-  constructor(bytes: Uint8Array) {
+  /**
+   * Reads the snapshot whose first bytes are `bytes` (all of it, unless
+   * `total` says it is longer: see the class doc).
+   */
+  constructor(bytes: Uint8Array, total = bytes.length) {
     need(bytes, 0, HEADER_BYTES);
     for (let i = 0; i < MAGIC.length; i++) {
       if (bytes[i] !== MAGIC[i]) {
@@ -248,6 +263,7 @@ export class SnapshotReader {
       throw new InvalidSnapshotError(`unknown snapshot version ${version}`);
     }
     this.#bytes = bytes;
+    this.#total = total;
     this.#v1 = version === VERSION_1;
     this.#view = new DataView(
       bytes.buffer,
@@ -258,9 +274,44 @@ export class SnapshotReader {
     this.count = this.#view.getUint32(13, true);
     // Each entry takes at least its fixed bytes + 1: refuse absurd counts early.
     const fixed = this.#v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
-    if (this.count * (fixed + 1) > bytes.length - HEADER_BYTES) {
+    if (this.count * (fixed + 1) > total - HEADER_BYTES) {
       throw new InvalidSnapshotError("the snapshot is truncated");
     }
+  }
+
+  /**
+   * How many more bytes than those held {@linkcode next} needs to read the
+   * next record (or, after the last one, the end): 0 once it can go on.
+   */
+  wanted(): number {
+    const missing = this.#total - this.#base - this.#bytes.length;
+    if (missing === 0) return 0;
+    if (this.#read === this.count) return missing;
+    const have = this.#bytes.length - this.#pos;
+    const fixed = this.#v1 ? ENTRY_FIXED_BYTES_V1 : ENTRY_FIXED_BYTES;
+    if (have < 2) return 2 - have;
+    const keyBytes = this.#view.getUint16(this.#pos, true);
+    // A bad length is for next() to refuse.
+    if (keyBytes === 0 || keyBytes > MAX_KEY_BYTES) return 0;
+    const head = keyBytes + fixed;
+    if (have < head) return Math.min(head - have, missing);
+    const valueBytes = this.#view.getUint32(this.#pos + head - 4, true);
+    return Math.min(Math.max(0, head + valueBytes - have), missing);
+  }
+
+  /** Adds the next bytes of the snapshot (see the class doc). */
+  feed(more: Uint8Array): void {
+    const held = this.#bytes.length - this.#pos;
+    if (this.#base + this.#bytes.length + more.length > this.#total) {
+      throw new InvalidSnapshotError("more bytes than the snapshot has");
+    }
+    const bytes = new Uint8Array(held + more.length);
+    bytes.set(this.#bytes.subarray(this.#pos), 0);
+    bytes.set(more, held);
+    this.#base += this.#pos;
+    this.#pos = 0;
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer);
   }
 
   /**

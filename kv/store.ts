@@ -126,6 +126,15 @@ export interface ChangeListener {
 /** Records {@linkcode KvStore.restoreSteps} loads per step by default. */
 const RESTORE_RECORDS_PER_STEP = 2048;
 
+/**
+ * A step of {@linkcode KvStore.restoreSteps} that needs more of the
+ * snapshot: give it at least `need` next bytes with `feed` before going on.
+ */
+export interface RestoreFeed {
+  readonly need: number;
+  feed(more: Uint8Array): void;
+}
+
 /** Options of {@linkcode KvStore}. */
 export interface KvStoreOptions {
   /** Retention of the watch history (`--watch-history`). */
@@ -575,13 +584,23 @@ export class KvStore implements KvReader {
    * nothing. A caller that yields to the event loop between steps never
    * holds it longer than one step takes.
    *
+   * With `total` larger than `bytes.length`, `bytes` are the snapshot's
+   * first bytes only (at least its 17-byte header): a step may then ask for
+   * more instead ({@linkcode RestoreFeed}), which the caller gives before
+   * going on, so a snapshot read from a file is never held whole.
+   *
    * @throws {InvalidSnapshotError} when `bytes` is not a valid snapshot.
    */
   *restoreSteps(
     bytes: Uint8Array,
     recordsPerStep = RESTORE_RECORDS_PER_STEP,
-  ): Generator<void, void> {
-    const reader = new SnapshotReader(bytes);
+    total = bytes.length,
+  ): Generator<RestoreFeed | undefined, void> {
+    const reader = new SnapshotReader(bytes, total);
+    const feed = (need: number): RestoreFeed => ({
+      need,
+      feed: (more) => reader.feed(more),
+    });
     const n = reader.count;
     let recordBytes = 0;
     const slots = new Map<string, number>();
@@ -593,7 +612,12 @@ export class KvStore implements KvReader {
     values.reserve(capacity);
     let i = 0;
     const attached: [string, number][] = [];
-    for (let entry = reader.next(); entry; entry = reader.next()) {
+    for (;;) {
+      for (let need = reader.wanted(); need > 0; need = reader.wanted()) {
+        yield feed(need);
+      }
+      const entry = reader.next();
+      if (!entry) break;
       if (entry.lease !== 0) attached.push([entry.key, entry.lease]);
       slots.set(entry.key, i);
       keys[i] = entry.key;

@@ -262,6 +262,132 @@ export function encodeSnapshotMessageFrame(
   return { before, after: writer.finish() };
 }
 
+/**
+ * Where the snapshot lies in the body of a batch of one "snap" message (the
+ * bytes of {@linkcode encodeMessages} of `[m]`, as a chunked transfer
+ * carries them), read from the body's first bytes only: the message without
+ * its snapshot's data, and the span of the snapshot's encoding
+ * ({@linkcode encodeSnapshot}, what a snapshot file holds).
+ */
+export interface SnapshotMessageHead {
+  /** The message; its snapshot's `data` is empty (it is in the span). */
+  message: Message & { snapshot: Snapshot };
+  /** Where the snapshot's encoding starts in the body. */
+  snapshotAt: number;
+  /** The length of the snapshot's encoding (metadata and data). */
+  snapshotBytes: number;
+}
+
+/**
+ * Reads {@linkcode SnapshotMessageHead} from `prefix`, the first bytes of
+ * a body (the message's fields and the snapshot's metadata must be in it:
+ * a few hundred bytes). The context after the snapshot is read later, by
+ * {@linkcode decodeSnapshotMessageTail}. Throws {@linkcode CodecError}
+ * when the prefix is not the start of a batch of exactly one "snap"
+ * message without entries, or is too short to tell.
+ */
+export function decodeSnapshotMessageHead(
+  prefix: Uint8Array,
+): SnapshotMessageHead {
+  const r = new MsgpackReader(prefix, MAX_LENGTH);
+  try {
+    if (r.arrayHeader() !== 1 || r.arrayHeader() !== 13) {
+      throw new CodecError("snapshot message", "not a batch of one message");
+    }
+    const type = MESSAGE_TYPES[r.uint()];
+    if (type !== "snap") {
+      throw new CodecError("snapshot message", "not a snapshot message");
+    }
+    const from = r.uint(), to = r.uint(), term = r.uint();
+    const logTerm = r.uint(), index = r.uint();
+    if (r.arrayHeader() !== 0) {
+      throw new CodecError("snapshot message", "a snapshot with entries");
+    }
+    const commit = r.uint(), reject = r.bool();
+    const rejectHint = r.uint(), rejectTerm = r.uint();
+    const snapshotAt = r.position;
+    if (r.arrayHeader() !== 2 || r.arrayHeader() !== 4) {
+      throw new CodecError("snapshot message", "bad snapshot tuple");
+    }
+    const snapIndex = r.uint(), snapTerm = r.uint();
+    const voters: number[] = new Array(r.arrayHeader());
+    for (let i = 0; i < voters.length; i++) voters[i] = r.uint();
+    const learners: number[] = new Array(r.arrayHeader());
+    for (let i = 0; i < learners.length; i++) learners[i] = r.uint();
+    const dataLength = r.binHeader();
+    const conf = confFrom(voters, learners);
+    return {
+      message: {
+        type,
+        from,
+        to,
+        term,
+        logTerm,
+        index,
+        entries: [],
+        commit,
+        reject,
+        rejectHint,
+        rejectTerm,
+        context: "",
+        snapshot: {
+          meta: { index: snapIndex, term: snapTerm, conf },
+          data: new Uint8Array(0),
+        },
+      },
+      snapshotAt,
+      snapshotBytes: r.position - snapshotAt + dataLength,
+    };
+  } catch (e) {
+    if (e === UNHANDLED) {
+      throw new CodecError("snapshot message", "unexpected encoding");
+    }
+    throw e;
+  }
+}
+
+/**
+ * Where a snapshot's data starts in its encoding ({@linkcode encodeSnapshot},
+ * what a snapshot file holds), read from the encoding's first bytes: its
+ * metadata, and the offset and length of its data. Throws
+ * {@linkcode CodecError} when `prefix` does not start such an encoding.
+ */
+export function decodeSnapshotHead(
+  prefix: Uint8Array,
+): { meta: SnapshotMeta; dataAt: number; dataLength: number } {
+  const r = new MsgpackReader(prefix, MAX_LENGTH);
+  try {
+    if (r.arrayHeader() !== 2 || r.arrayHeader() !== 4) {
+      throw new CodecError("snapshot", "bad snapshot tuple");
+    }
+    const index = r.uint(), term = r.uint();
+    const voters: number[] = new Array(r.arrayHeader());
+    for (let i = 0; i < voters.length; i++) voters[i] = r.uint();
+    const learners: number[] = new Array(r.arrayHeader());
+    for (let i = 0; i < learners.length; i++) learners[i] = r.uint();
+    const dataLength = r.binHeader();
+    return {
+      meta: { index, term, conf: confFrom(voters, learners) },
+      dataAt: r.position,
+      dataLength,
+    };
+  } catch (e) {
+    if (e === UNHANDLED) {
+      throw new CodecError("snapshot", "unexpected encoding");
+    }
+    throw e;
+  }
+}
+
+/** The context of a snapshot message: the bytes after its snapshot. */
+export function decodeSnapshotMessageTail(tail: Uint8Array): string {
+  const v = parse("snapshot message context", tail);
+  if (typeof v !== "string") {
+    throw new CodecError("snapshot message", "context is not a string");
+  }
+  return v;
+}
+
 /** Encodes a batch of messages (one peer request body). */
 export function encodeMessages(msgs: readonly Message[]): Uint8Array {
   writer.reset();

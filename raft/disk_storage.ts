@@ -18,8 +18,10 @@ import type { InitialState, MemoryStorage, Storage } from "./core/mod.ts";
 import type { Entry, HardState, Snapshot, SnapshotMeta } from "./core/mod.ts";
 import type { SnapshotBody } from "./snapshot_data.ts";
 import type { SnapshotStream } from "./snapshot_stream.ts";
+import { receivedSnapshotNumber, SnapshotReceive } from "./snapshot_receive.ts";
 import {
   type Fs,
+  type IncomingSnapshotFile,
   joinPath,
   RecordKind,
   type SegmentStart,
@@ -126,6 +128,15 @@ export class DiskStorage implements Storage {
   readonly #snapshotDataInMemory: boolean;
   /** Snapshot files being read by a send, by name: how many readers each. */
   readonly #pinned = new Map<string, number>();
+  /**
+   * Snapshots received into files (raft/snapshot_receive.ts), sealed and
+   * waiting for the Ready that persists them, by handle number.
+   */
+  readonly #received = new Map<
+    number,
+    { file: IncomingSnapshotFile; meta: SnapshotMeta }
+  >();
+  #receivedCount = 0;
   #failed: WalFailedError | undefined;
   #closed = false;
   #chain: Promise<unknown> = Promise.resolve();
@@ -251,7 +262,14 @@ export class DiskStorage implements Storage {
   async loadSnapshot(): Promise<Snapshot> {
     const snap = this.#mirror.snapshot();
     if (snap.meta.index === 0 || snap.data.length > 0) return snap;
-    const { index, term } = snap.meta;
+    return await this.readSnapshot(snap.meta);
+  }
+
+  /**
+   * The snapshot (index, term) read back (and verified) from its file;
+   * rejects with {@linkcode SnapshotGoneError} when there is no such file.
+   */
+  async readSnapshot({ index, term }: SnapshotMeta): Promise<Snapshot> {
     const loaded = await this.#snaps.loadNewest((f) =>
       f.index === index && f.term === term
     );
@@ -272,9 +290,10 @@ export class DiskStorage implements Storage {
    * While it is open its file is not removed by retention (a newer
    * snapshot's pruning skips it; the next one after the close removes it).
    * Rejects with {@linkcode SnapshotGoneError} when the file is gone.
+   * With `want`, opens that snapshot's file instead of the newest.
    */
-  async openSnapshotStream(): Promise<SnapshotStream> {
-    const { meta } = this.#mirror.snapshot();
+  async openSnapshotStream(want?: SnapshotMeta): Promise<SnapshotStream> {
+    const meta = want ?? this.#mirror.snapshot().meta;
     if (meta.index === 0) throw new SnapshotGoneError(0, 0);
     const name = snapshotFileName(meta.term, meta.index);
     this.#pinned.set(name, (this.#pinned.get(name) ?? 0) + 1);
@@ -302,6 +321,35 @@ export class DiskStorage implements Storage {
     } catch (e) {
       unpin();
       throw e;
+    }
+  }
+
+  /**
+   * Starts receiving a snapshot transfer of `total` bytes into a file
+   * (raft/snapshot_receive.ts): once finished, the message it returns
+   * carries a handle that {@linkcode save} resolves (it installs the file)
+   * and {@linkcode loadSnapshot} reads back after. A finished transfer
+   * that no save takes (the core refused its snapshot as stale) keeps its
+   * temporary file until a newer snapshot is saved or the next open.
+   */
+  receiveSnapshot(total: number): SnapshotReceive {
+    return new SnapshotReceive(
+      total,
+      () => this.#snaps.createIncoming(),
+      (file, meta) => {
+        const n = ++this.#receivedCount;
+        this.#received.set(n, { file, meta });
+        return n;
+      },
+    );
+  }
+
+  /** Discards received files of snapshots at or before `index`. */
+  async #discardReceived(index: number): Promise<void> {
+    for (const [n, r] of this.#received) {
+      if (r.meta.index > index) continue;
+      this.#received.delete(n);
+      await r.file.discard();
     }
   }
 
@@ -440,6 +488,16 @@ export class DiskStorage implements Storage {
   }
 
   #checkSave(rd: SaveRequest): void {
+    const n = rd.snapshot && receivedSnapshotNumber(rd.snapshot.data);
+    if (n !== undefined) {
+      const r = this.#received.get(n);
+      assert(r !== undefined, `no received snapshot file ${n}`);
+      assert(
+        r.meta.index === rd.snapshot!.meta.index &&
+          r.meta.term === rd.snapshot!.meta.term,
+        `received snapshot file ${n} holds another snapshot`,
+      );
+    }
     const ents = rd.entries;
     if (ents.length === 0) return;
     const snapIndex = rd.snapshot?.meta.index ?? 0;
@@ -481,12 +539,19 @@ export class DiskStorage implements Storage {
   save(rd: SaveRequest): Promise<void> {
     return this.#serial("save", () => this.#checkSave(rd), async () => {
       const records: WalRecord[] = [];
+      const n = rd.snapshot && receivedSnapshotNumber(rd.snapshot.data);
+      const received = n === undefined ? undefined : this.#received.get(n);
+      if (n !== undefined) this.#received.delete(n);
       const snap = rd.snapshot &&
           rd.snapshot.meta.index > this.#mirror.snapshot().meta.index
         ? rd.snapshot
         : undefined;
+      if (received && !snap) await received.file.discard();
       if (snap) {
-        await this.#writeSnapshotFile(snap);
+        // Durable under its name before the marker names it.
+        if (received) {
+          await received.file.install(snap.meta.term, snap.meta.index);
+        } else await this.#writeSnapshotFile(snap);
         const marker: SnapshotMarker = {
           index: snap.meta.index,
           term: snap.meta.term,
@@ -513,10 +578,22 @@ export class DiskStorage implements Storage {
       // carries the hard state) never gets to disk before what it refers to.
       const sync = rd.mustSync || records.length > (rd.hardState ? 1 : 0);
       await this.#append(records, sync);
-      if (snap) this.#mirror.applySnapshot(this.#kept(snap));
+      if (snap) {
+        // A received file's handle is never kept: the mirror gets the
+        // bytes read back from the file, or only the metadata.
+        const kept = received && this.#snapshotDataInMemory
+          ? await this.readSnapshot(snap.meta)
+          : received
+          ? { meta: snap.meta, data: new Uint8Array(0) }
+          : this.#kept(snap);
+        this.#mirror.applySnapshot(kept);
+      }
       this.#mirror.append(rd.entries);
       if (rd.hardState) this.#mirror.setHardState(rd.hardState);
-      if (snap) await this.#release(snap.meta.index);
+      if (snap) {
+        await this.#release(snap.meta.index);
+        await this.#discardReceived(snap.meta.index);
+      }
     });
   }
 

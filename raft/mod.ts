@@ -62,6 +62,7 @@ export {
   encodeSnapshotMessageFrame,
 } from "./codec.ts";
 export type { SnapshotStream } from "./snapshot_stream.ts";
+export type { SnapshotReceive } from "./snapshot_receive.ts";
 export { restoreBackup } from "./restore.ts";
 export { ClusterMismatchError, resolveClusterId } from "./cluster_id.ts";
 export type { RestoreOptions, RestoreResult } from "./restore.ts";

@@ -25,6 +25,11 @@ export class MsgpackReader {
    */
   constructor(readonly bytes: Uint8Array, readonly maxLength: number) {}
 
+  /** How many bytes were read so far. */
+  get position(): number {
+    return this.#pos;
+  }
+
   /** Whether every byte was read. */
   done(): boolean {
     return this.#pos === this.bytes.length;
@@ -100,6 +105,18 @@ export class MsgpackReader {
     const data = this.bytes.subarray(this.#pos, end);
     this.#pos = end;
     return data;
+  }
+
+  /**
+   * The header of binary data: its length. The data itself is left unread
+   * (it need not be in `bytes`).
+   */
+  binHeader(): number {
+    const b = this.#byte();
+    if (b === 0xc4) return this.#big(1);
+    if (b === 0xc5) return this.#big(2);
+    if (b === 0xc6) return this.#big(4);
+    throw UNHANDLED;
   }
 
   /** Where `length` more bytes end; throws when the buffer is shorter. */

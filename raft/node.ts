@@ -18,6 +18,7 @@
  */
 
 import {
+  assert,
   decodeRefusal,
   type Entry,
   type Logger,
@@ -43,6 +44,7 @@ import {
 import { encodeConfContext, type Member, Members } from "./members.ts";
 import {
   decodeSnapshotData,
+  decodeSnapshotFileHead,
   type SnapshotBody,
   type StateView,
 } from "./snapshot_data.ts";
@@ -62,6 +64,10 @@ import { MemberChanges } from "./member_changes.ts";
 import { SnapshotScheduler } from "./snapshot_scheduler.ts";
 import { Outbox } from "./outbox.ts";
 import type { SnapshotStream } from "./snapshot_stream.ts";
+import {
+  receivedSnapshotNumber,
+  type SnapshotReceive,
+} from "./snapshot_receive.ts";
 import { BackgroundWork } from "./background_work.ts";
 import { type Applied, Proposals } from "./proposals.ts";
 
@@ -90,12 +96,30 @@ export interface StateMachine {
   view?(): StateView;
   /**
    * Optional: {@linkcode restore} in bounded steps, the state replaced at
-   * the last one; the node yields to the event loop between steps.
+   * the last one; the node yields to the event loop between steps. With
+   * `total` larger than `state.length`, `state` holds the first bytes only
+   * and a step may ask for more ({@linkcode StateFeed}): the node reads
+   * them from the snapshot file and feeds them before going on.
    */
-  restoreSteps?(state: Uint8Array): Iterable<void>;
+  restoreSteps?(
+    state: Uint8Array,
+    recordsPerStep?: number,
+    total?: number,
+  ): Iterable<StateFeed | undefined | void>;
   /** Optional: the number of keys, for the recovery log line. */
   readonly size?: number;
 }
+
+/** A restore step that needs at least `need` more bytes of the state. */
+export interface StateFeed {
+  readonly need: number;
+  feed(more: Uint8Array): void;
+}
+
+/** The bytes read from a snapshot file at once to restore from it. */
+const RESTORE_READ_BYTES = 1024 * 1024;
+/** The fewest bytes read first: the snapshot's metadata and membership. */
+const RESTORE_HEAD_BYTES = 64 * 1024;
 
 /** Delivers messages to peers; never blocks, may drop (Raft retransmits). */
 export interface Transport {
@@ -137,7 +161,19 @@ export interface NodeStorage extends Storage {
    * pieces; preferred over {@linkcode loadSnapshot} when the transport can
    * send from it (`Transport.sendSnapshot`).
    */
-  openSnapshotStream?(): Promise<SnapshotStream>;
+  openSnapshotStream?(want?: SnapshotMeta): Promise<SnapshotStream>;
+  /**
+   * Optional: starts receiving a snapshot transfer into a file
+   * (raft/snapshot_receive.ts); a storage that offers it resolves the
+   * handle the finished transfer's message carries in `save`, and must
+   * offer {@linkcode readSnapshot} to read it back.
+   */
+  receiveSnapshot?(total: number): SnapshotReceive;
+  /**
+   * Optional: the durable snapshot `meta` names, read back (and verified)
+   * from its file, to apply a snapshot received into a file.
+   */
+  readSnapshot?(meta: SnapshotMeta): Promise<Snapshot>;
 }
 
 /** Options of {@linkcode RaftNode}. */
@@ -186,6 +222,12 @@ export interface RaftNodeOptions {
   /** A monotonic clock in ms (default `performance.now`); tests fake it. */
   now?: () => number;
   /**
+   * The bytes read at once when a snapshot received into a file is
+   * restored from it (default 1 MiB); the simulator uses small pieces so
+   * records span them.
+   */
+  restoreReadBytes?: number;
+  /**
    * Lets the event loop run (timers, I/O) between the steps of applying a
    * received snapshot; default: a zero-delay timeout.
    */
@@ -232,6 +274,7 @@ export class RaftNode {
   readonly #metrics: RaftMetrics;
   readonly #now: () => number;
   readonly #yieldTurn: () => Promise<void>;
+  readonly #restoreReadBytes: number;
   readonly #wallClock: () => number;
   readonly #scheduleFn: (fn: () => void) => void;
   /** Set when `tickMs` is known: warns when heartbeats go out late. */
@@ -285,6 +328,10 @@ export class RaftNode {
     this.#yieldTurn = o.yieldTurn ??
       (() => new Promise((resolve) => setTimeout(resolve, 0)));
     this.#wallClock = o.wallClock ?? (() => Date.now());
+    this.#restoreReadBytes = Math.max(
+      1,
+      o.restoreReadBytes ?? RESTORE_READ_BYTES,
+    );
     this.#scheduleFn = o.schedule ?? ((fn) => queueMicrotask(fn));
     this.#heartbeats = o.tickMs === undefined ? undefined : new HeartbeatWatch(
       o.tickMs * (o.heartbeatTicks ?? DEFAULTS.heartbeatTicks.value),
@@ -462,6 +509,18 @@ export class RaftNode {
       this.#raw.step(m);
     }
     this.#schedule();
+  }
+
+  /**
+   * Starts receiving a chunked snapshot transfer of `total` bytes into a
+   * file, when the storage can (else undefined: the caller reassembles it
+   * in memory). Step the message its `finish` returns with
+   * {@linkcode receive}.
+   */
+  openSnapshotReceive(total: number): SnapshotReceive | undefined {
+    if (this.#stopped) throw this.#stopped;
+    if (!this.#storage.readSnapshot) return undefined;
+    return this.#storage.receiveSnapshot?.(total);
   }
 
   /** The transport could not deliver to `id`. */
@@ -744,7 +803,34 @@ export class RaftNode {
    * else is applied meanwhile (the Ready loop waits for it).
    */
   async #applySnapshot(snap: Snapshot): Promise<void> {
-    const content = decodeSnapshotData(snap.data);
+    let data = snap.data;
+    const fromFile = receivedSnapshotNumber(data) !== undefined;
+    const restored = fromFile ? await this.#restoreFromFile(snap.meta) : -1;
+    if (restored >= 0) {
+      this.#applied = snap.meta.index;
+      this.#writes.snapshotApplied(snap.meta.term);
+      this.#snapshots.restored(restored);
+      this.#metrics.snapshotsApplied.inc();
+      this.#logger.info("applied snapshot", {
+        index: snap.meta.index,
+        streamed: true,
+      });
+      return;
+    }
+    if (fromFile) {
+      // Received into a file, which `save` installed, that cannot be
+      // restored in pieces (no stepwise restore, or a layout
+      // #restoreFromFile does not know): read back whole. A handle only
+      // comes from openSnapshotReceive, which requires readSnapshot.
+      const full = await this.#storage.readSnapshot!(snap.meta);
+      assert(
+        full.meta.index === snap.meta.index &&
+          full.meta.term === snap.meta.term,
+        `received snapshot ${snap.meta.index} read back as ${full.meta.index}`,
+      );
+      data = full.data;
+    }
+    const content = decodeSnapshotData(data);
     if (content) {
       if (this.#sm.restoreSteps) {
         for (const _ of this.#sm.restoreSteps(content.state)) {
@@ -757,9 +843,69 @@ export class RaftNode {
     }
     this.#applied = snap.meta.index;
     this.#writes.snapshotApplied(snap.meta.term);
-    this.#snapshots.restored(snap.data.length);
+    this.#snapshots.restored(data.length);
     this.#metrics.snapshotsApplied.inc();
     this.#logger.info("applied snapshot", { index: snap.meta.index });
+  }
+
+  /**
+   * Restores the state from the durable file of snapshot `meta` read in
+   * pieces (at most about `restoreReadBytes` and one record
+   * held at once), yielding between steps: how a snapshot received into a
+   * file is applied without holding it whole. Resolves to the file's data
+   * length, or -1 when it cannot be read so (no stepwise restore, a layout
+   * it does not know), and the caller reads it whole instead. A file whose
+   * checksum fails at its last piece rejects before the state is replaced.
+   */
+  async #restoreFromFile(meta: SnapshotMeta): Promise<number> {
+    const open = this.#storage.openSnapshotStream;
+    if (!this.#sm.restoreSteps || !open) return -1;
+    const stream = await open.call(this.#storage, meta);
+    try {
+      const pieceBytes = this.#restoreReadBytes;
+      const first = new Uint8Array(
+        Math.min(stream.byteLength, Math.max(pieceBytes, RESTORE_HEAD_BYTES)),
+      );
+      await stream.readNext(first);
+      const head = decodeSnapshotFileHead(first, stream.byteLength);
+      if (!head) return -1;
+      // The state's bytes: what the first read holds, then the file's.
+      let buffered = first.subarray(head.stateAt);
+      let left = stream.byteLength - first.length;
+      const take = async (n: number): Promise<Uint8Array> => {
+        if (buffered.length > 0) {
+          const piece = buffered.subarray(0, n);
+          buffered = buffered.subarray(piece.length);
+          return piece;
+        }
+        const piece = new Uint8Array(Math.min(n, left));
+        await stream.readNext(piece);
+        left -= piece.length;
+        return piece;
+      };
+      // The state's header (17 bytes) must be in the first piece.
+      let initial = await take(pieceBytes);
+      while (initial.length < Math.min(64, head.stateLength)) {
+        const more = await take(pieceBytes);
+        const joined = new Uint8Array(initial.length + more.length);
+        joined.set(initial, 0);
+        joined.set(more, initial.length);
+        initial = joined;
+      }
+      const steps = this.#sm.restoreSteps(
+        initial,
+        undefined,
+        head.stateLength,
+      );
+      for (const step of steps) {
+        if (step) step.feed(await take(Math.max(step.need, pieceBytes)));
+        else await this.#yieldTurn();
+      }
+      this.members.restore(head.members);
+      return stream.byteLength;
+    } finally {
+      stream.close();
+    }
   }
 
   /** Leader: warns (and counts) when heartbeats to a peer went out late. */

@@ -5,9 +5,10 @@
  * @module
  */
 
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, decodeMulti, encode } from "@msgpack/msgpack";
 import type { MembersImage } from "./members.ts";
-import { binHeader } from "./codec.ts";
+import { binHeader, decodeSnapshotHead } from "./codec.ts";
+import { MsgpackReader } from "./msgpack_reader.ts";
 import { RaftKvError } from "./core/mod.ts";
 
 /** A snapshot's content. */
@@ -173,4 +174,47 @@ export function decodeSnapshotData(
     throw new SnapshotDecodeError("unexpected shape");
   }
   return { members: o.members, state: o.state };
+}
+
+/**
+ * Where the state lies in a snapshot file's data (the snapshot's encoding:
+ * metadata, then {@linkcode encodeSnapshotData}'s bytes), read from its
+ * first bytes, so the state can be restored from the file in pieces: the
+ * membership, and the offset and length of the state, which ends the file.
+ * Undefined when `prefix` does not show that layout whole up to the
+ * state's first byte, or the state does not end at `total` (the caller
+ * then reads the file whole).
+ */
+export function decodeSnapshotFileHead(
+  prefix: Uint8Array,
+  total: number,
+): { members: MembersImage; stateAt: number; stateLength: number } | undefined {
+  try {
+    const { dataAt, dataLength } = decodeSnapshotHead(prefix);
+    if (dataAt + dataLength !== total || dataLength === 0) return undefined;
+    let at = dataAt;
+    const starts = (bytes: Uint8Array) =>
+      prefix.length >= at + bytes.length &&
+      bytes.every((b, i) => prefix[at + i] === b);
+    if (!starts(SNAPSHOT_DATA_PREFIX)) return undefined;
+    at += SNAPSHOT_DATA_PREFIX.length;
+    const first = decodeMulti(prefix.subarray(at)).next();
+    const members = first.value as MembersImage | undefined;
+    if (first.done || !Array.isArray(members?.members)) return undefined;
+    // The decoder tells no position: the members' bytes are those of their
+    // encoding, which must be what the file holds.
+    const membersBytes = encode(members);
+    if (!starts(membersBytes)) return undefined;
+    at += membersBytes.length;
+    if (!starts(STATE_KEY)) return undefined;
+    at += STATE_KEY.length;
+    const r = new MsgpackReader(prefix.subarray(at), 0);
+    const stateLength = r.binHeader();
+    at += r.position;
+    if (at + stateLength !== total) return undefined;
+    return { members, stateAt: at, stateLength };
+  } catch {
+    // UNHANDLED, CodecError, or the decoder's own: not this layout.
+    return undefined;
+  }
 }

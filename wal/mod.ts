@@ -46,6 +46,7 @@ export type {
 } from "./wal.ts";
 export {
   BROKEN_SUFFIX,
+  IncomingSnapshotFile,
   snapshotFileName,
   SnapshotFiles,
 } from "./snapshot_file.ts";

@@ -236,11 +236,105 @@ async function readFully(
   return got;
 }
 
+/**
+ * A snapshot file being received from the leader: its data is written at
+ * the end of a temporary file (`incoming-<n>.snap.tmp`, removed by
+ * {@linkcode SnapshotFiles.open} after a crash) as it arrives, checksummed
+ * on the way and synced every 4 MiB; {@linkcode IncomingSnapshotFile.seal}
+ * writes the header and fsyncs it, {@linkcode IncomingSnapshotFile.install}
+ * then gives it its final name (rename, directory fsync). So a crash at
+ * any point leaves a temporary file that is thrown away, or a whole durable
+ * file under its name: never a partial file under a snapshot's name.
+ */
+export class IncomingSnapshotFile {
+  readonly #fs: Fs;
+  readonly #dir: string;
+  readonly #temp: string;
+  readonly #file: FsFile;
+  #at = HEADER_BYTES;
+  #crc = 0;
+  #unsynced = 0;
+  #state: "writing" | "sealed" | "closed" = "writing";
+
+  /** @internal Made by {@linkcode SnapshotFiles.createIncoming}. */
+  constructor(fs: Fs, dir: string, temp: string, file: FsFile) {
+    this.#fs = fs;
+    this.#dir = dir;
+    this.#temp = temp;
+    this.#file = file;
+  }
+
+  /** How many data bytes were written so far. */
+  get byteLength(): number {
+    return this.#at - HEADER_BYTES;
+  }
+
+  /** The CRC-32 of the data written so far. */
+  get crc(): number {
+    return this.#crc >>> 0;
+  }
+
+  /** Appends `data` (at most one piece of 1 MiB checksummed per step). */
+  async write(data: Uint8Array): Promise<void> {
+    if (this.#state !== "writing") {
+      throw new SnapshotCorruptError(this.#temp, "write after seal");
+    }
+    for (let from = 0; from < data.length; from += WRITE_PIECE_BYTES) {
+      const piece = data.subarray(from, from + WRITE_PIECE_BYTES);
+      this.#crc = crc32(piece, this.#crc);
+      await this.#file.write(piece, this.#at);
+      this.#at += piece.length;
+      this.#unsynced += piece.length;
+      if (this.#unsynced >= SYNC_EVERY_BYTES) {
+        await this.#file.syncData();
+        this.#unsynced = 0;
+      }
+    }
+  }
+
+  /** Writes the header and fsyncs the file, which is then complete. */
+  async seal(): Promise<void> {
+    if (this.#state !== "writing") {
+      throw new SnapshotCorruptError(this.#temp, "sealed twice");
+    }
+    await this.#file.write(headerOf(this.byteLength, this.#crc), 0);
+    await this.#file.sync();
+    this.#file.close();
+    this.#state = "sealed";
+  }
+
+  /**
+   * Renames the sealed file to the name of the snapshot (term, index) and
+   * fsyncs the directory: resolves once it is durable under that name.
+   * Returns the file name.
+   */
+  async install(term: number, index: number): Promise<string> {
+    if (this.#state !== "sealed") {
+      throw new SnapshotCorruptError(this.#temp, "installed before its seal");
+    }
+    const name = snapshotFileName(term, index);
+    this.#state = "closed";
+    await this.#fs.rename(this.#temp, joinPath(this.#dir, name));
+    await this.#fs.syncDir(this.#dir);
+    return name;
+  }
+
+  /** Closes and removes the temporary file (a no-op once installed). */
+  async discard(): Promise<void> {
+    if (this.#state === "closed") return;
+    if (this.#state === "writing") this.#file.close();
+    this.#state = "closed";
+    await this.#fs.remove(this.#temp).catch(() => {});
+  }
+}
+
 /** The snapshot files of one directory; see the module doc. */
 export class SnapshotFiles {
   readonly #fs: Fs;
   readonly #dir: string;
   readonly #logger: WalLogger | undefined;
+  /** Numbers the temporary files of snapshots being received. */
+  #incoming = 0;
 
   private constructor(fs: Fs, dir: string, logger?: WalLogger) {
     this.#fs = fs;
@@ -319,6 +413,22 @@ export class SnapshotFiles {
     await this.#fs.rename(temp, this.path(name));
     await this.#fs.syncDir(this.#dir);
     return name;
+  }
+
+  /**
+   * Starts a snapshot file received in pieces ({@linkcode IncomingSnapshotFile})
+   * under a new temporary name.
+   */
+  async createIncoming(): Promise<IncomingSnapshotFile> {
+    const temp = this.path(`incoming-${++this.#incoming}.snap${TEMP_SUFFIX}`);
+    const file = await this.#fs.open(temp, { write: true, create: true });
+    try {
+      await file.truncate(0);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    return new IncomingSnapshotFile(this.#fs, this.#dir, temp, file);
   }
 
   /** The snapshot files, newest (highest index, then term) first. */

@@ -35,6 +35,7 @@ import type {
   NodeStatus,
   StoreImage,
 } from "../node_port.ts";
+import type { TransferSink } from "../peer/snapshot_receiver.ts";
 
 /** What the adapter needs of storage for `/v1/status`. */
 export interface WalStats {
@@ -248,5 +249,27 @@ export class KvNode implements NodePort {
     const msgs = this.#decode(body);
     check?.(msgs);
     n.receive(msgs);
+  }
+
+  openSnapshotReceive(total: number): TransferSink | undefined {
+    const n = this.#node();
+    if (!n) throw new RecoveringError();
+    const receive = n.openSnapshotReceive(total);
+    if (!receive) return undefined;
+    return {
+      write: (chunk) => receive.write(chunk),
+      finish: async () => {
+        const m = await receive.finish();
+        return {
+          deliver(check) {
+            check?.([m]);
+            n.receive([m]);
+          },
+        };
+      },
+      abort() {
+        receive.abort().catch(() => {});
+      },
+    };
   }
 }

@@ -2,8 +2,9 @@
  * `POST /raft`: peer messages. The body is opaque here and goes to the
  * node as is; bytes that do not decode get 400 and the node keeps running.
  * A body with chunk headers is one piece of a large snapshot
- * (http/peer/snapshot_chunks.ts): it is held until the transfer is complete and
- * goes to the node only then (http/peer/snapshot_receiver.ts).
+ * (http/peer/snapshot_chunks.ts): it goes to the transfer's sink (a file the
+ * node's storage writes, or memory) and the node steps the snapshot only
+ * once the transfer is complete (http/peer/snapshot_receiver.ts).
  *
  * `GET /raft/stream`: the same messages as binary WebSocket frames on one
  * long-lived connection per sending peer (http/peer/peer_stream.ts). A frame that
@@ -25,7 +26,12 @@ import type { Hono } from "hono";
 import { readBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";
 import { BadRequestError, PeerRefusedError } from "../errors.ts";
-import { chunkInfoOf, SnapshotReceiver } from "./snapshot_receiver.ts";
+import {
+  chunkInfoOf,
+  memorySink,
+  SnapshotReceiver,
+  type TransferSink,
+} from "./snapshot_receiver.ts";
 import { nodeUpgrade } from "../serving/node_upgrade.ts";
 import type { PeerGuard } from "./peer_guard.ts";
 import type { Message } from "../../raft/mod.ts";
@@ -55,7 +61,8 @@ export function registerRaftRoutes(
   ctx: RouteContext,
   o: RaftRoutesOptions = {},
 ): void {
-  const snapshots = o.snapshots ?? new SnapshotReceiver();
+  const snapshots = o.snapshots ??
+    new SnapshotReceiver({ open: transferSinks(ctx) });
   const guard = o.guard;
   app.post("/raft", async (c) => {
     const from = await guard?.admit(c.req.raw.headers);
@@ -67,8 +74,10 @@ export function registerRaftRoutes(
       maxBytes: ctx.maxRaftBodyBytes,
       code: "body_too_large",
     });
-    const whole = chunk ? snapshots.accept(chunk, body) : body;
-    if (whole) await ctx.node.receiveRaft(whole, checkOf(guard, from));
+    const whole = chunk ? await snapshots.accept(chunk, body) : body;
+    if (whole instanceof Uint8Array) {
+      await ctx.node.receiveRaft(whole, checkOf(guard, from));
+    } else if (whole) whole.deliver(checkOf(guard, from));
     return new Response(null, { status: 204 });
   });
   app.get(RAFT_STREAM_PATH, async (c) => {
@@ -80,6 +89,16 @@ export function registerRaftRoutes(
       checkOf(guard, from),
     );
   });
+}
+
+/**
+ * The sinks of snapshot transfers to this node: a file its storage writes
+ * when the node offers one (`openSnapshotReceive`), else memory.
+ */
+export function transferSinks(
+  ctx: RouteContext,
+): (total: number) => TransferSink {
+  return (total) => ctx.node.openSnapshotReceive?.(total) ?? memorySink(total);
 }
 
 /** The batch check of an admitted sender, if there is a guard. */

@@ -1,8 +1,13 @@
 /**
  * The receiving side of chunked `POST /raft` bodies (http/peer/snapshot_chunks.ts):
- * puts each sender's chunks back together and returns the whole body only
- * once every byte is there and its CRC matches, so the node never sees a
- * partial snapshot.
+ * hands each sender's chunks, in order, to a {@linkcode TransferSink} and
+ * returns what it made of them only once every byte is there and its CRC
+ * matches, so the node never sees a partial snapshot. The node's sink
+ * (raft/snapshot_receive.ts, through the node port's
+ * `openSnapshotReceive`) writes the snapshot to a temporary file as it
+ * comes, so the follower never holds a whole transfer in memory; without
+ * one (a node whose storage cannot), the chunks are put back together in
+ * memory ({@linkcode memorySink}).
  *
  * Each sender has at most one transfer in progress, keyed by the sender the
  * request declares (http/peer/peer_guard.ts admits it first: a member, and the
@@ -16,10 +21,11 @@
  * {@linkcode SnapshotReceiver.sweep}, which the peer routes call on every
  * request.
  *
- * Memory is bounded: a transfer reserves its announced total at offset 0,
- * and the totals of all transfers in progress may not exceed
+ * Memory (or disk) is bounded: a transfer reserves its announced total at
+ * offset 0, and the totals of all transfers in progress may not exceed
  * `maxTotalBytes` (`--max-snapshot-bytes`); a chunk announcing more is
- * refused with 413 before anything of it is kept.
+ * refused with 413 before anything of it is kept. A dropped or refused
+ * transfer's sink is aborted (its temporary file removed).
  *
  * @module
  */
@@ -27,10 +33,50 @@
 import { crc32 } from "node:zlib";
 import { CHUNK_HEADERS, type ChunkInfo } from "./snapshot_chunks.ts";
 import { BadRequestError, PayloadTooLargeError } from "../errors.ts";
-import { DEFAULTS } from "../../raft/mod.ts";
+import { DEFAULTS, type Message } from "../../raft/mod.ts";
 
 /** The default time after which a silent transfer is dropped: 60 s. */
 export const DEFAULT_SNAPSHOT_STALE_MS = 60_000;
+
+/**
+ * What a completed transfer gives: the whole body (reassembled in memory,
+ * for `receiveRaft`) or the decoded batch, ready to be checked and stepped.
+ */
+export type ReceivedTransfer = Uint8Array | ReceivedMessages;
+
+/** A transfer decoded by its sink, for the node to step. */
+export interface ReceivedMessages {
+  /**
+   * Steps the batch into the node after `check` (the peer guard's batch
+   * check) accepted it; throws what the check or the node throws.
+   */
+  deliver(check?: (msgs: readonly Message[]) => void): void;
+}
+
+/** Where one transfer's bytes go, in order. */
+export interface TransferSink {
+  /** Takes the next bytes; rejects when they cannot be kept or decoded. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Every byte is in and the CRC matched: what the transfer carried. */
+  finish(): Promise<ReceivedTransfer>;
+  /** The transfer is dropped: releases what the sink holds. */
+  abort(): void;
+}
+
+/** A sink that puts the body back together in memory, one buffer of `total`. */
+export function memorySink(total: number): TransferSink {
+  const body = new Uint8Array(total);
+  let at = 0;
+  return {
+    write(chunk) {
+      body.set(chunk, at);
+      at += chunk.length;
+      return Promise.resolve();
+    },
+    finish: () => Promise.resolve(body),
+    abort() {},
+  };
+}
 
 /** Options of {@linkcode SnapshotReceiver}. */
 export interface SnapshotReceiverOptions {
@@ -43,6 +89,11 @@ export interface SnapshotReceiverOptions {
   staleMs?: number;
   /** The clock (tests). */
   now?: () => number;
+  /**
+   * Opens the sink of a new transfer of `total` bytes (default:
+   * {@linkcode memorySink}).
+   */
+  open?: (total: number) => TransferSink;
 }
 
 interface Transfer {
@@ -50,8 +101,8 @@ interface Transfer {
   total: number;
   crc: number;
   received: number;
-  /** The whole body, filled chunk by chunk as they come. */
-  body: Uint8Array;
+  /** Where the chunks go as they come. */
+  sink: TransferSink;
   /** CRC-32 of the bytes received so far. */
   crcSoFar: number;
   lastAt: number;
@@ -63,8 +114,10 @@ export class SnapshotReceiver {
   readonly #maxTotalBytes: number;
   readonly #staleMs: number;
   readonly #now: () => number;
+  readonly #open: (total: number) => TransferSink;
 
   constructor(o: SnapshotReceiverOptions = {}) {
+    this.#open = o.open ?? memorySink;
     this.#maxTotalBytes = o.maxTotalBytes ?? DEFAULTS.maxSnapshotBytes.value;
     this.#staleMs = o.staleMs ?? DEFAULT_SNAPSHOT_STALE_MS;
     this.#now = o.now ?? Date.now;
@@ -96,24 +149,37 @@ export class SnapshotReceiver {
         now - t.lastAt >= this.#staleMs ||
         (leader !== undefined && from !== leader)
       ) {
-        this.#transfers.delete(from);
+        this.#drop(from);
       }
     }
   }
 
+  /** Forgets the sender's transfer, aborting its sink. */
+  #drop(from: number): void {
+    const t = this.#transfers.get(from);
+    if (!t) return;
+    this.#transfers.delete(from);
+    t.sink.abort();
+  }
+
   /**
-   * Adds one chunk. Returns the whole body when this chunk completes it,
-   * else undefined. Throws {@linkcode BadRequestError} (the transfer is
-   * discarded) for a chunk out of order, of another transfer, or a whole
-   * body whose CRC does not match; {@linkcode PayloadTooLargeError} for a
-   * transfer that would take the transfers in progress over the limit.
-   * `info.from` must be the sender the request was admitted as.
+   * Adds one chunk. Resolves to what the sink made of the transfer when
+   * this chunk completes it, else undefined. Rejects with
+   * {@linkcode BadRequestError} (the transfer is discarded) for a chunk out
+   * of order, of another transfer, or a whole body whose CRC does not
+   * match; {@linkcode PayloadTooLargeError} for a transfer that would take
+   * the transfers in progress over the limit; with what the sink throws
+   * (the transfer discarded too). `info.from` must be the sender the
+   * request was admitted as. Chunks of one sender come one at a time.
    */
-  accept(info: ChunkInfo, chunk: Uint8Array): Uint8Array | undefined {
+  async accept(
+    info: ChunkInfo,
+    chunk: Uint8Array,
+  ): Promise<ReceivedTransfer | undefined> {
     this.sweep();
     if (info.offset === 0) {
       // A new transfer replaces the sender's previous one.
-      this.#transfers.delete(info.from);
+      this.#drop(info.from);
       const reserved = this.reservedBytes;
       if (reserved + info.total > this.#maxTotalBytes) {
         throw new PayloadTooLargeError(
@@ -125,7 +191,7 @@ export class SnapshotReceiver {
       }
     }
     if (info.offset + chunk.length > info.total || chunk.length === 0) {
-      this.#transfers.delete(info.from);
+      this.#drop(info.from);
       throw new BadRequestError(
         "invalid_body",
         `a snapshot chunk of ${chunk.length} bytes at ${info.offset} does not fit a total of ${info.total}`,
@@ -138,7 +204,7 @@ export class SnapshotReceiver {
         total: info.total,
         crc: info.crc,
         received: 0,
-        body: new Uint8Array(info.total),
+        sink: this.#open(info.total),
         crcSoFar: 0,
         lastAt: 0,
       };
@@ -147,7 +213,7 @@ export class SnapshotReceiver {
       !t || t.id !== info.transfer || t.total !== info.total ||
       t.crc !== info.crc || t.received !== info.offset
     ) {
-      this.#transfers.delete(info.from);
+      this.#drop(info.from);
       throw new BadRequestError(
         "invalid_body",
         t && t.id === info.transfer
@@ -155,21 +221,40 @@ export class SnapshotReceiver {
           : `snapshot chunk of unknown transfer ${info.transfer}: discarded`,
       );
     }
-    // Each chunk is copied into place and checksummed as it comes, so
+    // Each chunk goes to the sink and is checksummed as it comes, so
     // completing a transfer costs no more than any other chunk.
-    t.body.set(chunk, t.received);
     t.crcSoFar = crc32(chunk, t.crcSoFar);
     t.received += chunk.length;
     t.lastAt = this.#now();
+    try {
+      await t.sink.write(chunk);
+    } catch (e) {
+      if (this.#transfers.get(info.from) === t) this.#drop(info.from);
+      else t.sink.abort();
+      throw e;
+    }
     if (t.received < t.total) return undefined;
+    if (this.#transfers.get(info.from) !== t) {
+      // Dropped while its last chunk was being written.
+      throw new BadRequestError(
+        "invalid_body",
+        "the snapshot transfer was dropped: discarded",
+      );
+    }
     this.#transfers.delete(info.from);
     if ((t.crcSoFar >>> 0) !== t.crc) {
+      t.sink.abort();
       throw new BadRequestError(
         "invalid_body",
         "the reassembled snapshot does not match its CRC: transfer discarded",
       );
     }
-    return t.body;
+    try {
+      return await t.sink.finish();
+    } catch (e) {
+      t.sink.abort();
+      throw e;
+    }
   }
 }
 

@@ -211,3 +211,50 @@ Deno.test("restoreSteps loads in bounded steps, leaves the store as it was until
   assert.equal(passed, 10, "every step passed before the error");
   assert.deepEqual(target.snapshot(), kept);
 });
+
+/** Restores `bytes` into `store` fed `piece` bytes at a time. */
+function restoreInPieces(
+  store: KvStore,
+  bytes: Uint8Array,
+  piece: number,
+): number {
+  let at = Math.max(17, piece);
+  let feeds = 0;
+  for (
+    const step of store.restoreSteps(bytes.subarray(0, at), 7, bytes.length)
+  ) {
+    if (!step) continue;
+    assert.ok(step.need > 0);
+    const more = bytes.subarray(at, at + Math.max(step.need, piece));
+    at += more.length;
+    feeds++;
+    step.feed(more.slice());
+  }
+  assert.equal(at, bytes.length, "every byte was asked for");
+  return feeds;
+}
+
+Deno.test("restoreSteps fed in pieces of any size, records across them, gives the same state", () => {
+  const source = new KvStore();
+  for (let i = 1; i <= 60; i++) {
+    const value = new Uint8Array((i * 37) % 300).fill(i);
+    apply(source, i, { op: "put", key: `key-${1000 + i}`, value });
+  }
+  const bytes = source.snapshot();
+  for (const piece of [1, 2, 17, 100, 999, bytes.length]) {
+    const store = new KvStore();
+    apply(store, 1, { op: "put", key: "old", value: text("o") });
+    const feeds = restoreInPieces(store, bytes, piece);
+    assert.deepEqual(store.snapshot(), bytes, `pieces of ${piece}`);
+    if (piece < 100) assert.ok(feeds > 60, `${feeds} feeds of ${piece}`);
+  }
+  // Damaged at the end: every piece taken, the store left as it was.
+  const bad = bytes.slice();
+  bad[bad.length - 1]! ^= 0xff;
+  bad.set([0xff, 0xff, 0xff, 0xff], bad.length - 4); // a section count
+  const store = new KvStore();
+  apply(store, 1, { op: "put", key: "kept", value: text("k") });
+  const kept = store.snapshot();
+  assert.throws(() => restoreInPieces(store, bad, 50));
+  assert.deepEqual(store.snapshot(), kept);
+});

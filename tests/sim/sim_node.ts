@@ -29,6 +29,8 @@ import {
   type SnapshotMeta,
 } from "../../raft/core/mod.ts";
 import type { SnapshotBody } from "../../raft/snapshot_data.ts";
+import type { SnapshotReceive } from "../../raft/snapshot_receive.ts";
+import type { SnapshotStream } from "../../raft/snapshot_stream.ts";
 import type { RawNode } from "../../raft/core/mod.ts";
 import type { NodeStorage, RaftNode } from "../../raft/mod.ts";
 import type { DiskStorage } from "../../raft/disk_storage.ts";
@@ -147,6 +149,35 @@ export class SimNodeStorage implements NodeStorage {
         return data;
       },
     });
+  }
+
+  /**
+   * As in production: a snapshot transfer is written to a temporary file
+   * as its chunks arrive, straight to the file system (not through the
+   * disk queue: the transfer, not the Ready loop, writes it); the Ready's
+   * save that installs it waits in the queue as any save.
+   */
+  receiveSnapshot(total: number): SnapshotReceive {
+    return this.#disk.receiveSnapshot(total);
+  }
+
+  /**
+   * A received snapshot read back to be applied: straight from the disk,
+   * like {@linkcode receiveSnapshot} (the Ready loop waits for it, and the
+   * state machine is restored from it in the same step).
+   */
+  readSnapshot(meta: SnapshotMeta): Promise<Snapshot> {
+    return this.#disk.readSnapshot(meta);
+  }
+
+  /**
+   * A snapshot file opened to be read in pieces: used to restore a received
+   * snapshot from its file step by step (straight from the disk, as
+   * {@linkcode readSnapshot}); the simulated transport has no
+   * `sendSnapshot`, so sends still read the snapshot back whole.
+   */
+  openSnapshotStream(want?: SnapshotMeta): Promise<SnapshotStream> {
+    return this.#disk.openSnapshotStream(want);
   }
 
   loadSnapshot(): Promise<Snapshot> {

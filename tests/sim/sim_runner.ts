@@ -63,6 +63,7 @@ export class Summary {
   retryCrashes = 0;
   backgroundSnapshotCrashes = 0;
   receivedSnapshotCrashes = 0;
+  receiveCrashes = 0;
   snapshotReadCrashes = 0;
   snapBytes = 0;
   walBytes = 0;
@@ -102,6 +103,7 @@ export class Summary {
     this.retryCrashes += r.retryCrashes;
     this.backgroundSnapshotCrashes += r.backgroundSnapshotCrashes;
     this.receivedSnapshotCrashes += r.receivedSnapshotCrashes;
+    this.receiveCrashes += r.receiveCrashes;
     this.snapshotReadCrashes += r.snapshotReadCrashes;
     this.snapBytes += r.amortization.snapBytes;
     this.walBytes += r.amortization.walBytes;
@@ -153,7 +155,8 @@ export class Summary {
       `(${this.snapshotReads} read back from their file), ` +
       `${this.transfers} leadership transfers, highest term ${this.maxTerm},`,
       `  crashes inside a snapshot: ${this.backgroundSnapshotCrashes} in a background snapshot's write, ` +
-      `${this.receivedSnapshotCrashes} in a received snapshot's, ${this.snapshotReadCrashes} reading one back to send; ` +
+      `${this.receivedSnapshotCrashes} in a received snapshot's, ${this.receiveCrashes} in the middle of a transfer, ` +
+      `${this.snapshotReadCrashes} reading one back to send; ` +
       `snapshot amortization: ${this.snapBytes} bytes of the nodes' own snapshots for ${this.walBytes} WAL bytes, ` +
       `at most ${
         (100 * this.worstAmortization).toFixed(0)

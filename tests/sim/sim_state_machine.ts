@@ -15,6 +15,7 @@ import {
   decodeCommand,
   KvStore,
   type KvStoreOptions,
+  type RestoreFeed,
 } from "../../kv/mod.ts";
 import type { StoreView } from "../../kv/store_view.ts";
 
@@ -116,5 +117,13 @@ export class SimStateMachine implements StateMachine {
 
   restore(state: Uint8Array): void {
     this.store.restore(state);
+  }
+
+  restoreSteps(
+    state: Uint8Array,
+    recordsPerStep?: number,
+    total?: number,
+  ): Iterable<RestoreFeed | undefined> {
+    return this.store.restoreSteps(state, recordsPerStep, total);
   }
 }

@@ -71,8 +71,9 @@ Deno.test(`simulation: seeds ${Deno.env.get("SIM_CI_SEEDS") ?? CI_SEEDS} hold ev
   );
   assert.ok(
     summary.backgroundSnapshotCrashes > 0 &&
-      summary.receivedSnapshotCrashes > 0 && summary.snapshotReadCrashes > 0,
-    "no crash inside a background snapshot, a received one or a read-back",
+      summary.receivedSnapshotCrashes > 0 && summary.snapshotReadCrashes > 0 &&
+      summary.receiveCrashes > 0,
+    "no crash inside a background snapshot, a received one, a read-back or a transfer",
   );
   const w = summary.watch;
   assert.ok(

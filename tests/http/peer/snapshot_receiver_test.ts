@@ -15,6 +15,7 @@ import {
 } from "../../../http/peer/snapshot_chunks.ts";
 import {
   chunkInfoOf,
+  type ReceivedTransfer,
   SnapshotReceiver,
 } from "../../../http/peer/snapshot_receiver.ts";
 import { BadRequestError, PayloadTooLargeError } from "../../../http/errors.ts";
@@ -46,67 +47,67 @@ function chunks(
   }));
 }
 
-Deno.test("chunks in order reassemble to the exact body, only at the last one", () => {
+Deno.test("chunks in order reassemble to the exact body, only at the last one", async () => {
   const whole = body(10_000);
   const parts = chunks(whole, 3000);
   assert.equal(parts.length, 4);
   const rx = new SnapshotReceiver();
   for (const p of parts.slice(0, -1)) {
-    assert.equal(rx.accept(p.info, p.bytes), undefined);
+    assert.equal(await rx.accept(p.info, p.bytes), undefined);
   }
   assert.equal(rx.pending, 1);
   const last = parts.at(-1)!;
-  assert.deepEqual(rx.accept(last.info, last.bytes), whole);
+  assert.deepEqual(await rx.accept(last.info, last.bytes), whole);
   assert.equal(rx.pending, 0);
 });
 
-Deno.test("a chunk out of order is refused and discards the transfer", () => {
+Deno.test("a chunk out of order is refused and discards the transfer", async () => {
   const parts = chunks(body(9000), 3000);
   const rx = new SnapshotReceiver();
-  rx.accept(parts[0]!.info, parts[0]!.bytes);
-  assert.throws(
+  await rx.accept(parts[0]!.info, parts[0]!.bytes);
+  await assert.rejects(
     () => rx.accept(parts[2]!.info, parts[2]!.bytes),
     BadRequestError,
   );
   assert.equal(rx.pending, 0);
   // The missing chunk arriving late cannot revive it.
-  assert.throws(
+  await assert.rejects(
     () => rx.accept(parts[1]!.info, parts[1]!.bytes),
     BadRequestError,
   );
   // A repeated chunk is out of order too.
-  rx.accept(parts[0]!.info, parts[0]!.bytes);
-  rx.accept(parts[1]!.info, parts[1]!.bytes);
-  assert.throws(
+  await rx.accept(parts[0]!.info, parts[0]!.bytes);
+  await rx.accept(parts[1]!.info, parts[1]!.bytes);
+  await assert.rejects(
     () => rx.accept(parts[1]!.info, parts[1]!.bytes),
     BadRequestError,
   );
   assert.equal(rx.pending, 0);
 });
 
-Deno.test("a new transfer from the same sender replaces an aborted one", () => {
+Deno.test("a new transfer from the same sender replaces an aborted one", async () => {
   const first = chunks(body(9000, 1), 3000, "old");
   const whole = body(7000, 2);
   const second = chunks(whole, 3000, "new");
   const rx = new SnapshotReceiver();
-  rx.accept(first[0]!.info, first[0]!.bytes);
-  rx.accept(first[1]!.info, first[1]!.bytes);
+  await rx.accept(first[0]!.info, first[0]!.bytes);
+  await rx.accept(first[1]!.info, first[1]!.bytes);
   // The sender gave up (timeout, lost connection) and starts over.
-  rx.accept(second[0]!.info, second[0]!.bytes);
+  await rx.accept(second[0]!.info, second[0]!.bytes);
   assert.equal(rx.pending, 1);
   // The old transfer's last chunk no longer fits anything.
-  assert.throws(
+  await assert.rejects(
     () => rx.accept(first[2]!.info, first[2]!.bytes),
     BadRequestError,
   );
   // ...and discarded the new one with it: the sender of both starts again.
   assert.equal(rx.pending, 0);
-  let out: Uint8Array | undefined;
-  for (const p of second) out = rx.accept(p.info, p.bytes);
+  let out: ReceivedTransfer | undefined;
+  for (const p of second) out = await rx.accept(p.info, p.bytes);
   assert.deepEqual(out, whole);
 });
 
-Deno.test("transfers of different senders do not disturb each other", () => {
+Deno.test("transfers of different senders do not disturb each other", async () => {
   const a = body(5000, 3), b = body(4000, 4);
   const pa = chunks(a, 2000, "a", 1), pb = chunks(b, 2000, "b", 2);
   const rx = new SnapshotReceiver();
@@ -114,44 +115,44 @@ Deno.test("transfers of different senders do not disturb each other", () => {
   for (let i = 0; i < 3; i++) {
     for (const p of [pa[i], pb[i]]) {
       if (!p) continue;
-      const r = rx.accept(p.info, p.bytes);
-      if (r) got.push(r);
+      const r = await rx.accept(p.info, p.bytes);
+      if (r instanceof Uint8Array) got.push(r);
     }
   }
   assert.deepEqual(got, [b, a]);
 });
 
-Deno.test("a transfer silent for its timeout is dropped", () => {
+Deno.test("a transfer silent for its timeout is dropped", async () => {
   let now = 1000;
   const rx = new SnapshotReceiver({ staleMs: 500, now: () => now });
   const parts = chunks(body(6000), 3000);
-  rx.accept(parts[0]!.info, parts[0]!.bytes);
+  await rx.accept(parts[0]!.info, parts[0]!.bytes);
   now += 499;
   rx.sweep();
   assert.equal(rx.pending, 1);
   now += 1;
   rx.sweep();
   assert.equal(rx.pending, 0);
-  assert.throws(
+  await assert.rejects(
     () => rx.accept(parts[1]!.info, parts[1]!.bytes),
     BadRequestError,
   );
 });
 
-Deno.test("a damaged body fails its CRC and is not handed on", () => {
+Deno.test("a damaged body fails its CRC and is not handed on", async () => {
   const parts = chunks(body(6000), 3000);
   const rx = new SnapshotReceiver();
-  rx.accept(parts[0]!.info, parts[0]!.bytes);
+  await rx.accept(parts[0]!.info, parts[0]!.bytes);
   const bad = parts[1]!.bytes.slice();
   bad[10]! ^= 0xff;
-  assert.throws(() => rx.accept(parts[1]!.info, bad), /CRC/);
+  await assert.rejects(() => rx.accept(parts[1]!.info, bad), /CRC/);
   assert.equal(rx.pending, 0);
 });
 
-Deno.test("a transfer over the total limit is refused at its first chunk", () => {
+Deno.test("a transfer over the total limit is refused at its first chunk", async () => {
   const rx = new SnapshotReceiver({ maxTotalBytes: 5000 });
   const parts = chunks(body(6000), 3000);
-  assert.throws(
+  await assert.rejects(
     () => rx.accept(parts[0]!.info, parts[0]!.bytes),
     PayloadTooLargeError,
   );
