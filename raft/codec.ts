@@ -279,6 +279,30 @@ export interface SnapshotMessageHead {
 }
 
 /**
+ * Reads a snapshot tuple's metadata (`[[index, term, voters, learners],
+ * data]`) up to the data's bin header, leaving `r` at the data's first
+ * byte. Throws {@linkcode CodecError} (named `what`) on another shape.
+ */
+function readSnapshotHead(
+  r: MsgpackReader,
+  what: string,
+): { meta: SnapshotMeta; dataLength: number } {
+  if (r.arrayHeader() !== 2 || r.arrayHeader() !== 4) {
+    throw new CodecError(what, "bad snapshot tuple");
+  }
+  const index = r.uint(), term = r.uint();
+  const voters: number[] = new Array(r.arrayHeader());
+  for (let i = 0; i < voters.length; i++) voters[i] = r.uint();
+  const learners: number[] = new Array(r.arrayHeader());
+  for (let i = 0; i < learners.length; i++) learners[i] = r.uint();
+  const dataLength = r.binHeader();
+  return {
+    meta: { index, term, conf: confFrom(voters, learners) },
+    dataLength,
+  };
+}
+
+/**
  * Reads {@linkcode SnapshotMessageHead} from `prefix`, the first bytes of
  * a body (the message's fields and the snapshot's metadata must be in it:
  * a few hundred bytes). The context after the snapshot is read later, by
@@ -306,16 +330,7 @@ export function decodeSnapshotMessageHead(
     const commit = r.uint(), reject = r.bool();
     const rejectHint = r.uint(), rejectTerm = r.uint();
     const snapshotAt = r.position;
-    if (r.arrayHeader() !== 2 || r.arrayHeader() !== 4) {
-      throw new CodecError("snapshot message", "bad snapshot tuple");
-    }
-    const snapIndex = r.uint(), snapTerm = r.uint();
-    const voters: number[] = new Array(r.arrayHeader());
-    for (let i = 0; i < voters.length; i++) voters[i] = r.uint();
-    const learners: number[] = new Array(r.arrayHeader());
-    for (let i = 0; i < learners.length; i++) learners[i] = r.uint();
-    const dataLength = r.binHeader();
-    const conf = confFrom(voters, learners);
+    const { meta, dataLength } = readSnapshotHead(r, "snapshot message");
     return {
       message: {
         type,
@@ -330,10 +345,7 @@ export function decodeSnapshotMessageHead(
         rejectHint,
         rejectTerm,
         context: "",
-        snapshot: {
-          meta: { index: snapIndex, term: snapTerm, conf },
-          data: new Uint8Array(0),
-        },
+        snapshot: { meta, data: new Uint8Array(0) },
       },
       snapshotAt,
       snapshotBytes: r.position - snapshotAt + dataLength,
@@ -357,20 +369,8 @@ export function decodeSnapshotHead(
 ): { meta: SnapshotMeta; dataAt: number; dataLength: number } {
   const r = new MsgpackReader(prefix, MAX_LENGTH);
   try {
-    if (r.arrayHeader() !== 2 || r.arrayHeader() !== 4) {
-      throw new CodecError("snapshot", "bad snapshot tuple");
-    }
-    const index = r.uint(), term = r.uint();
-    const voters: number[] = new Array(r.arrayHeader());
-    for (let i = 0; i < voters.length; i++) voters[i] = r.uint();
-    const learners: number[] = new Array(r.arrayHeader());
-    for (let i = 0; i < learners.length; i++) learners[i] = r.uint();
-    const dataLength = r.binHeader();
-    return {
-      meta: { index, term, conf: confFrom(voters, learners) },
-      dataAt: r.position,
-      dataLength,
-    };
+    const { meta, dataLength } = readSnapshotHead(r, "snapshot");
+    return { meta, dataAt: r.position, dataLength };
   } catch (e) {
     if (e === UNHANDLED) {
       throw new CodecError("snapshot", "unexpected encoding");

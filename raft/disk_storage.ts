@@ -20,6 +20,7 @@ import type { SnapshotBody } from "./snapshot_data.ts";
 import type { SnapshotStream } from "./snapshot_stream.ts";
 import { receivedSnapshotNumber, SnapshotReceive } from "./snapshot_receive.ts";
 import {
+  concatBytes,
   type Fs,
   type IncomingSnapshotFile,
   joinPath,
@@ -655,7 +656,8 @@ export class DiskStorage implements Storage {
         : new WalFailedError("snapshot", err);
       throw this.#failed;
     }
-    const data = whole ?? (kept ? concat(kept, body.byteLength) : undefined);
+    const data = whole ??
+      (kept ? concatBytes(kept, body.byteLength) : undefined);
     await this.#serial("snapshot", check, async () => {
       if (index <= this.#mirror.snapshot().meta.index) return;
       const marker: SnapshotMarker = { index, term, reset: false };
@@ -707,16 +709,4 @@ function* fileParts(
     length === body.byteLength,
     `snapshot body of ${length} bytes, announced ${body.byteLength}`,
   );
-}
-
-/** `parts` joined into one buffer of `length` bytes. */
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -34,7 +34,7 @@ import {
   decodeSnapshotMessageTail,
   type SnapshotMessageHead,
 } from "./codec.ts";
-import type { IncomingSnapshotFile } from "../wal/mod.ts";
+import { concatBytes, type IncomingSnapshotFile } from "../wal/mod.ts";
 
 /** The most bytes read before the message's head must be known. */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -123,7 +123,7 @@ export class SnapshotReceive {
       this.#at += chunk.length;
       const want = Math.min(this.#total, MAX_HEAD_BYTES);
       if (this.#prefixBytes < want) return;
-      const prefix = join(this.#prefix, this.#prefixBytes);
+      const prefix = concatBytes(this.#prefix, this.#prefixBytes);
       this.#prefix = [];
       const head = decodeSnapshotMessageHead(prefix);
       const end = head.snapshotAt + head.snapshotBytes;
@@ -169,7 +169,9 @@ export class SnapshotReceive {
     const file = this.#file!;
     let tailBytes = 0;
     for (const t of this.#tail) tailBytes += t.length;
-    const context = decodeSnapshotMessageTail(join(this.#tail, tailBytes));
+    const context = decodeSnapshotMessageTail(
+      concatBytes(this.#tail, tailBytes),
+    );
     if (file.byteLength !== head.snapshotBytes) {
       throw new CodecError("snapshot transfer", "the snapshot is incomplete");
     }
@@ -192,15 +194,4 @@ export class SnapshotReceive {
     this.#prefix = [];
     if (!this.#registered) await this.#file?.discard();
   }
-}
-
-function join(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -21,6 +21,7 @@
 
 export type { FileStat, Fs, FsFile, OpenOptions } from "./fs.ts";
 export { dirName, joinPath } from "./fs.ts";
+export { concatBytes } from "./bytes.ts";
 export { DenoFs } from "./deno_fs.ts";
 export { HALTED, MemFs, SECTOR_BYTES } from "./mem_fs.ts";
 export type { CrashOptions, CrashRng, Fault, FaultOp } from "./mem_fs.ts";
