@@ -35,51 +35,70 @@ const CREATE = 0;
 const MOD = 1;
 const VERSION = 2;
 const LEASE = 3;
+/** Slots per page (a power of two): 4096 slots, 128 KiB. */
+const PAGE_BITS = 12;
+/** The number of slots in one page of a {@linkcode RevisionTable}. */
+export const REVISION_PAGE_SLOTS = 1 << PAGE_BITS;
+const PAGE_MASK = REVISION_PAGE_SLOTS - 1;
 
 /**
- * Revision records by slot number, packed in one `Float64Array` (32 bytes a
- * slot, no object per key). A free slot holds zeros.
+ * Revision records by slot number, packed in fixed-size `Float64Array`
+ * pages (32 bytes a slot, no object per key). Growing adds pages and never
+ * copies the ones there are, so making room for one more slot costs one
+ * page at most, whatever the number of keys. A free slot holds zeros.
  */
 export class RevisionTable {
-  #cells = new Float64Array(0);
+  #pages: Float64Array[] = [];
 
-  /** The number of slots there is room for. */
+  /** The number of slots there is room for (a multiple of the page size). */
   get capacity(): number {
-    return this.#cells.length / FIELDS;
+    return this.#pages.length * REVISION_PAGE_SLOTS;
   }
 
-  /** Makes room for slots 0..capacity-1 (never shrinks). */
+  /** The number of pages held. */
+  get pageCount(): number {
+    return this.#pages.length;
+  }
+
+  /**
+   * Makes room for slots 0..capacity-1 (never shrinks): adds the pages
+   * missing, keeping the others as they are.
+   */
   reserve(capacity: number): void {
-    if (capacity <= this.capacity) return;
-    const grown = new Float64Array(capacity * FIELDS);
-    grown.set(this.#cells);
-    this.#cells = grown;
+    while (this.capacity < capacity) {
+      this.#pages.push(new Float64Array(REVISION_PAGE_SLOTS * FIELDS));
+    }
+  }
+
+  /** The page of `slot`. */
+  #page(slot: number): Float64Array {
+    return this.#pages[slot >>> PAGE_BITS]!;
   }
 
   /** The index of the entry that created the key in `slot`. */
   createIndex(slot: number): number {
-    return this.#cells[slot * FIELDS + CREATE]!;
+    return this.#page(slot)[(slot & PAGE_MASK) * FIELDS + CREATE]!;
   }
 
   /** The index of the entry that last wrote the key in `slot` (0 when free). */
   modIndex(slot: number): number {
-    return this.#cells[slot * FIELDS + MOD]!;
+    return this.#page(slot)[(slot & PAGE_MASK) * FIELDS + MOD]!;
   }
 
   /** Writes since creation of the key in `slot`. */
   version(slot: number): number {
-    return this.#cells[slot * FIELDS + VERSION]!;
+    return this.#page(slot)[(slot & PAGE_MASK) * FIELDS + VERSION]!;
   }
 
   /** The lease of the key in `slot`, 0 for none. */
   lease(slot: number): number {
-    return this.#cells[slot * FIELDS + LEASE]!;
+    return this.#page(slot)[(slot & PAGE_MASK) * FIELDS + LEASE]!;
   }
 
   /** The record of `slot` as an object. */
   get(slot: number): KeyRevision {
-    const at = slot * FIELDS;
-    const c = this.#cells;
+    const at = (slot & PAGE_MASK) * FIELDS;
+    const c = this.#page(slot);
     return {
       createIndex: c[at + CREATE]!,
       modIndex: c[at + MOD]!,
@@ -90,8 +109,8 @@ export class RevisionTable {
 
   /** Sets the whole record of `slot` (reserved first). */
   set(slot: number, r: KeyRevision): void {
-    const at = slot * FIELDS;
-    const c = this.#cells;
+    const at = (slot & PAGE_MASK) * FIELDS;
+    const c = this.#page(slot);
     c[at + CREATE] = r.createIndex;
     c[at + MOD] = r.modIndex;
     c[at + VERSION] = r.version;
@@ -103,8 +122,8 @@ export class RevisionTable {
    * = index) when `created`, otherwise the next version of the same key.
    */
   write(slot: number, index: number, created: boolean, lease: number): void {
-    const at = slot * FIELDS;
-    const c = this.#cells;
+    const at = (slot & PAGE_MASK) * FIELDS;
+    const c = this.#page(slot);
     if (created) {
       c[at + CREATE] = index;
       c[at + VERSION] = 1;
@@ -117,6 +136,7 @@ export class RevisionTable {
 
   /** Zeroes `slot` (its key was deleted). */
   clear(slot: number): void {
-    this.#cells.fill(0, slot * FIELDS, slot * FIELDS + FIELDS);
+    const at = (slot & PAGE_MASK) * FIELDS;
+    this.#page(slot).fill(0, at, at + FIELDS);
   }
 }

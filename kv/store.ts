@@ -440,12 +440,9 @@ export class KvStore implements KvReader {
   #newSlot(): number {
     if (this.#freeSlots.length > 0) return this.#freeSlots.pop()!;
     const slot = this.#slotCount++;
-    const capacity = this.#revisions.capacity;
-    if (slot >= capacity) {
-      const grown = Math.max(1024, Math.ceil(capacity * 1.5));
-      this.#revisions.reserve(grown);
-      this.#values.reserve(grown);
-    }
+    // One page at most: the tables grow by pages, never by copying.
+    this.#revisions.reserve(slot + 1);
+    this.#values.reserve(slot + 1);
     return slot;
   }
 

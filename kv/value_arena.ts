@@ -21,6 +21,11 @@ const CHUNK_BYTES = 256 * 1024;
 const OWN_CHUNK_BYTES = CHUNK_BYTES / 8;
 /** No chunk: a free slot. */
 const NONE = -1;
+/** Slots per page of locations (a power of two): 4096 slots, 48 KiB. */
+const PAGE_BITS = 12;
+/** The number of slots in one page of a {@linkcode ValueArena}'s locations. */
+export const ARENA_PAGE_SLOTS = 1 << PAGE_BITS;
+const PAGE_MASK = ARENA_PAGE_SLOTS - 1;
 
 /** Value bytes by slot number: see the module doc. */
 export class ValueArena {
@@ -34,46 +39,64 @@ export class ValueArena {
   #freeIds: number[] = [];
   /** The chunk being filled, or NONE. */
   #current = NONE;
-  #chunkOf = new Int32Array(0);
-  #offsetOf = new Int32Array(0);
-  #lengthOf = new Int32Array(0);
+  /**
+   * Each slot's location (chunk id, offset, length) in fixed-size pages:
+   * growing adds pages and never copies the ones there are, so making room
+   * for one more slot costs one page at most, whatever the number of keys.
+   */
+  #chunkOf: Int32Array[] = [];
+  #offsetOf: Int32Array[] = [];
+  #lengthOf: Int32Array[] = [];
 
-  /** Makes room for slots 0..capacity-1 (never shrinks). */
+  /** The number of slots there is room for (a multiple of the page size). */
+  get capacity(): number {
+    return this.#chunkOf.length * ARENA_PAGE_SLOTS;
+  }
+
+  /** The number of pages of locations held. */
+  get pageCount(): number {
+    return this.#chunkOf.length;
+  }
+
+  /**
+   * Makes room for slots 0..capacity-1 (never shrinks): adds the pages
+   * missing, keeping the others as they are.
+   */
   reserve(capacity: number): void {
-    if (capacity <= this.#chunkOf.length) return;
-    const n = Math.max(capacity, Math.ceil(this.#chunkOf.length * 1.5), 1024);
-    const grow = (old: Int32Array, fill: number) => {
-      const a = new Int32Array(n).fill(fill, old.length);
-      a.set(old);
-      return a;
-    };
-    this.#chunkOf = grow(this.#chunkOf, NONE);
-    this.#offsetOf = grow(this.#offsetOf, 0);
-    this.#lengthOf = grow(this.#lengthOf, 0);
+    while (this.capacity < capacity) {
+      this.#chunkOf.push(new Int32Array(ARENA_PAGE_SLOTS).fill(NONE));
+      this.#offsetOf.push(new Int32Array(ARENA_PAGE_SLOTS));
+      this.#lengthOf.push(new Int32Array(ARENA_PAGE_SLOTS));
+    }
+  }
+
+  #chunkIdOf(slot: number): number {
+    return this.#chunkOf[slot >>> PAGE_BITS]![slot & PAGE_MASK]!;
+  }
+
+  #offsetIn(slot: number): number {
+    return this.#offsetOf[slot >>> PAGE_BITS]![slot & PAGE_MASK]!;
   }
 
   /** Returns a view of the value in `slot` (empty when the slot is free). */
   get(slot: number): Uint8Array {
-    const c = this.#chunkOf[slot]!;
+    const c = this.#chunkIdOf(slot);
     if (c === NONE) return new Uint8Array(0);
-    const off = this.#offsetOf[slot]!;
-    return this.#chunks[c]!.subarray(off, off + this.#lengthOf[slot]!);
+    const off = this.#offsetIn(slot);
+    return this.#chunks[c]!.subarray(off, off + this.length(slot));
   }
 
   /** The length of the value in `slot`. */
   length(slot: number): number {
-    return this.#lengthOf[slot]!;
+    return this.#lengthOf[slot >>> PAGE_BITS]![slot & PAGE_MASK]!;
   }
 
   /** Copies the value in `slot` into `out` at `pos`. */
   copyTo(slot: number, out: Uint8Array, pos: number): void {
-    const c = this.#chunkOf[slot]!;
+    const c = this.#chunkIdOf(slot);
     if (c === NONE) return;
-    const off = this.#offsetOf[slot]!;
-    out.set(
-      this.#chunks[c]!.subarray(off, off + this.#lengthOf[slot]!),
-      pos,
-    );
+    const off = this.#offsetIn(slot);
+    out.set(this.#chunks[c]!.subarray(off, off + this.length(slot)), pos);
   }
 
   /**
@@ -87,11 +110,13 @@ export class ValueArena {
 
   /** Frees the value in `slot`. */
   clear(slot: number): void {
-    const c = this.#chunkOf[slot]!;
+    const c = this.#chunkIdOf(slot);
     if (c === NONE) return;
-    this.#chunkOf[slot] = NONE;
-    this.#live[c]! -= this.#lengthOf[slot]!;
-    this.#lengthOf[slot] = 0;
+    const page = slot >>> PAGE_BITS;
+    const at = slot & PAGE_MASK;
+    this.#chunkOf[page]![at] = NONE;
+    this.#live[c]! -= this.#lengthOf[page]![at]!;
+    this.#lengthOf[page]![at] = 0;
     this.#reclaim(c);
   }
 
@@ -114,9 +139,11 @@ export class ValueArena {
     }
     this.#chunks[c]!.set(value, off);
     this.#live[c]! += len;
-    this.#chunkOf[slot] = c;
-    this.#offsetOf[slot] = off;
-    this.#lengthOf[slot] = len;
+    const page = slot >>> PAGE_BITS;
+    const at = slot & PAGE_MASK;
+    this.#chunkOf[page]![at] = c;
+    this.#offsetOf[page]![at] = off;
+    this.#lengthOf[page]![at] = len;
   }
 
   #newChunk(size: number): number {
@@ -141,11 +168,11 @@ export class ValueArena {
     }
     if (live * 3 >= this.#used[c]! * 2) return;
     const chunk = this.#chunks[c]!;
-    const chunkOf = this.#chunkOf;
-    for (let slot = 0; slot < chunkOf.length; slot++) {
-      if (chunkOf[slot] !== c) continue;
-      const off = this.#offsetOf[slot]!;
-      const len = this.#lengthOf[slot]!;
+    const capacity = this.capacity;
+    for (let slot = 0; slot < capacity; slot++) {
+      if (this.#chunkIdOf(slot) !== c) continue;
+      const off = this.#offsetIn(slot);
+      const len = this.length(slot);
       this.#live[c]! -= len;
       this.#place(slot, chunk.subarray(off, off + len));
     }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ValueArena } from "../../kv/value_arena.ts";
+import { ARENA_PAGE_SLOTS, ValueArena } from "../../kv/value_arena.ts";
 import { seededRng } from "../../raft/core/rng.ts";
 import { testSeeds, withSeed } from "./seed.ts";
 
@@ -55,4 +55,32 @@ Deno.test("ValueArena copies the bytes it is given", () => {
   arena.set(0, v);
   v[0] = 9;
   assert.deepEqual(arena.get(0), new Uint8Array([1, 2, 3]));
+});
+
+Deno.test("ValueArena grows one page of locations at a time and keeps values across pages", () => {
+  const arena = new ValueArena();
+  const slots = 3 * ARENA_PAGE_SLOTS + 7;
+  for (let slot = 0; slot < slots; slot++) {
+    const pages = arena.pageCount;
+    arena.reserve(slot + 1);
+    // Room for one more slot costs one page at most, whatever the size.
+    assert.ok(arena.pageCount - pages <= 1, `slot ${slot}`);
+    assert.ok(arena.capacity > slot);
+    arena.set(slot, valueOf(slot, 1 + (slot % 200)));
+  }
+  assert.equal(arena.pageCount, 4);
+  // Overwrites and clears in every page move values between chunks.
+  for (let slot = 0; slot < slots; slot += 2) {
+    if (slot % 4 === 0) arena.clear(slot);
+    else arena.set(slot, valueOf(slot + slots, 1 + (slot % 150)));
+  }
+  for (let slot = 0; slot < slots; slot++) {
+    const want = slot % 4 === 0
+      ? new Uint8Array(0)
+      : slot % 2 === 0
+      ? valueOf(slot + slots, 1 + (slot % 150))
+      : valueOf(slot, 1 + (slot % 200));
+    assert.deepEqual(arena.get(slot), want, `slot ${slot}`);
+    assert.equal(arena.length(slot), want.length);
+  }
 });
