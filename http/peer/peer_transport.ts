@@ -2,7 +2,9 @@
  * Raft messages to peers over `POST /raft`. Each peer has two independent
  * lanes, one for ordinary messages and one for snapshots, so a large
  * snapshot never holds back heartbeats. A lane sends one request at a time,
- * carrying every message queued meanwhile as one msgpack batch: appends to a
+ * the ordinary lane carrying every message queued meanwhile as one msgpack
+ * batch, the snapshot lane one snapshot per transfer (what a receiver takes
+ * into a file, raft/snapshot_receive.ts): appends to a
  * peer never overtake each other, and a busy peer gets fewer, larger
  * requests. Queues are bounded and drop rather than block (Raft retransmits);
  * a peer that is down only fills its own queue.
@@ -151,8 +153,11 @@ class Lane {
         if (!ok) this.o.listener.reportUnreachable(this.peer);
         continue;
       }
-      const batch = this.#queue;
-      this.#queue = [];
+      // A snapshot travels alone: the receiver takes one snapshot message
+      // per transfer (http/peer/snapshot_receiver.ts).
+      const batch = this.isSnapshot
+        ? this.#queue.splice(0, 1)
+        : this.#queue.splice(0);
       const ok = await this.#post(batch);
       if (this.isSnapshot) {
         for (const m of batch) {

@@ -125,6 +125,33 @@ Deno.test("a large snapshot goes in chunks and a receiving app rebuilds the exac
   assert.deepEqual(decodeMessages(node.received[0]!), [m]);
 });
 
+Deno.test("snapshots queued for one peer leave as one transfer each, a batch of one", async () => {
+  const sent: Sent[] = [];
+  const events = new Events();
+  const gate = Promise.withResolvers<void>();
+  const t = transport(async (req) => {
+    sent.push(req);
+    if (sent.length === 1) await gate.promise;
+    return new Response(null, { status: 204 });
+  }, events);
+  t.send([snap(9_000)]); // on its way, held by the gate
+  t.send([snap(50_000)]);
+  t.send([snap(9_000)]); // both queued behind it
+  gate.resolve();
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      if (events.log.length === 3) resolve();
+    };
+    events.changed.addEventListener("x", check);
+    check();
+  });
+  assert.deepEqual(events.log, Array(3).fill("snapshot 2 true"));
+  const transfers = new Set(
+    sent.map((s) => s.headers.get(CHUNK_HEADERS.transfer)),
+  );
+  assert.equal(transfers.size, 3, "one transfer per snapshot");
+});
+
 Deno.test("a failed chunk ends the transfer and reports the snapshot lost", async () => {
   const sent: Sent[] = [];
   const events = new Events();
