@@ -164,12 +164,14 @@ export class RawNode {
       r.role !== "leader" || r.msgs.length === 0 ||
       r.term !== this.#prevHard.term || r.vote !== this.#prevHard.vote
     ) return [];
+    const take = (m: Message) =>
+      only ? m.type === only : EARLY_TYPES.has(m.type);
+    // Called on every proposal while a write is pending: with nothing to
+    // take (the usual case between ticks) the pending list stays as it is.
+    if (!r.msgs.some(take)) return [];
     const early: Message[] = [];
     const later: Message[] = [];
-    for (const m of r.msgs) {
-      const take = only ? m.type === only : EARLY_TYPES.has(m.type);
-      (take ? early : later).push(m);
-    }
+    for (const m of r.msgs) (take(m) ? early : later).push(m);
     r.msgs = later;
     return early;
   }
