@@ -23,6 +23,7 @@ export interface Tunable {
 export type TunableName =
   | "snapshotEntries"
   | "snapshotLogPercent"
+  | "snapshotSpreadPercent"
   | "snapshotMaxLogBytes"
   | "snapshotChunkBytes"
   | "maxSnapshotBytes"
@@ -61,6 +62,14 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
    * % of that snapshot's size (docs/WAL.md "Snapshot schedule").
    */
   snapshotLogPercent: { value: 100, min: 1, max: 1_000_000 },
+  /**
+   * Each node stretches both snapshot thresholds by a factor drawn afresh
+   * after every snapshot from [1, 1 + this/100), from a generator seeded
+   * by its id, so the nodes of a cluster do not all snapshot at the same
+   * index (docs/WAL.md "Snapshot schedule"); 0 snapshots every node at the
+   * same point.
+   */
+  snapshotSpreadPercent: { value: 50, min: 0, max: 100 },
   /**
    * A snapshot is due once this many log bytes were written since the
    * last one, whatever its size: bounds the log a restart replays.

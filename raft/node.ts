@@ -30,6 +30,7 @@ import {
   type Ready,
   type RefusedProposal,
   type Rng,
+  seededRng,
   type Snapshot,
   type SnapshotMeta,
   type Status,
@@ -198,6 +199,12 @@ export interface RaftNodeOptions {
    * its size (raft/snapshot_scheduler.ts).
    */
   snapshotLogPercent?: number;
+  /**
+   * Stretches both snapshot thresholds by a factor drawn after every
+   * snapshot from [1, 1 + this/100), seeded by the node's id, so that the
+   * nodes of a cluster snapshot apart; 0: exactly at the thresholds.
+   */
+  snapshotSpreadPercent?: number;
   /** A snapshot is due once this many bytes were logged since the last. */
   snapshotMaxLogBytes?: number;
   /**
@@ -393,6 +400,9 @@ export class RaftNode {
       now: this.#now,
       entries: o.snapshotEntries ?? DEFAULTS.snapshotEntries.value,
       logPercent: o.snapshotLogPercent ?? DEFAULTS.snapshotLogPercent.value,
+      spreadPercent: o.snapshotSpreadPercent ??
+        DEFAULTS.snapshotSpreadPercent.value,
+      spreadRng: seededRng(o.id),
       maxLogBytes: o.snapshotMaxLogBytes ??
         DEFAULTS.snapshotMaxLogBytes.value,
       lastSnapshotBytes: snap.data.length,

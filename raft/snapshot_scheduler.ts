@@ -8,7 +8,12 @@
  * least `entries` entries were applied since it; or, whatever the ratio,
  * once `maxLogBytes` were logged since it, so the log a restart replays
  * stays bounded. So the bytes spent on snapshots stay within a constant
- * factor of the bytes logged, whatever the size of the state.
+ * factor of the bytes logged, whatever the size of the state. Both
+ * thresholds (`entries`, `logPercent`) are stretched by a factor drawn
+ * after every snapshot from [1, 1 + spreadPercent/100), so that nodes
+ * which apply the same entries do not all snapshot at the same index and
+ * contend for the machine at once; the stretch only lengthens intervals,
+ * so the bound holds as stated.
  *
  * How: the state machine hands out a point-in-time view in O(1) at the
  * applied index (with the metadata of that index, in the same turn); the
@@ -19,7 +24,12 @@
  * @module
  */
 
-import { type Logger, RaftKvError, type RawNode } from "./core/mod.ts";
+import {
+  type Logger,
+  RaftKvError,
+  type RawNode,
+  type Rng,
+} from "./core/mod.ts";
 import type { Members } from "./members.ts";
 import type { NodeStorage, StateMachine } from "./node.ts";
 import type { RaftMetrics } from "./raft_metrics.ts";
@@ -43,6 +53,10 @@ export interface SnapshotSchedulerOptions {
   entries: number;
   /** Log bytes since the last snapshot, in % of its size, that make one due. */
   logPercent: number;
+  /** The most, in %, by which both thresholds are stretched (0: none). */
+  spreadPercent: number;
+  /** Draws each snapshot's stretch: seeded per node, so nodes differ. */
+  spreadRng: Rng;
   /** Log bytes since the last snapshot that make one due whatever its size. */
   maxLogBytes: number;
   /** The size of the snapshot the node started from (0: none). */
@@ -64,12 +78,22 @@ export class SnapshotScheduler {
   #appliedSinceSnapshot = 0;
   #logBytesSinceSnapshot = 0;
   #lastSnapshotBytes: number;
+  /** The stretch of both thresholds until the next snapshot, in ‰ over 1. */
+  #stretchPermille = 0;
   /** Set while a snapshot is being written (one at a time). */
   #snapshotting = false;
 
   constructor(o: SnapshotSchedulerOptions) {
     this.#o = o;
     this.#lastSnapshotBytes = o.lastSnapshotBytes;
+    this.#drawStretch();
+  }
+
+  /** Draws the stretch of the next interval: 0 to spreadPercent %. */
+  #drawStretch(): void {
+    this.#stretchPermille = this.#o.spreadRng.intn(
+      this.#o.spreadPercent * 10 + 1,
+    );
   }
 
   /**
@@ -87,6 +111,7 @@ export class SnapshotScheduler {
     this.#appliedSinceSnapshot = 0;
     this.#logBytesSinceSnapshot = 0;
     this.#lastSnapshotBytes = bytes;
+    this.#drawStretch();
   }
 
   /** Whether a snapshot is due by the rule of the module doc. */
@@ -95,8 +120,9 @@ export class SnapshotScheduler {
     const logged = this.#logBytesSinceSnapshot;
     if (this.#appliedSinceSnapshot === 0) return false;
     if (logged >= o.maxLogBytes) return true;
-    return this.#appliedSinceSnapshot >= o.entries &&
-      logged * 100 >= this.#lastSnapshotBytes * o.logPercent;
+    const stretch = 1000 + this.#stretchPermille;
+    return this.#appliedSinceSnapshot * 1000 >= o.entries * stretch &&
+      logged * 100_000 >= this.#lastSnapshotBytes * o.logPercent * stretch;
   }
 
   /**
@@ -138,6 +164,7 @@ export class SnapshotScheduler {
     const members = o.members.image();
     this.#appliedSinceSnapshot = 0;
     this.#logBytesSinceSnapshot = 0;
+    this.#drawStretch();
     let bytes: number;
     if (view && createFrom) {
       try {

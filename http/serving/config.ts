@@ -66,6 +66,8 @@ export interface Config {
   snapshotEntries: number;
   /** A snapshot is due once the log since the last reaches this % of it. */
   snapshotLogPercent: number;
+  /** Each node stretches its snapshot thresholds by a random 0..this %. */
+  snapshotSpreadPercent: number;
   /** A snapshot is due once this many bytes were logged since the last. */
   snapshotMaxLogBytes: number;
   /** Snapshots go to peers in chunks of at most this many bytes. */
@@ -187,6 +189,13 @@ const FLAGS: Record<string, FlagSpec> = {
     help:
       "snapshot once the log since the last snapshot reaches P % of its size",
     tunable: "snapshotLogPercent",
+  },
+  "snapshot-spread-percent": {
+    type: "string",
+    value: "S",
+    help:
+      "stretch each snapshot's thresholds by a per-node random 0..S % so nodes snapshot apart",
+    tunable: "snapshotSpreadPercent",
   },
   "snapshot-max-log-bytes": {
     type: "string",
@@ -406,6 +415,7 @@ export function parseServeArgs(
     dataDir: parseDataDir(raw, id),
     snapshotEntries: tunable("snapshot-entries"),
     snapshotLogPercent: tunable("snapshot-log-percent"),
+    snapshotSpreadPercent: tunable("snapshot-spread-percent"),
     snapshotMaxLogBytes: tunable("snapshot-max-log-bytes"),
     snapshotChunkBytes: tunable("snapshot-chunk-bytes"),
     maxSnapshotBytes: tunable("max-snapshot-bytes"),

@@ -249,6 +249,7 @@ export async function runServer(
       heartbeatTicks: config.heartbeatTicks,
       snapshotEntries: config.snapshotEntries,
       snapshotLogPercent: config.snapshotLogPercent,
+      snapshotSpreadPercent: config.snapshotSpreadPercent,
       snapshotMaxLogBytes: config.snapshotMaxLogBytes,
       startedAt,
       maxPendingProposals: config.maxPendingProposals,
