@@ -30,7 +30,8 @@
  * receiver got is the one the message names (index and term), its bytes
  * equal the sender's file at that index as read whole when the transfer
  * started, and its state equals the state machine image at that index
- * (`snapshot image`).
+ * (`snapshot image`); and a transfer whose chunks the sender all posted
+ * (which its lane would report as sent) is complete at the receiver.
  *
  * @module
  */
@@ -262,7 +263,17 @@ export class SimSnapshotSends {
         { from: t.from, transfer: `t${t.id}`, chunkBytes: t.chunkBytes },
       );
       const r = await t.chunks.next();
-      if (r.done) throw new Error(`transfer ${t.id} ran out of chunks`);
+      if (r.done) {
+        // The lane has posted every chunk and would report the snapshot
+        // sent, yet the receiver has not completed the transfer.
+        throw new InvariantViolation(
+          "snapshot sent",
+          `node ${t.from} sent every chunk of snapshot ` +
+            `${t.m.snapshot.meta.index} to ${t.to} (transfer ${t.id}), ` +
+            `but the receiver has ${received(t)} bytes of ` +
+            `${t.stream.byteLength + frameBytes(t.m)} and did not complete it`,
+        );
+      }
       chunk = r.value;
     } catch (e) {
       if (!readFailure(e)) throw e;
@@ -401,6 +412,19 @@ export class SimSnapshotSends {
     }
     this.#next(next);
   }
+}
+
+/** The bytes the receiver took so far in transfer `t`. */
+function received(t: { received: Uint8Array[] }): number {
+  let n = 0;
+  for (const c of t.received) n += c.length;
+  return n;
+}
+
+/** The bytes of a streamed "snap" message around its snapshot's encoding. */
+function frameBytes(m: Message): number {
+  const { before, after } = encodeSnapshotMessageFrame(m);
+  return before.length + after.length;
 }
 
 /** An error reading a snapshot file that a sender meets and reports. */
