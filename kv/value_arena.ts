@@ -12,6 +12,13 @@
  * filled and is then dropped (not reused), so dead space stays below about
  * half of the live bytes plus one chunk.
  *
+ * Finding a chunk's live values costs the chunk, not the arena: each chunk
+ * lists the slots placed in it (4 bytes a placement, at most one per byte
+ * of the chunk: an empty value takes no place), and a slot in the list
+ * whose location has since moved to another chunk is skipped. So moving a
+ * chunk out looks at no more slots than were ever placed in it, however
+ * many keys the arena holds ({@linkcode ValueArena.reclaimWork}).
+ *
  * @module
  */
 
@@ -21,6 +28,8 @@ const CHUNK_BYTES = 256 * 1024;
 const OWN_CHUNK_BYTES = CHUNK_BYTES / 8;
 /** No chunk: a free slot. */
 const NONE = -1;
+/** The list of a chunk nothing was placed in yet. */
+const NO_SLOTS = new Int32Array(0);
 /** Slots per page of locations (a power of two): 4096 slots, 48 KiB. */
 const PAGE_BITS = 12;
 /** The number of slots in one page of a {@linkcode ValueArena}'s locations. */
@@ -37,8 +46,13 @@ export class ValueArena {
   #live: number[] = [];
   /** Ids of dropped chunks, to reuse. */
   #freeIds: number[] = [];
+  /** The slots placed in each chunk, oldest first (some moved on since). */
+  #placed: Int32Array[] = [];
+  /** How many entries of each chunk's `#placed` are in use. */
+  #placedCount: number[] = [];
   /** The chunk being filled, or NONE. */
   #current = NONE;
+  #reclaimWork = 0;
   /**
    * Each slot's location (chunk id, offset, length) in fixed-size pages:
    * growing adds pages and never copies the ones there are, so making room
@@ -51,6 +65,20 @@ export class ValueArena {
   /** The number of slots there is room for (a multiple of the page size). */
   get capacity(): number {
     return this.#chunkOf.length * ARENA_PAGE_SLOTS;
+  }
+
+  /**
+   * Slots looked at so far to move chunks' live values out (tests): each
+   * was placed in the chunk moved, so the work of a move is bounded by
+   * that chunk, never by the number of slots.
+   */
+  get reclaimWork(): number {
+    return this.#reclaimWork;
+  }
+
+  /** The number of chunks held (tests: memory given back). */
+  get chunkCount(): number {
+    return this.#chunks.length - this.#freeIds.length;
   }
 
   /** The number of pages of locations held. */
@@ -122,6 +150,8 @@ export class ValueArena {
 
   #place(slot: number, value: Uint8Array): void {
     const len = value.length;
+    // An empty value reads as a free slot does: it takes no place.
+    if (len === 0) return;
     let c: number;
     let off = 0;
     if (len >= OWN_CHUNK_BYTES) {
@@ -144,6 +174,20 @@ export class ValueArena {
     this.#chunkOf[page]![at] = c;
     this.#offsetOf[page]![at] = off;
     this.#lengthOf[page]![at] = len;
+    this.#notePlaced(c, slot);
+  }
+
+  /** Adds `slot` to chunk `c`'s list, doubling the list when full. */
+  #notePlaced(c: number, slot: number): void {
+    let list = this.#placed[c]!;
+    const n = this.#placedCount[c]!;
+    if (n === list.length) {
+      const grown = new Int32Array(Math.max(16, list.length * 2));
+      grown.set(list);
+      list = this.#placed[c] = grown;
+    }
+    list[n] = slot;
+    this.#placedCount[c] = n + 1;
   }
 
   #newChunk(size: number): number {
@@ -153,6 +197,8 @@ export class ValueArena {
     this.#chunks[c] = new Uint8Array(size);
     this.#used[c] = 0;
     this.#live[c] = 0;
+    this.#placed[c] = NO_SLOTS;
+    this.#placedCount[c] = 0;
     return c;
   }
 
@@ -163,13 +209,21 @@ export class ValueArena {
     if (live === 0) {
       this.#chunks[c] = undefined;
       this.#used[c] = 0;
+      this.#placed[c] = NO_SLOTS;
+      this.#placedCount[c] = 0;
       this.#freeIds.push(c);
       return;
     }
     if (live * 3 >= this.#used[c]! * 2) return;
     const chunk = this.#chunks[c]!;
-    const capacity = this.capacity;
-    for (let slot = 0; slot < capacity; slot++) {
+    // Every slot whose value is in `c` was placed in it since it was made,
+    // so it is in the list; a slot listed twice, or moved on since, is no
+    // longer in `c` when its entry comes and is skipped.
+    const list = this.#placed[c]!;
+    const n = this.#placedCount[c]!;
+    this.#reclaimWork += n;
+    for (let k = 0; k < n; k++) {
+      const slot = list[k]!;
       if (this.#chunkIdOf(slot) !== c) continue;
       const off = this.#offsetIn(slot);
       const len = this.length(slot);

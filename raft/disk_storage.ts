@@ -330,8 +330,9 @@ export class DiskStorage implements Storage {
    * (raft/snapshot_receive.ts): once finished, the message it returns
    * carries a handle that {@linkcode save} resolves (it installs the file)
    * and {@linkcode loadSnapshot} reads back after. A finished transfer
-   * that no save takes (the core refused its snapshot as stale) keeps its
-   * temporary file until a newer snapshot is saved or the next open.
+   * that no save takes (the core refused its snapshot as stale) is given
+   * back with {@linkcode discardReceivedSnapshot}; failing that, its
+   * temporary file goes when a newer snapshot is saved or at the next open.
    */
   receiveSnapshot(total: number): SnapshotReceive {
     return new SnapshotReceive(
@@ -343,6 +344,20 @@ export class DiskStorage implements Storage {
         return n;
       },
     );
+  }
+
+  /**
+   * The core did not take the received snapshot whose handle is `data`
+   * (stale, or the node could not step it): removes its temporary file
+   * now. Does nothing for data that is not a handle of a received file
+   * still waiting, e.g. one a save already installed.
+   */
+  async discardReceivedSnapshot(data: Uint8Array): Promise<void> {
+    const n = receivedSnapshotNumber(data);
+    const r = n === undefined ? undefined : this.#received.get(n);
+    if (!r) return;
+    this.#received.delete(n!);
+    await r.file.discard();
   }
 
   /** Discards received files of snapshots at or before `index`. */

@@ -171,6 +171,11 @@ export interface NodeStorage extends Storage {
    */
   receiveSnapshot?(total: number): SnapshotReceive;
   /**
+   * Optional: the core did not take the received snapshot whose data is
+   * the handle `data` ({@linkcode receiveSnapshot}): its file can go now.
+   */
+  discardReceivedSnapshot?(data: Uint8Array): Promise<void>;
+  /**
    * Optional: the durable snapshot `meta` names, read back (and verified)
    * from its file, to apply a snapshot received into a file.
    */
@@ -513,12 +518,45 @@ export class RaftNode {
    * when the sender was removed from the cluster (it should stop).
    */
   receive(msgs: Message[]): void {
-    if (this.#stopped) throw this.#stopped;
-    for (const m of msgs) {
-      if (this.members.isRemoved(m.from)) throw new PeerRemovedError(m.from);
+    if (this.#stopped) {
+      this.#discardUntaken(msgs);
+      throw this.#stopped;
+    }
+    for (const [k, m] of msgs.entries()) {
+      if (this.members.isRemoved(m.from)) {
+        this.#discardUntaken(msgs.slice(k));
+        throw new PeerRemovedError(m.from);
+      }
       this.#raw.step(m);
+      this.#discardUntaken([m]);
     }
     this.#schedule();
+  }
+
+  /**
+   * Removes the files of snapshots received into files
+   * ({@linkcode openSnapshotReceive}) that `msgs` carry and the core did
+   * not take: a stale one it answered without restoring, or one never
+   * stepped. A snapshot the core took is pending in its log until the
+   * Ready's save installs its file.
+   */
+  #discardUntaken(msgs: readonly Message[]): void {
+    const discard = this.#storage.discardReceivedSnapshot;
+    if (!discard) return;
+    const pending = this.#raw.raft.log.unstable.snapshot?.data;
+    const taken = pending && receivedSnapshotNumber(pending);
+    for (const m of msgs) {
+      const n = m.snapshot && receivedSnapshotNumber(m.snapshot.data);
+      if (n === undefined || n === taken) continue;
+      this.#background.run(
+        this.#background.io(discard.call(this.#storage, m.snapshot!.data)),
+      ).catch((e) =>
+        this.#logger.warn("could not remove a received snapshot's file", {
+          index: m.snapshot!.meta.index,
+          error: e instanceof Error ? e.message : String(e),
+        })
+      );
+    }
   }
 
   /**

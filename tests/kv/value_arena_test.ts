@@ -84,3 +84,66 @@ Deno.test("ValueArena grows one page of locations at a time and keeps values acr
     assert.equal(arena.length(slot), want.length);
   }
 });
+
+Deno.test("ValueArena gives chunks back as their values go, empty values included", () => {
+  const arena = new ValueArena();
+  const slots = 20_000;
+  arena.reserve(slots);
+  // 20,000 values of 100 bytes: about eight chunks of 256 KiB.
+  for (let slot = 0; slot < slots; slot++) arena.set(slot, valueOf(slot, 100));
+  const full = arena.chunkCount;
+  assert.ok(full >= 8, `${full} chunks`);
+  // Every value rewritten many times, some as empty values: the dead
+  // chunks go, the live values stay intact.
+  for (let round = 1; round <= 5; round++) {
+    for (let slot = 0; slot < slots; slot++) {
+      arena.set(slot, valueOf(round * slots + slot, slot % 7 === 0 ? 0 : 100));
+    }
+    assert.ok(
+      arena.chunkCount <= full + 2,
+      `round ${round}: ${arena.chunkCount}`,
+    );
+  }
+  for (let slot = 0; slot < slots; slot++) {
+    const want = slot % 7 === 0
+      ? new Uint8Array(0)
+      : valueOf(5 * slots + slot, 100);
+    assert.deepEqual(arena.get(slot), want, `slot ${slot}`);
+  }
+  for (let slot = 0; slot < slots; slot++) arena.clear(slot);
+  assert.ok(arena.chunkCount <= 1, `${arena.chunkCount} chunks left empty`);
+});
+
+Deno.test("ValueArena: moving a chunk's values out looks at that chunk's slots, not at every slot", () => {
+  const arena = new ValueArena();
+  const slots = 200_000;
+  arena.reserve(slots);
+  // 200,000 values of 100 bytes: about 77 chunks, 2,621 values each.
+  for (let slot = 0; slot < slots; slot++) arena.set(slot, valueOf(slot, 100));
+  const perChunk = Math.floor(256 * 1024 / 100);
+  assert.equal(arena.reclaimWork, 0, "nothing moved yet");
+  // Clear most of the first chunk's values: it passes a third dead and
+  // its few live ones are moved out.
+  for (let slot = 0; slot < perChunk - 10; slot++) arena.clear(slot);
+  const work = arena.reclaimWork;
+  assert.ok(work > 0, "the first chunk was moved out");
+  assert.ok(
+    work <= perChunk,
+    `${work} slots looked at for a chunk of ${perChunk} values (${slots} slots)`,
+  );
+  for (let slot = perChunk - 10; slot < slots; slot++) {
+    assert.deepEqual(arena.get(slot), valueOf(slot, 100), `slot ${slot}`);
+  }
+  // Over many overwrites, every slot placed is looked at once at most when
+  // its chunk goes: the total work is bounded by the placements made.
+  let placements = slots;
+  for (let write = 0; write < 100_000; write++) {
+    const slot = (write * 7919) % slots;
+    arena.set(slot, valueOf(write, 100));
+    placements++;
+  }
+  assert.ok(
+    arena.reclaimWork <= placements * 2,
+    `${arena.reclaimWork} slots looked at for ${placements} placements`,
+  );
+});

@@ -21,6 +21,8 @@ export interface LoneFollower {
   node: RaftNode;
   /** Every message the node sent, in order. */
   sent: Message[];
+  /** The file system its storage (in `/n1`) writes to. */
+  fs: MemFs;
   /** Stops the node and closes its files. */
   close(): Promise<void>;
 }
@@ -38,7 +40,8 @@ export async function until(cond: () => boolean, what: string): Promise<void> {
 export async function loneFollower(
   options: Partial<RaftNodeOptions> = {},
 ): Promise<LoneFollower> {
-  const storage = await DiskStorage.open(new MemFs(), "/n1", {
+  const fs = new MemFs();
+  const storage = await DiskStorage.open(fs, "/n1", {
     metadata: { clusterId: "", nodeId: 1 },
   });
   const node = new RaftNode({
@@ -60,6 +63,7 @@ export async function loneFollower(
   return {
     node,
     sent,
+    fs,
     close: async () => {
       node.stop();
       await storage.close();

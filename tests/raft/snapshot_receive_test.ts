@@ -190,3 +190,30 @@ Deno.test("snapshot_receive: a crash at any point of a receive and its save leav
     }
   }
 });
+
+Deno.test("snapshot_receive: a received snapshot the core did not take is discarded at once, and only that one", async () => {
+  const fs = new MemFs();
+  const s = await DiskStorage.open(fs, DIR, { snapshotDataInMemory: false });
+  const newer = snapshot(100);
+  newer.meta = { ...newer.meta, index: 40 };
+  const stale = await receive(s, snapBody(snapshot(100)), 33);
+  const taken = await receive(s, snapBody(newer), 33);
+  assert.equal((await fs.readDir(SNAP_DIR)).length, 2);
+  await s.discardReceivedSnapshot(stale.snapshot.data);
+  assert.equal((await fs.readDir(SNAP_DIR)).length, 1);
+  // Not a handle, or one already gone: nothing happens.
+  await s.discardReceivedSnapshot(stale.snapshot.data);
+  await s.discardReceivedSnapshot(new Uint8Array([1, 2, 3]));
+  await assert.rejects(
+    () => s.save({ snapshot: stale.snapshot, entries: [], mustSync: true }),
+    /no received snapshot file/,
+  );
+  await s.save({ snapshot: taken.snapshot, entries: [], mustSync: true });
+  assert.deepEqual(await fs.readDir(SNAP_DIR), [
+    "0000000000000002-0000000000000028.snap",
+  ]);
+  // Once installed, its handle names nothing to discard.
+  await s.discardReceivedSnapshot(taken.snapshot.data);
+  assert.deepEqual(await s.loadSnapshot(), newer);
+  await s.close();
+});

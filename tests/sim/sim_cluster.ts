@@ -29,7 +29,12 @@ import {
   seededRng,
 } from "../../raft/core/mod.ts";
 import { type LogFields, type Logger } from "../../raft/core/mod.ts";
-import { PeerRemovedError, RaftMetrics, RaftNode } from "../../raft/mod.ts";
+import {
+  PeerRemovedError,
+  RaftMetrics,
+  RaftNode,
+  type Transport,
+} from "../../raft/mod.ts";
 import { encodeMessages } from "../../raft/codec.ts";
 import { encodeCommand, KvError, type KvStore } from "../../kv/mod.ts";
 import type { KvNode } from "../../http/api/kv_node.ts";
@@ -52,8 +57,10 @@ import { SimWatchers, type WatchCounts } from "./sim_watchers.ts";
 import { type LeaseCounts, SimLeases } from "./sim_leases.ts";
 import { SimTxns, type TxnCounts } from "./sim_txns.ts";
 import { type LockCounts, SimLocks } from "./sim_locks.ts";
+import { type SendCounts, SimSnapshotSends } from "./sim_snapshot_sends.ts";
 import {
   type AbortEvent,
+  type ChunkEvent,
   type ClockEvent,
   type ConfEvent,
   describeBatch,
@@ -139,6 +146,8 @@ export interface SimResult {
   txns: TxnCounts;
   /** What the lock contenders went through (sim_locks.ts). */
   locks: LockCounts;
+  /** What the snapshot transfers streamed from a file went through (sim_snapshot_sends.ts). */
+  sends: SendCounts;
 }
 
 /** Bytes of a snapshot file besides its data (header, checksum), at most. */
@@ -198,6 +207,7 @@ export class Simulation {
   readonly #leases: SimLeases;
   readonly #txns: SimTxns;
   readonly #locks: SimLocks;
+  readonly #sends: SimSnapshotSends;
   #nextId = 1;
   readonly #founders = new Map<NodeId, string>();
   readonly #liveness: LivenessProbe;
@@ -251,6 +261,29 @@ export class Simulation {
       request: (what, op, ok, refused) => this.#request(what, op, ok, refused),
       fail: (e) => this.#asyncFailure ??= e,
       committed: (prefix) => this.#txns.model.list(prefix),
+    }, root.fork());
+    // Forked after the clients: their streams stay as they were.
+    this.#sends = new SimSnapshotSends({
+      now: () => this.now,
+      phase: () => this.phase,
+      crashRate: this.config.crashRate,
+      network: this.network,
+      nodes: this.nodes,
+      scheduleChunk: (transfer, at) =>
+        this.schedule({ kind: "chunk", transfer }, at),
+      report: (node, inc, peer, what) => {
+        const n = this.nodes.get(node);
+        if (!n || n.state !== "up" || n.incarnation !== inc) return;
+        this.schedule(
+          { kind: "report", node, inc, peer, what },
+          this.now + 1,
+        );
+      },
+      crash: (n) => this.#faults.crash(n, false),
+      port: (n) => this.#leases.port(n.id, n.incarnation),
+      settle: (n) => this.#settle(n),
+      checkImage: (n, snap) => this.invariants.checkSnapshotImage(n, snap),
+      note: (text) => this.note(text),
     }, root.fork());
     this.#liveness = new LivenessProbe({
       leader: () => this.leader(),
@@ -315,6 +348,7 @@ export class Simulation {
       leases: this.#leases.counts,
       txns: this.#txns.counts,
       locks: this.#locks.counts,
+      sends: this.#sends.counts,
     };
   }
 
@@ -372,6 +406,7 @@ export class Simulation {
       | ReportEvent
       | LifeEvent
       | ClockEvent
+      | ChunkEvent
       | FlapEvent
       | AbortEvent
       | ConfEvent,
@@ -427,6 +462,8 @@ export class Simulation {
         return this.#stop(ev.node);
       case "clock":
         return;
+      case "chunk":
+        return this.#sends.step(ev.transfer);
       case "flap":
         return this.#faults.flap(ev);
       case "abort":
@@ -776,11 +813,26 @@ export class Simulation {
         maxInflightMsgs: s.maxInflightMsgs,
       },
     });
-    node.setTransport({
+    const transport: Transport = {
       send: (msgs) => {
         for (const m of msgs) this.#send(n, inc, m);
       },
-    });
+    };
+    // As PeerTransport: the snapshot read from its file as the chunks go.
+    if (this.#sends.drawStreaming()) {
+      transport.sendSnapshot = (m, stream) => {
+        if (
+          n.incarnation !== inc || n.state !== "up" ||
+          !this.#guard(() => this.invariants.onSend(n, m))
+        ) {
+          stream.close();
+          return;
+        }
+        this.stats.snapshotsSent++;
+        this.#sends.start(n, inc, m, stream);
+      };
+    }
+    node.setTransport(transport);
     node.onStop = (reason, fatal) => {
       if (n.incarnation !== inc) return;
       if (fatal) {

@@ -37,6 +37,8 @@ export type LifeEvent = { kind: "restart"; node: NodeId } | {
 };
 /** An event of the agenda. */
 export type ClockEvent = { kind: "clock"; tick: number };
+/** An event of the agenda: the next chunk of a streamed snapshot transfer. */
+export type ChunkEvent = { kind: "chunk"; transfer: number };
 /** An event of the agenda. */
 export type FlapEvent = {
   kind: "flap";
@@ -53,6 +55,7 @@ export type SimEvent =
     | ReportEvent
     | LifeEvent
     | ClockEvent
+    | ChunkEvent
     | FlapEvent
     | AbortEvent
     | ConfEvent
@@ -118,6 +121,8 @@ export function formatStep(t: TraceItem): string {
       return `${head} ${w.text}`;
     case "clock":
       return `${head} clock ${w.tick}`;
+    case "chunk":
+      return `${head} next chunk of snapshot transfer ${w.transfer}`;
     case "restart":
     case "stop":
       return `${head} ${w.kind} node ${w.node}`;

@@ -161,6 +161,11 @@ export class SimNodeStorage implements NodeStorage {
     return this.#disk.receiveSnapshot(total);
   }
 
+  /** As {@linkcode receiveSnapshot}: straight to the file system. */
+  discardReceivedSnapshot(data: Uint8Array): Promise<void> {
+    return this.#disk.discardReceivedSnapshot(data);
+  }
+
   /**
    * A received snapshot read back to be applied: straight from the disk,
    * like {@linkcode receiveSnapshot} (the Ready loop waits for it, and the
@@ -171,10 +176,11 @@ export class SimNodeStorage implements NodeStorage {
   }
 
   /**
-   * A snapshot file opened to be read in pieces: used to restore a received
-   * snapshot from its file step by step (straight from the disk, as
-   * {@linkcode readSnapshot}); the simulated transport has no
-   * `sendSnapshot`, so sends still read the snapshot back whole.
+   * A snapshot file opened to be read in pieces, straight from the disk
+   * (as {@linkcode readSnapshot}): to restore a received snapshot from its
+   * file step by step, and to send one from its file when the node's
+   * transport streams (tests/sim/sim_snapshot_sends.ts; the other
+   * incarnations read the snapshot back whole, {@linkcode loadSnapshot}).
    */
   openSnapshotStream(want?: SnapshotMeta): Promise<SnapshotStream> {
     return this.#disk.openSnapshotStream(want);

@@ -9,6 +9,7 @@ import { type WatchCounts, zeroWatchCounts } from "./sim_watchers.ts";
 import { type LeaseCounts, zeroLeaseCounts } from "./sim_leases.ts";
 import { type TxnCounts, zeroTxnCounts } from "./sim_txns.ts";
 import { type LockCounts, zeroLockCounts } from "./sim_locks.ts";
+import { type SendCounts, zeroSendCounts } from "./sim_snapshot_sends.ts";
 import {
   type SimFailure,
   SimFailure as Failure,
@@ -78,6 +79,7 @@ export class Summary {
   readonly leases: LeaseCounts = zeroLeaseCounts();
   readonly txns: TxnCounts = zeroTxnCounts();
   readonly locks: LockCounts = zeroLockCounts();
+  readonly sends: SendCounts = zeroSendCounts();
 
   /** Adds one passing run. */
   add(r: SimResult): void {
@@ -131,6 +133,9 @@ export class Summary {
     for (const k of Object.keys(this.txns) as (keyof TxnCounts)[]) {
       this.txns[k] += r.txns[k];
     }
+    for (const k of Object.keys(this.sends) as (keyof SendCounts)[]) {
+      this.sends[k] += r.sends[k];
+    }
   }
 
   /** A few lines for humans. */
@@ -142,6 +147,7 @@ export class Summary {
     }
     const d = this.disk;
     const w = this.watch;
+    const sd = this.sends;
     const lines = [
       `${total} seeds in ${
         seconds.toFixed(1)
@@ -157,6 +163,9 @@ export class Summary {
       `  crashes inside a snapshot: ${this.backgroundSnapshotCrashes} in a background snapshot's write, ` +
       `${this.receivedSnapshotCrashes} in a received snapshot's, ${this.receiveCrashes} in the middle of a transfer, ` +
       `${this.snapshotReadCrashes} reading one back to send; ` +
+      `streamed from their file: ${sd.streamed} transfers, ${sd.chunks} chunks, ${sd.completed} completed and checked, ` +
+      `${sd.failed} failed, ${sd.senderCrashes} senders and ${sd.receiverCrashes} receivers lost power in the middle, ` +
+      `${sd.replacedDuring} completed while the sender wrote a newer snapshot, ${sd.prunedDuring} while it pruned old files; ` +
       `snapshot amortization: ${this.snapBytes} bytes of the nodes' own snapshots for ${this.walBytes} WAL bytes, ` +
       `at most ${
         (100 * this.worstAmortization).toFixed(0)

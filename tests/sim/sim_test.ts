@@ -75,6 +75,12 @@ Deno.test(`simulation: seeds ${Deno.env.get("SIM_CI_SEEDS") ?? CI_SEEDS} hold ev
       summary.receiveCrashes > 0,
     "no crash inside a background snapshot, a received one, a read-back or a transfer",
   );
+  const sd = summary.sends;
+  assert.ok(
+    sd.completed > 0 && sd.failed > 0 && sd.senderCrashes > 0 &&
+      sd.receiverCrashes > 0 && sd.replacedDuring > 0 && sd.prunedDuring > 0,
+    `the streamed snapshot sends missed a case: ${JSON.stringify(sd)}`,
+  );
   const w = summary.watch;
   assert.ok(
     w.events > 0 && w.progress > 0 && w.cancelledSlow > 0 &&
