@@ -8,6 +8,7 @@
  */
 
 import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
+import { EntryPages } from "./entry_pages.ts";
 import {
   assert,
   AssertionError,
@@ -71,8 +72,11 @@ const EMPTY_CONF: ConfState = { voters: [], learners: [] };
  * the newest snapshot. Used directly by tests and the simulator, and as the
  * read mirror of the disk storage.
  *
- * Internally `ents[0]` is a dummy entry at the snapshot's index and term, so
- * `term(firstIndex() - 1)` answers without a special case.
+ * Internally the log is an {@linkcode EntryPages} (no object per entry)
+ * after a dummy position at the snapshot's index and term (`#offset`,
+ * `#offsetTerm`), so `term(firstIndex() - 1)` answers without a special
+ * case. `entries` builds fresh `Entry` objects each call; their `data` are
+ * views that never change.
  */
 export class MemoryStorage implements Storage {
   #hardState: HardState = { term: 0, vote: 0, commit: 0 };
@@ -80,12 +84,11 @@ export class MemoryStorage implements Storage {
     meta: { index: 0, term: 0, conf: EMPTY_CONF },
     data: new Uint8Array(),
   };
-  #ents: Entry[] = [{
-    term: 0,
-    index: 0,
-    type: "normal",
-    data: new Uint8Array(),
-  }];
+  /** The index and term of the dummy position: the snapshot's, or the last compacted entry's. */
+  #offset = 0;
+  #offsetTerm = 0;
+  /** Entries `[#offset + 1, lastIndex()]`. */
+  #ents = new EntryPages(1);
 
   initialState(): InitialState {
     return { hardState: { ...this.#hardState } };
@@ -102,26 +105,36 @@ export class MemoryStorage implements Storage {
   }
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
-    const offset = this.#ents[0]!.index;
+    const offset = this.#offset;
     if (lo <= offset) throw new CompactedError(lo);
     if (hi > this.lastIndex() + 1) throw new UnavailableError(hi);
     if (lo >= hi) return [];
-    return limitBytes(this.#ents.slice(lo - offset, hi - offset), maxBytes);
+    // limitBytes, counted before the entries are built.
+    const ents = this.#ents;
+    let size = ents.dataLength(lo) + 16;
+    let end = lo + 1;
+    for (; end < hi; end++) {
+      size += ents.dataLength(end) + 16;
+      if (size > maxBytes) break;
+    }
+    const out: Entry[] = new Array(end - lo);
+    for (let i = lo; i < end; i++) out[i - lo] = ents.entry(i);
+    return out;
   }
 
   term(i: number): number {
-    const offset = this.#ents[0]!.index;
+    const offset = this.#offset;
     if (i < offset) throw new CompactedError(i);
-    if (i - offset >= this.#ents.length) throw new UnavailableError(i);
-    return this.#ents[i - offset]!.term;
+    if (i > this.lastIndex()) throw new UnavailableError(i);
+    return i === offset ? this.#offsetTerm : this.#ents.term(i);
   }
 
   firstIndex(): number {
-    return this.#ents[0]!.index + 1;
+    return this.#offset + 1;
   }
 
   lastIndex(): number {
-    return this.#ents[0]!.index + this.#ents.length - 1;
+    return this.#ents.last;
   }
 
   snapshot(): Snapshot {
@@ -135,12 +148,9 @@ export class MemoryStorage implements Storage {
   applySnapshot(snap: Snapshot): void {
     if (snap.meta.index <= this.#snapshot.meta.index) return;
     this.#snapshot = snap;
-    this.#ents = [{
-      term: snap.meta.term,
-      index: snap.meta.index,
-      type: "normal",
-      data: new Uint8Array(),
-    }];
+    this.#offset = snap.meta.index;
+    this.#offsetTerm = snap.meta.term;
+    this.#ents = new EntryPages(snap.meta.index + 1);
   }
 
   /**
@@ -166,23 +176,15 @@ export class MemoryStorage implements Storage {
 
   /** Drops the entries before `compactIndex`; it stays as the dummy entry. */
   compact(compactIndex: number): void {
-    const offset = this.#ents[0]!.index;
+    const offset = this.#offset;
     if (compactIndex <= offset) return;
     assert(
       compactIndex <= this.lastIndex(),
       `compact ${compactIndex} beyond last index ${this.lastIndex()}`,
     );
-    const i = compactIndex - offset;
-    const head = this.#ents[i]!;
-    this.#ents = [
-      {
-        term: head.term,
-        index: head.index,
-        type: "normal",
-        data: new Uint8Array(),
-      },
-      ...this.#ents.slice(i + 1),
-    ];
+    this.#offsetTerm = this.#ents.term(compactIndex);
+    this.#offset = compactIndex;
+    this.#ents.dropBefore(compactIndex + 1);
   }
 
   /**
@@ -196,16 +198,14 @@ export class MemoryStorage implements Storage {
     const last = ents[ents.length - 1]!.index;
     if (last < first) return;
     if (ents[0]!.index < first) ents = ents.slice(first - ents[0]!.index);
-    const offset = ents[0]!.index - this.#ents[0]!.index;
+    const at = ents[0]!.index;
     // The message is built only on failure: this runs for every append.
-    if (offset > this.#ents.length) {
+    if (at > this.lastIndex() + 1) {
       throw new AssertionError(
-        `missing log entry: last ${this.lastIndex()}, appending at ${
-          ents[0]!.index
-        }`,
+        `missing log entry: last ${this.lastIndex()}, appending at ${at}`,
       );
     }
-    if (offset < this.#ents.length) this.#ents.length = offset;
+    if (at <= this.lastIndex()) this.#ents.truncateAfter(at - 1);
     for (const e of ents) this.#ents.push(e);
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { batchBytes, type WatchEvent } from "../../kv/watch_event.ts";
-import { WatchHistory } from "../../kv/watch_history.ts";
+import { HISTORY_CHUNK_BYTES, WatchHistory } from "../../kv/watch_history.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -165,4 +165,67 @@ Deno.test("history with many batches stays correct as dropped ones are cut off",
   assert.equal(h.compactIndex, 8_501);
   const page = h.read(9_990, [{ key: "k0" }]);
   assert.deepEqual(page.batches.map((b) => b.index), [9_996]);
+});
+
+Deno.test("history hands back every field of every event as appended, values as copies", () => {
+  const h = new WatchHistory();
+  const events: WatchEvent[] = [
+    {
+      type: "put",
+      key: "ключ/é/😀",
+      value: text("välue"),
+      createIndex: 3,
+      modIndex: 9,
+      version: 4,
+      lease: 2 ** 52 + 7,
+    },
+    { type: "delete", key: "a", modIndex: 9 },
+    { type: "delete", key: "b".repeat(4096), modIndex: 9, reason: "lease" },
+    putEvent("empty", 9, ""),
+  ];
+  h.append({ index: 9, events });
+  const [got] = h.read(1, [{ prefix: "" }]).batches;
+  assert.deepEqual(got, { index: 9, events });
+  // The caller's value and the one handed out are not the history's bytes.
+  (events[0] as { value: Uint8Array }).value.fill(0);
+  const first = h.read(1, [{ prefix: "" }]).batches[0]!.events[0]!;
+  assert.deepEqual(first.type === "put" && first.value, text("välue"));
+  if (first.type === "put") first.value.fill(0);
+  const again = h.read(1, [{ prefix: "" }]).batches[0]!.events[0]!;
+  assert.deepEqual(again.type === "put" && again.value, text("välue"));
+});
+
+Deno.test("history keeps batches larger than a chunk and frees the chunks and pages of dropped batches", () => {
+  const h = new WatchHistory({ entries: 5_000 });
+  const big = "x".repeat(HISTORY_CHUNK_BYTES + 10);
+  h.append({ index: 1, events: [putEvent("big", 1, big)] });
+  h.append({ index: 2, events: [putEvent("small", 2)] });
+  const [first, second] = h.read(1, [{ prefix: "" }]).batches;
+  assert.equal(
+    first!.events[0]!.type === "put" && first!.events[0]!.value.length,
+    big.length,
+  );
+  assert.deepEqual(second!.events.map((e) => e.key), ["small"]);
+  // 100-byte values: many batches per chunk; after 50,000 only the last 5,000 are held.
+  for (let i = 3; i <= 50_000; i++) {
+    h.append({ index: i, events: [putEvent(`k${i}`, i, "v".repeat(100))] });
+  }
+  assert.equal(h.size, 5_000);
+  assert.ok(h.chunkCount <= 2, `chunks held: ${h.chunkCount}`);
+  assert.ok(h.pageCount <= 3, `pages held: ${h.pageCount}`);
+  assert.deepEqual(
+    h.read(49_999, [{ prefix: "" }]).batches.map((b) => b.events[0]!.key),
+    ["k49999", "k50000"],
+  );
+});
+
+Deno.test("history with no entries to keep reuses one chunk", () => {
+  const h = new WatchHistory({ entries: 0 });
+  for (let i = 1; i <= 100; i++) {
+    h.append({ index: i, events: [putEvent("k", i)] });
+  }
+  assert.equal(h.size, 0);
+  assert.equal(h.compactIndex, 101);
+  assert.equal(h.chunkCount, 1);
+  assert.deepEqual(h.read(101, [{ prefix: "" }]).batches, []);
 });
