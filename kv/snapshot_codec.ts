@@ -105,15 +105,26 @@ export function snapshotRecordBytes(
  * then {@linkcode SnapshotSliceWriter.finish}. Each call returns the slices
  * it completed; joined in order they are the snapshot's bytes. No object is
  * made per record.
+ *
+ * With `reuseBuffers`, the writer fills two buffers by turns instead of a
+ * fresh one per slice, so writing a snapshot allocates two slices' worth
+ * of memory, not the snapshot's size: a slice it returned is then valid
+ * only until the slice after the next one is completed, which a caller
+ * that is done with each slice before it asks for the next one (a
+ * generator's consumer writing it to a file) never notices.
  */
 export class SnapshotSliceWriter {
   readonly #sliceBytes: number;
+  readonly #reuse: boolean;
   #buf: Uint8Array;
   #view: DataView;
   #pos = 0;
+  /** With reuse: the other buffer, whose slice was handed out before. */
+  #spare: Uint8Array | undefined;
 
-  constructor(sliceBytes: number) {
+  constructor(sliceBytes: number, reuseBuffers = false) {
     this.#sliceBytes = Math.max(sliceBytes, HEADER_BYTES);
+    this.#reuse = reuseBuffers;
     this.#buf = new Uint8Array(this.#sliceBytes);
     this.#view = new DataView(this.#buf.buffer);
   }
@@ -196,7 +207,12 @@ export class SnapshotSliceWriter {
   /** Hands out the filled part and starts a buffer with room for `size`. */
   #next(size: number): Uint8Array | undefined {
     const full = this.#pos > 0 ? this.#buf.subarray(0, this.#pos) : undefined;
-    this.#buf = new Uint8Array(Math.max(this.#sliceBytes, size));
+    const want = Math.max(this.#sliceBytes, size);
+    const spare = this.#spare;
+    if (this.#reuse) this.#spare = this.#buf;
+    this.#buf = spare !== undefined && spare.length >= want
+      ? spare
+      : new Uint8Array(want);
     this.#view = new DataView(this.#buf.buffer);
     this.#pos = 0;
     return full;

@@ -121,11 +121,30 @@ export class StoreView {
    * the slices are exactly {@linkcode byteLength} bytes, the same as
    * `KvStore.snapshot()` gave at {@linkcode appliedIndex}.
    */
-  *slices(sliceBytes = SNAPSHOT_SLICE_BYTES): IterableIterator<Uint8Array> {
+  slices(sliceBytes = SNAPSHOT_SLICE_BYTES): IterableIterator<Uint8Array> {
+    return this.#slices(sliceBytes, false);
+  }
+
+  /**
+   * The bytes of {@linkcode slices}, made in two buffers used by turns: a
+   * slice is valid only until the next one is asked for (copy it to keep
+   * it), and making all of them allocates two slices, not the snapshot's
+   * size, so writing a snapshot leaves no garbage as large as the state.
+   */
+  reusedSlices(
+    sliceBytes = SNAPSHOT_SLICE_BYTES,
+  ): IterableIterator<Uint8Array> {
+    return this.#slices(sliceBytes, true);
+  }
+
+  *#slices(
+    sliceBytes: number,
+    reuseBuffers: boolean,
+  ): IterableIterator<Uint8Array> {
     this.#checkHeld();
     const t = this.#t;
     const r = t.revisions;
-    const w = new SnapshotSliceWriter(sliceBytes);
+    const w = new SnapshotSliceWriter(sliceBytes, reuseBuffers);
     w.header(this.appliedIndex, t.keys.size);
     for (const key of t.keys) {
       const saved = this.#saved.get(key);

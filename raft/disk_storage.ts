@@ -717,7 +717,8 @@ function* fileParts(
   let length = 0;
   for (const part of body.parts()) {
     length += part.length;
-    kept?.push(part);
+    // A part is valid until the next is asked for: a kept one is copied.
+    kept?.push(part.slice());
     yield part;
   }
   assert(

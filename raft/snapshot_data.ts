@@ -108,6 +108,11 @@ export interface StateView {
   readonly byteLength: number;
   /** The state's bytes, one bounded slice per step. */
   slices(): Iterable<Uint8Array>;
+  /**
+   * The bytes of {@linkcode slices} in reused buffers: each slice is valid
+   * only until the next one is asked for.
+   */
+  reusedSlices(): Iterable<Uint8Array>;
   /** The view is no longer needed. */
   release(): void;
 }
@@ -115,14 +120,19 @@ export interface StateView {
 /** A snapshot's data as parts made on demand, and their total length. */
 export interface SnapshotBody {
   readonly byteLength: number;
-  /** The data in order, one bounded part per step. */
+  /**
+   * The data in order, one bounded part per step. A part is valid only
+   * until the next one is asked for (its buffer may be reused): a consumer
+   * that keeps parts copies them.
+   */
   parts(): Iterable<Uint8Array>;
 }
 
 /**
  * The bytes of {@linkcode encodeSnapshotData} for `members` and the state
  * of `view`, as a body whose parts are the small framing and then the
- * view's slices: nothing proportional to the state is made at once.
+ * view's slices in reused buffers: nothing proportional to the state is
+ * made, at once or over the whole body (each part is valid until the next).
  */
 export function snapshotDataBody(
   members: MembersImage,
@@ -135,7 +145,7 @@ export function snapshotDataBody(
     byteLength: head.length + view.byteLength,
     *parts() {
       yield head;
-      yield* view.slices();
+      yield* view.reusedSlices();
     },
   };
 }

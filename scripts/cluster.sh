@@ -25,11 +25,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${RAFTKV_CLUSTER_DIR:-$root/.cluster}
 deno_bin=${DENO_BIN:-deno}
 
+# The V8 flags of deno.json's start task (README, "Memory"); a compiled
+# binary has them built in.
+v8_flags=$(grep -o -- '"start": "deno run [^"]*' "$root/deno.json" | grep -o -- '--v8-flags=[^ ]*' || true)
+
 node_cmd() {
   if [ -x "$root/dist/raftkv" ]; then
     echo "$root/dist/raftkv"
   else
-    echo "$deno_bin run --allow-net --allow-read --allow-write --allow-env $root/main.ts"
+    echo "$deno_bin run --allow-net --allow-read --allow-write --allow-env ${v8_flags:+$v8_flags }$root/main.ts"
   fi
 }
 

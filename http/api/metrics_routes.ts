@@ -24,6 +24,7 @@ import {
 } from "../../raft/mod.ts";
 import type { RouteContext } from "../context.ts";
 import { statusFor } from "../errors.ts";
+import { ProcessGauges } from "./process_metrics.ts";
 
 /** Buckets of an HTTP request's duration: 0.5 ms to ~16 s. */
 export const HTTP_DURATION_BUCKETS: readonly number[] = exponentialBuckets(
@@ -297,9 +298,11 @@ export function registerMetricsRoutes(
 ): void {
   const gauges = new StatusGauges(registry);
   const watches = new WatchGauges(registry);
+  const memory = new ProcessGauges(registry);
   registry.onCollect(() => {
     gauges.update(ctx);
     watches.update(ctx);
+    memory.update();
   });
   app.get("/metrics", () =>
     new Response(registry.render(), {

@@ -816,3 +816,24 @@ Deno.test("disk_storage: adopting a cluster id writes nothing to an empty direct
   assert.deepEqual(again.metadata, { clusterId: "c1", nodeId: 4 });
   await again.close();
 });
+
+Deno.test("disk_storage: a snapshot whose parts reuse one buffer is kept in memory as written, not as the buffer was last", async () => {
+  const fs = new MemFs();
+  const s = await prepared(fs, { segmentBytes: 150, catchUpEntries: 2 });
+  // 6 parts of 4 bytes from one buffer, refilled for each part.
+  const buf = new Uint8Array(4);
+  const body = {
+    byteLength: 24,
+    *parts() {
+      for (let i = 1; i <= 6; i++) yield buf.fill(i);
+    },
+  };
+  await s.createSnapshotFrom(snapAt(25, 1).meta, body);
+  const want = Uint8Array.from({ length: 24 }, (_, i) => 1 + (i >> 2));
+  assert.deepEqual(s.snapshot().data, want, "the data kept in memory");
+  assert.deepEqual((await s.loadSnapshot()).data, want, "the data loaded");
+  await s.close();
+  const r = await DiskStorage.open(fs, DIR, {});
+  assert.deepEqual((await r.loadSnapshot()).data, want, "the file");
+  await r.close();
+});

@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import type { Hono } from "hono";
-import { RaftMetrics } from "../../../raft/mod.ts";
+import { RaftMetrics, Registry } from "../../../raft/mod.ts";
+import { ProcessGauges } from "../../../http/api/process_metrics.ts";
 import type { NodeStatus } from "../../../http/mod.ts";
 import { createApp } from "../../../http/mod.ts";
 import { FakeNode, setup } from "../fake_node.ts";
@@ -58,6 +59,8 @@ Deno.test("GET /metrics is valid exposition text with HELP and TYPE for every fa
   await app.request("/v1/kv/a", { method: "PUT", body: "v" });
   const families = await scrape(app);
   for (const name of families.keys()) {
+    // process_resident_memory_bytes keeps the name every Prometheus client gives it.
+    if (name === "process_resident_memory_bytes") continue;
     assert.match(name, /^raftkv_/, `${name} has the raftkv_ prefix`);
   }
   for (
@@ -83,6 +86,10 @@ Deno.test("GET /metrics is valid exposition text with HELP and TYPE for every fa
       ["raftkv_peer_inflight_appends", "gauge"],
       ["raftkv_http_requests_total", "counter"],
       ["raftkv_http_request_duration_seconds", "histogram"],
+      ["process_resident_memory_bytes", "gauge"],
+      ["raftkv_js_heap_total_bytes", "gauge"],
+      ["raftkv_js_heap_used_bytes", "gauge"],
+      ["raftkv_js_external_memory_bytes", "gauge"],
     ]
   ) {
     assert.equal(families.get(name!)?.type, type, name);
@@ -100,6 +107,32 @@ Deno.test("GET /metrics is valid exposition text with HELP and TYPE for every fa
   );
   assert.ok(roles.length >= 4);
   assert.ok(checkHistograms(families) >= 4);
+});
+
+Deno.test("the process memory gauges show what the runtime reports at each scrape", () => {
+  const registry = new Registry();
+  let usage = { rss: 300, heapTotal: 200, heapUsed: 150, external: 40 };
+  const gauges = new ProcessGauges(registry, () => usage);
+  registry.onCollect(() => gauges.update());
+  const first = parseExposition(registry.render());
+  assert.equal(valueOf(first, "process_resident_memory_bytes"), 300);
+  assert.equal(valueOf(first, "raftkv_js_heap_total_bytes"), 200);
+  assert.equal(valueOf(first, "raftkv_js_heap_used_bytes"), 150);
+  assert.equal(valueOf(first, "raftkv_js_external_memory_bytes"), 40);
+  usage = { rss: 500, heapTotal: 220, heapUsed: 90, external: 60 };
+  const second = parseExposition(registry.render());
+  assert.equal(valueOf(second, "process_resident_memory_bytes"), 500);
+  assert.equal(valueOf(second, "raftkv_js_heap_used_bytes"), 90);
+  assert.equal(valueOf(second, "raftkv_js_external_memory_bytes"), 60);
+});
+
+Deno.test("the real process's resident memory and heap are scraped", async () => {
+  const { app } = setup();
+  const families = await scrape(app);
+  const rss = valueOf(families, "process_resident_memory_bytes");
+  const used = valueOf(families, "raftkv_js_heap_used_bytes");
+  assert.ok(used > 0, "heap in use");
+  assert.ok(rss > 0, "resident memory");
 });
 
 Deno.test("request counters and durations grow with each write, labelled by route pattern", async () => {
