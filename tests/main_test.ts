@@ -74,6 +74,7 @@ Deno.test("defaults follow API.md", () => {
     watchBufferBytes: 1048576,
     watchProgressMs: 10000,
     watchCoalesceMs: 10,
+    watchCoalesceMaxMs: 40,
   });
 });
 
@@ -138,6 +139,8 @@ Deno.test("every flag is read", () => {
     "250",
     "--watch-coalesce-ms",
     "0",
+    "--watch-coalesce-max-ms",
+    "30",
   ]);
   assert.deepEqual(config, {
     id: 2,
@@ -172,6 +175,7 @@ Deno.test("every flag is read", () => {
     watchBufferBytes: 2048,
     watchProgressMs: 250,
     watchCoalesceMs: 0,
+    watchCoalesceMaxMs: 30,
   });
 });
 
@@ -208,6 +212,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_WATCH_BUFFER_BYTES: "5000",
     RAFTKV_WATCH_PROGRESS_MS: "40",
     RAFTKV_WATCH_COALESCE_MS: "25",
+    RAFTKV_WATCH_COALESCE_MAX_MS: "50",
   };
   assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
   const config = run([], env);
@@ -244,6 +249,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     watchBufferBytes: 5000,
     watchProgressMs: 40,
     watchCoalesceMs: 25,
+    watchCoalesceMaxMs: 50,
   });
   for (
     const [text, join] of [["1", true], ["yes", true], ["0", false], [
