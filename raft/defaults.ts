@@ -111,5 +111,5 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
   /** While a node applies faster than `watchCoalesceMs`, its wake window
    * doubles up to this many ms (http/api/wake_coalescer.ts); a value at or
    * below `watchCoalesceMs` keeps the window fixed. */
-  watchCoalesceMaxMs: { value: 40, min: 0, max: 1000 },
+  watchCoalesceMaxMs: { value: 80, min: 0, max: 1000 },
 };

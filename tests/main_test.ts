@@ -74,7 +74,7 @@ Deno.test("defaults follow API.md", () => {
     watchBufferBytes: 1048576,
     watchProgressMs: 10000,
     watchCoalesceMs: 10,
-    watchCoalesceMaxMs: 40,
+    watchCoalesceMaxMs: 80,
   });
 });
 
