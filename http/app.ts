@@ -38,7 +38,7 @@ import { registerTxnRoutes } from "./api/txn_routes.ts";
 import { registerLeaseRoutes } from "./api/lease_routes.ts";
 import { registerLockRoutes } from "./api/lock_routes.ts";
 import { registerWatchRoutes } from "./api/watch_routes.ts";
-import { WakeCoalescer } from "./api/wake_coalescer.ts";
+import { REAL_WAKE_CLOCK, WakeCoalescer } from "./api/wake_coalescer.ts";
 import { rawPath } from "./validate.ts";
 import { drainBody } from "./body.ts";
 import { maxRaftBodyBytesFor } from "./peer/snapshot_chunks.ts";
@@ -82,6 +82,8 @@ export interface AppDeps {
   watchProgressMs?: number;
   /** `--watch-coalesce-ms` (default: `DEFAULTS.watchCoalesceMs`). */
   watchCoalesceMs?: number;
+  /** `--watch-coalesce-max-ms` (default: `DEFAULTS.watchCoalesceMaxMs`). */
+  watchCoalesceMaxMs?: number;
   /** Aborts when the node stops: open watch streams and long polls end. */
   stop?: AbortSignal;
   /**
@@ -124,6 +126,8 @@ export function createApp(deps: AppDeps): Hono {
     watchProgressMs: deps.watchProgressMs ?? DEFAULTS.watchProgressMs.value,
     watchWakes: new WakeCoalescer(
       deps.watchCoalesceMs ?? DEFAULTS.watchCoalesceMs.value,
+      REAL_WAKE_CLOCK,
+      deps.watchCoalesceMaxMs ?? DEFAULTS.watchCoalesceMaxMs.value,
     ),
   };
   if (deps.stop !== undefined) ctx.stop = deps.stop;

@@ -40,7 +40,8 @@ export type TunableName =
   | "watchHistory"
   | "watchBufferBytes"
   | "watchProgressMs"
-  | "watchCoalesceMs";
+  | "watchCoalesceMs"
+  | "watchCoalesceMaxMs";
 
 import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from "./core/mod.ts";
 
@@ -116,4 +117,8 @@ export const DEFAULTS: { readonly [name in TunableName]: Tunable } = {
   /** Watch streams are woken at most once per this many ms: changes applied
    * meanwhile go out together (the most a change waits on a busy node). */
   watchCoalesceMs: { value: 10, min: 0, max: 1000 },
+  /** While a node applies faster than `watchCoalesceMs`, its wake window
+   * doubles up to this many ms (http/api/wake_coalescer.ts); a value at or
+   * below `watchCoalesceMs` keeps the window fixed. */
+  watchCoalesceMaxMs: { value: 80, min: 0, max: 1000 },
 };

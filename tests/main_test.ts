@@ -75,6 +75,7 @@ Deno.test("defaults follow API.md", () => {
     watchBufferBytes: 1048576,
     watchProgressMs: 10000,
     watchCoalesceMs: 10,
+    watchCoalesceMaxMs: 80,
   });
 });
 
@@ -141,6 +142,8 @@ Deno.test("every flag is read", () => {
     "250",
     "--watch-coalesce-ms",
     "0",
+    "--watch-coalesce-max-ms",
+    "30",
   ]);
   assert.deepEqual(config, {
     id: 2,
@@ -176,6 +179,7 @@ Deno.test("every flag is read", () => {
     watchBufferBytes: 2048,
     watchProgressMs: 250,
     watchCoalesceMs: 0,
+    watchCoalesceMaxMs: 30,
   });
 });
 
@@ -213,6 +217,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     RAFTKV_WATCH_BUFFER_BYTES: "5000",
     RAFTKV_WATCH_PROGRESS_MS: "40",
     RAFTKV_WATCH_COALESCE_MS: "25",
+    RAFTKV_WATCH_COALESCE_MAX_MS: "50",
   };
   assert.equal(envName("data-dir"), "RAFTKV_DATA_DIR");
   const config = run([], env);
@@ -250,6 +255,7 @@ Deno.test("every flag has a RAFTKV_ variable", () => {
     watchBufferBytes: 5000,
     watchProgressMs: 40,
     watchCoalesceMs: 25,
+    watchCoalesceMaxMs: 50,
   });
   for (
     const [text, join] of [["1", true], ["yes", true], ["0", false], [

@@ -119,6 +119,8 @@ export interface Config {
   watchProgressMs: number;
   /** Watch streams are woken at most once per this many ms. */
   watchCoalesceMs: number;
+  /** While the node stays busy, the wake window grows up to this many ms. */
+  watchCoalesceMaxMs: number;
 }
 
 /** What the flags of `raftkv` (serve) ask for. */
@@ -349,6 +351,13 @@ const FLAGS: Record<string, FlagSpec> = {
       "send the changes applied within MS to a watch stream together; 0: after each apply",
     tunable: "watchCoalesceMs",
   },
+  "watch-coalesce-max-ms": {
+    type: "string",
+    value: "MS",
+    help:
+      "while the node applies faster than --watch-coalesce-ms, that window grows up to MS",
+    tunable: "watchCoalesceMaxMs",
+  },
   "help": { type: "boolean", help: "print this help and exit" },
   "version": { type: "boolean", help: "print the version and exit" },
 };
@@ -440,6 +449,7 @@ export function parseServeArgs(
     watchBufferBytes: tunable("watch-buffer-bytes"),
     watchProgressMs: tunable("watch-progress-ms"),
     watchCoalesceMs: tunable("watch-coalesce-ms"),
+    watchCoalesceMaxMs: tunable("watch-coalesce-max-ms"),
   };
   parseSecurity(config, raw);
   const clusterToken = raw("cluster-token");

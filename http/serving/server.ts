@@ -165,6 +165,7 @@ export async function runServer(
     metrics: metrics.registry,
     watchProgressMs: config.watchProgressMs,
     watchCoalesceMs: config.watchCoalesceMs,
+    watchCoalesceMaxMs: config.watchCoalesceMaxMs,
     stop: stopping.signal,
     peers,
     maxSnapshotBytes: config.maxSnapshotBytes,

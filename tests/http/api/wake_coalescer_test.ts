@@ -90,3 +90,68 @@ Deno.test("wake coalescer: a wake scheduled while the batch runs goes to the nex
   clock.advance(10);
   assert.deepEqual(ran, ["a", "b"]);
 });
+
+/** Schedules a wake `gap` ms after the last run and runs it; returns the wait. */
+function wakeAfter(clock: ManualClock, w: WakeCoalescer, gap: number): number {
+  clock.advance(gap);
+  const before = clock.delays.length;
+  let ran = false;
+  w.schedule(() => ran = true);
+  assert.equal(clock.delays.length, before + 1, "one timer per run");
+  const wait = clock.delays.at(-1)!;
+  clock.advance(wait);
+  assert.ok(ran);
+  return wait;
+}
+
+Deno.test("wake coalescer: while wakes come faster than the base, the window doubles up to the maximum", () => {
+  const clock = new ManualClock();
+  const w = new WakeCoalescer(10, clock, 40);
+  assert.equal(wakeAfter(clock, w, 0), 0, "the first wake: a quiet spell");
+  // Each wake 2 ms after the last run: the window that begins with the
+  // next run doubles: 10, 20, 40, then stays at 40.
+  assert.deepEqual(
+    [2, 2, 2, 2, 2].map((gap) => wakeAfter(clock, w, gap)),
+    [8, 18, 38, 38, 38],
+  );
+});
+
+Deno.test("wake coalescer: wakes slower than the base halve the window at once; a quiet spell resets it", () => {
+  const clock = new ManualClock();
+  const w = new WakeCoalescer(10, clock, 40);
+  wakeAfter(clock, w, 0);
+  for (let i = 0; i < 3; i++) wakeAfter(clock, w, 1); // the window is 40
+  // 15 ms after the run: 40 halves to 20 for this wake already.
+  assert.equal(wakeAfter(clock, w, 15), 5);
+  // 15 ms again: 20 halves to the base, 10, which has passed: at once.
+  assert.equal(wakeAfter(clock, w, 15), 0);
+  // Busy again, then a quiet spell longer than the window (40): at once,
+  // and the window starts again from the base.
+  for (let i = 0; i < 3; i++) wakeAfter(clock, w, 1);
+  assert.equal(wakeAfter(clock, w, 45), 0, "a quiet spell: at once");
+  assert.equal(wakeAfter(clock, w, 1), 9, "back at the base");
+});
+
+Deno.test("wake coalescer: a maximum at or below the base keeps the window fixed", () => {
+  for (const max of [10, 5, undefined]) {
+    const clock = new ManualClock();
+    const w = new WakeCoalescer(10, clock, max);
+    wakeAfter(clock, w, 0);
+    assert.deepEqual(
+      [2, 2, 2, 12, 2].map((gap) => wakeAfter(clock, w, gap)),
+      [8, 8, 8, 0, 8],
+      `max ${max}`,
+    );
+  }
+});
+
+Deno.test("wake coalescer: base 0 runs in the next task whatever the maximum", () => {
+  const clock = new ManualClock();
+  const w = new WakeCoalescer(0, clock, 40);
+  assert.deepEqual([0, 0, 1, 0].map((gap) => wakeAfter(clock, w, gap)), [
+    0,
+    0,
+    0,
+    0,
+  ]);
+});
