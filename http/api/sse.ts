@@ -76,10 +76,77 @@ const encoded = new WeakMap<ChangeBatch, Uint8Array>();
 export function encodeChangeBytes(batch: ChangeBatch): Uint8Array {
   let bytes = encoded.get(batch);
   if (bytes === undefined) {
-    bytes = utf8.encode(encodeChange(batch));
+    bytes = encodePlainChange(batch) ?? utf8.encode(encodeChange(batch));
     encoded.set(batch, bytes);
   }
   return bytes;
+}
+
+/**
+ * The bytes of {@linkcode encodeChange}, written directly, when every key
+ * and value in `batch` is plain (see {@linkcode isPlainText}): JSON then
+ * quotes them as they are, so the value's bytes are copied without being
+ * decoded, quoted and encoded again (most of what a change cost to encode,
+ * once per node). Undefined otherwise: the caller encodes the usual way.
+ */
+function encodePlainChange(batch: ChangeBatch): Uint8Array | undefined {
+  const parts: (string | Uint8Array)[] = [
+    `id: ${batch.index}\ndata: {"index":${batch.index},"events":[`,
+  ];
+  let sep = "";
+  for (const e of batch.events) {
+    if (!isPlainText(e.key)) return undefined;
+    if (e.type === "delete") {
+      const reason = e.reason === undefined ? "" : `,"reason":"${e.reason}"`;
+      parts.push(
+        `${sep}{"type":"delete","key":"${e.key}","modIndex":${e.modIndex}${reason}}`,
+      );
+    } else {
+      if (!isPlainBytes(e.value)) return undefined;
+      const lease = e.lease === 0 ? "" : `,"lease":${e.lease}`;
+      parts.push(
+        `${sep}{"type":"put","key":"${e.key}","value":"`,
+        e.value,
+        `","createIndex":${e.createIndex},"modIndex":${e.modIndex},"version":${e.version}${lease}}`,
+      );
+    }
+    sep = ",";
+  }
+  parts.push("]}\n\n");
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === "string") {
+      for (let i = 0; i < part.length; i++) out[at++] = part.charCodeAt(i);
+    } else {
+      out.set(part, at);
+      at += part.length;
+    }
+  }
+  return out;
+}
+
+/** Whether `c` is a character JSON.stringify leaves as it is, in one byte. */
+function isPlainCode(c: number): boolean {
+  return c >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c; // not `"`, `\`
+}
+
+/** Whether `text` is ASCII that JSON quotes without escapes. */
+function isPlainText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    if (!isPlainCode(text.charCodeAt(i))) return false;
+  }
+  return true;
+}
+
+/** {@linkcode isPlainText} of bytes (ASCII is valid UTF-8: a `value`). */
+function isPlainBytes(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    if (!isPlainCode(bytes[i]!)) return false;
+  }
+  return true;
 }
 
 /** The last messages joined, by their first batch: see below. */

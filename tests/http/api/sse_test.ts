@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import type { ChangeBatch, WatchEvent } from "../../../kv/mod.ts";
 import {
   encodeCancelled,
   encodeChange,
+  encodeChangeBytes,
   encodeChangesBytes,
   encodeProgress,
 } from "../../../http/api/sse.ts";
@@ -126,4 +128,86 @@ Deno.test("several messages as one chunk: the same text, one buffer shared by th
     encodeChange(b1) + encodeChange(b2),
   );
   assert.equal(decode(encodeChangesBytes([b2])), encodeChange(b2));
+});
+
+Deno.test("a change's bytes are encodeChange's text as UTF-8, whatever its keys and values hold", () => {
+  // Plain ASCII takes a direct path; anything JSON escapes, non-ASCII
+  // text, invalid UTF-8 (value64) and a byte-order mark take the usual one.
+  const samples = [
+    "",
+    "a",
+    "w/000123",
+    "x".repeat(300),
+    "~ !#$%&'()*+,-./:;<=>?@[]^_`{|}\x7f",
+    'quote"d',
+    "back\\slash",
+    "line\nbreak\ttab\r\u0001\u001f",
+    "caf\u00e9",
+    "\u{1f600}",
+    "\u2028",
+    "\u0080",
+    "\ufeffbom",
+  ];
+  const values: Uint8Array[] = [
+    ...samples.map(text),
+    new Uint8Array([0xff, 0x00, 0x41]),
+    new Uint8Array([0xc3]),
+    new Uint8Array([0x41, 0x80]),
+    new Uint8Array([0x7f, 0x20, 0x7e]),
+  ];
+  const keys = samples.filter((k) => k !== "");
+  let index = 100;
+  const batches: ChangeBatch[] = [];
+  for (const key of keys) {
+    for (const value of values) {
+      for (const lease of [0, 7]) {
+        const put: WatchEvent = {
+          type: "put",
+          key,
+          value,
+          createIndex: 3,
+          modIndex: ++index,
+          version: 12,
+          lease,
+        };
+        batches.push({ index, events: [put] });
+      }
+    }
+    batches.push({
+      index: ++index,
+      events: [{ type: "delete", key, modIndex: index }],
+    });
+    batches.push({
+      index: ++index,
+      events: [
+        { type: "delete", key, modIndex: index, reason: "lease" },
+        {
+          type: "put",
+          key: "plain",
+          value: text("v"),
+          createIndex: index,
+          modIndex: index,
+          version: 1,
+          lease: 9,
+        },
+        {
+          type: "put",
+          key,
+          value: text("w"),
+          createIndex: 1,
+          modIndex: index,
+          version: 2,
+          lease: 0,
+        },
+      ],
+    });
+  }
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  for (const batch of batches) {
+    assert.equal(
+      decoder.decode(encodeChangeBytes(batch)),
+      encodeChange(batch),
+      JSON.stringify(batch.events.map((e) => e.key)),
+    );
+  }
 });
