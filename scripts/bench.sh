@@ -623,13 +623,21 @@ rss_sampler() {
   done
 }
 
-# rss_summary FILE: {rssMedianKb, rssMaxKb, snapMaxBytes}, each per node, of
-# rss_sampler's samples.
+# rss_summary FILE: {rssMedianKb, rssMaxKb, snapMaxBytes, snapRise}, each per
+# node, of rss_sampler's samples. snapRise lists, for each snapshot a node
+# finished (its newest snapshot file changed at sample k, k >= 10), the rise
+# of its RSS from 5 s before (sample k-10) to the largest sample up to 1 s
+# after, and the snapshot's size: [riseKb, snapBytes]. The window also holds
+# 5 s of the state's own growth, so the rise is an upper bound.
 rss_summary() {
-  jq -s -c '{
+  jq -s -c '. as $s | {
     rssMedianKb: [range(0; 3) as $i | [.[].rssKb[$i]] | sort | .[length / 2 | floor]],
     rssMaxKb: [range(0; 3) as $i | [.[].rssKb[$i]] | max],
-    snapMaxBytes: [range(0; 3) as $i | [.[].snapBytes[$i] // 0] | max]
+    snapMaxBytes: [range(0; 3) as $i | [.[].snapBytes[$i] // 0] | max],
+    snapRise: [range(0; 3) as $i | [range(10; $s | length) as $k
+      | select($s[$k].snapBytes[$i] != $s[$k - 1].snapBytes[$i])
+      | [([$s[($k - 10):($k + 3)][].rssKb[$i]] | max) - $s[$k - 10].rssKb[$i],
+         $s[$k].snapBytes[$i]]]]
   }' "$1"
 }
 

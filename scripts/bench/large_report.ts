@@ -41,6 +41,12 @@ export interface LargePhase {
   rssMaxKb?: number[];
   /** Per node: the largest newest-snapshot file seen (raftkv). */
   snapMaxBytes?: number[];
+  /**
+   * Per node, per snapshot it finished: the RSS rise from 5 s before it
+   * finished to the largest sample up to 1 s after (KiB; an upper bound: the
+   * window holds the state's own growth too), and the snapshot's bytes.
+   */
+  snapRise?: [number, number][][];
 }
 
 /** The recovery of the killed node. */
@@ -161,7 +167,18 @@ async function main(): Promise<void> {
               .join(" / ")
           } MB, against the newest snapshot's ${
             large.snapMaxBytes.map((b) => (b / 1e6).toFixed(0)).join(" / ")
-          } MB (goal: at most one snapshot's size)`,
+          } MB (the state grows through the phase: this is mostly its growth; the snapshots' own cost is the next line)`,
+        ]
+        : []),
+      ...(large.snapRise
+        ? [
+          `- resident memory rise around each snapshot (5 s before it finished to 1 s after; MB, rise/snapshot) per node: ${
+            large.snapRise.map((l) =>
+              l.map(([r, b]) => `${mb(r)}/${(b / 1e6).toFixed(0)}`).join(" ")
+            ).join(" | ")
+          }; over the snapshot's size: ${
+            large.snapRise.flat().filter(([r, b]) => r * 1024 > b).length
+          } of ${large.snapRise.flat().length} (goal: none)`,
         ]
         : []),
       `- bytes written per user byte: large ${
