@@ -144,7 +144,12 @@ export class StoreView {
     this.#checkHeld();
     const t = this.#t;
     const r = t.revisions;
-    const w = new SnapshotSliceWriter(sliceBytes, reuseBuffers);
+    // A state smaller than a slice gets a buffer of its own size: the same
+    // one slice, without zeroing a whole slice's worth for a small store.
+    const w = new SnapshotSliceWriter(
+      Math.min(sliceBytes, this.byteLength),
+      reuseBuffers,
+    );
     w.header(this.appliedIndex, t.keys.size);
     for (const key of t.keys) {
       const saved = this.#saved.get(key);

@@ -20,15 +20,25 @@ import {
 import type { StoreView } from "../../kv/store_view.ts";
 
 const decoder = new TextDecoder();
-const texts = new WeakMap<Uint8Array, string>();
+/**
+ * Texts by the bytes they were decoded from: buffer, then offset, with the
+ * length checked. Keyed by where the bytes are, not by the view: the log's
+ * read mirror (raft/core/entry_pages.ts) hands out a fresh view of the same
+ * never-rewritten bytes on every read.
+ */
+const texts = new WeakMap<ArrayBufferLike, Map<number, [number, string]>>();
 
-/** Bytes as text (cached per byte array); only compared, never parsed. */
+/** Bytes as text (cached by where they are); only compared, never parsed. */
 export function bytesText(data: Uint8Array): string {
-  let s = texts.get(data);
-  if (s === undefined) {
-    s = decoder.decode(data);
-    texts.set(data, s);
+  let inBuffer = texts.get(data.buffer);
+  if (inBuffer === undefined) {
+    inBuffer = new Map();
+    texts.set(data.buffer, inBuffer);
   }
+  const hit = inBuffer.get(data.byteOffset);
+  if (hit !== undefined && hit[0] === data.length) return hit[1];
+  const s = decoder.decode(data);
+  inBuffer.set(data.byteOffset, [data.length, s]);
   return s;
 }
 
